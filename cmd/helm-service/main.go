@@ -1,0 +1,71 @@
+// Command helm-service deploys Helm charts in response to Keptn CloudEvents
+// on NATS and reports each task back as .started and .finished.
+//
+//	helm-service            run the service (configuration from the environment)
+//	helm-service trigger    send a trigger event and print the answers
+//	helm-service version    print version information
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+)
+
+// Set at build time with -ldflags "-X main.version=… -X main.commit=…".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx)
+	case "trigger":
+		err = trigger(ctx, args)
+	case "version":
+		printVersion()
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		err = fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helm-service:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  helm-service [serve]             run the service; configuration from the environment (see README.md)
+  helm-service trigger [flags]     send a trigger event and print .started/.finished (trigger -h for flags)
+  helm-service version             print version, commit and Go version
+`
+
+func printVersion() {
+	c := commit
+	if c == "" {
+		if info, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range info.Settings {
+				if s.Key == "vcs.revision" {
+					c = s.Value
+				}
+			}
+		}
+	}
+	fmt.Printf("helm-service %s (commit %s, %s)\n", version, c, runtime.Version())
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/helm-service/helm-service/eventbus"
+	"github.com/helm-service/helm-service/handler"
+	"github.com/helm-service/helm-service/pkg/charts"
+	"github.com/helm-service/helm-service/pkg/config"
+	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/kube"
+)
+
+// serve runs the service until ctx is cancelled (SIGINT or SIGTERM).
+func serve(ctx context.Context) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: cfg.NATSListen, DataDir: cfg.NATSDataDir})
+		if err != nil {
+			return err
+		}
+		defer ns.Shutdown()
+		natsURL = ns.ClientURL()
+		log.Info("started embedded NATS server", "url", natsURL)
+	}
+	bus, err := eventbus.Connect(natsURL, cfg.MaxParallelTasks, log)
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+
+	namespaces, releases, err := connectCluster(ctx, log)
+	if err != nil {
+		return err
+	}
+	deployment := handler.NewDeployment(charts.Dir{Root: cfg.ChartDir}, namespaces, releases, handler.DeploymentSettings{
+		WaitTimeout:       cfg.WaitTimeout,
+		PublicURITemplate: cfg.PublicURITemplate,
+		IngressProtocol:   cfg.IngressProtocol,
+		IngressSuffix:     cfg.IngressHostnameSuffix,
+		IngressPort:       cfg.IngressPort,
+	})
+	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment)
+
+	// Tasks run under their own context: SIGTERM stops new work at once but
+	// gives running tasks the grace period before they are cancelled.
+	taskCtx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelTasks()
+	if err := bus.Subscribe(taskCtx, dispatcher.Subjects(), cfg.QueueGroup, dispatcher.Handle); err != nil {
+		return err
+	}
+
+	httpServer := &http.Server{Addr: cfg.HTTPAddr, Handler: healthHandler(bus), ReadHeaderTimeout: 5 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- httpServer.ListenAndServe() }()
+
+	log.Info("helm-service is running", "subjects", dispatcher.Subjects(), "queueGroup", cfg.QueueGroup, "chartDir", cfg.ChartDir, "http", cfg.HTTPAddr)
+	select {
+	case <-ctx.Done():
+	case err := <-httpErr:
+		return fmt.Errorf("serve HTTP on %s (set HTTP_ADDR): %w", cfg.HTTPAddr, err)
+	}
+
+	log.Info("shutting down: no new tasks; waiting for running ones", "grace", cfg.ShutdownGrace.String())
+	graceCtx, cancelGrace := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancelGrace()
+	if err := bus.Drain(graceCtx); err != nil {
+		log.Warn("grace period over: cancelling running tasks", "error", err)
+		cancelTasks()
+		lastCtx, cancelLast := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancelLast()
+		_ = bus.Drain(lastCtx)
+	}
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelShutdown()
+	_ = httpServer.Shutdown(shutdownCtx)
+	log.Info("stopped")
+	return nil
+}
+
+// connectCluster finds the Kubernetes cluster. With none configured it
+// returns nil collaborators, and the service answers every task with an
+// error saying so.
+func connectCluster(ctx context.Context, log *slog.Logger) (handler.Namespaces, handler.Releases, error) {
+	restConfig, from, err := kube.LoadConfig()
+	if errors.Is(err, kube.ErrNoCluster) {
+		log.Warn("no Kubernetes cluster configured: every task will be answered with an error until helm-service is restarted with KUBECONFIG set or inside a cluster")
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	restConfig.UserAgent = "helm-service"
+	clientset, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client for cluster %s: %w", restConfig.Host, err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := clientset.CoreV1().RESTClient().Get().AbsPath("/version").Do(pingCtx).Raw(); err != nil {
+		log.Warn("Kubernetes cluster not reachable now; tasks will fail until it is", "host", restConfig.Host, "from", from, "error", err)
+	} else {
+		log.Info("using Kubernetes cluster", "host", restConfig.Host, "from", from)
+	}
+	return kube.Namespaces{Clientset: clientset}, helm.NewClient(restConfig, clientset, log), nil
+}
+
+// healthHandler serves /healthz (the process is alive) and /readyz (it is
+// connected to NATS and can take work).
+func healthHandler(bus *eventbus.Bus) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !bus.Connected() {
+			http.Error(w, "not connected to NATS", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+func newLogger(cfg config.Config) (*slog.Logger, error) {
+	level, err := cfg.SlogLevel()
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+}

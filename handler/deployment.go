@@ -1,0 +1,182 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"helm.sh/helm/v3/pkg/chart"
+
+	"github.com/helm-service/helm-service/pkg/charts"
+	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/kube"
+)
+
+// ChartSource finds the chart of a service.
+type ChartSource interface {
+	Load(ctx context.Context, ref charts.Ref) (*chart.Chart, error)
+}
+
+// Releases installs and upgrades Helm releases.
+type Releases interface {
+	Upgrade(ctx context.Context, req helm.Request) (*helm.Result, error)
+}
+
+// Namespaces prepares the namespace a release goes into.
+type Namespaces interface {
+	Ensure(ctx context.Context, name string, labels map[string]string) error
+}
+
+// DeploymentSettings are the knobs of the deployment task.
+type DeploymentSettings struct {
+	// WaitTimeout bounds the wait for a release's workloads to be ready.
+	WaitTimeout time.Duration
+	// PublicURITemplate builds deploymentURIsPublic; see config.Config.
+	PublicURITemplate string
+	IngressProtocol   string
+	IngressSuffix     string
+	IngressPort       string
+}
+
+// Deployment handles sh.keptn.event.deployment.triggered: it installs or
+// upgrades the service's chart in <project>-<stage>.
+type Deployment struct {
+	charts     ChartSource
+	namespaces Namespaces
+	releases   Releases
+	settings   DeploymentSettings
+	locks      *keyedMutex
+}
+
+// NewDeployment returns the deployment task. namespaces and releases are nil
+// when no cluster is configured; every trigger is then answered with an
+// error saying so.
+func NewDeployment(src ChartSource, namespaces Namespaces, releases Releases, settings DeploymentSettings) *Deployment {
+	return &Deployment{charts: src, namespaces: namespaces, releases: releases, settings: settings, locks: newKeyedMutex()}
+}
+
+// Name implements Task.
+func (d *Deployment) Name() string { return events.TaskDeployment }
+
+// maxReleaseName is Helm's limit on release names.
+const maxReleaseName = 53
+
+// Run implements Task.
+func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error) {
+	in, err := decodeStrict[events.DeploymentTriggered](t.Event.Data(), t.Event.Type())
+	if err != nil {
+		return nil, err
+	}
+	if err := in.ValidateTarget(); err != nil {
+		return nil, err
+	}
+	namespace := in.Project + "-" + in.Stage
+	if len(namespace) > 63 {
+		return nil, fmt.Errorf("project and stage make the namespace %q, longer than Kubernetes' 63 characters: shorten project or stage", namespace)
+	}
+	if len(in.Service) > maxReleaseName {
+		return nil, fmt.Errorf("service %q is longer than the %d characters Helm allows in a release name", in.Service, maxReleaseName)
+	}
+	strategy, err := events.ParseStrategy(in.Deployment.DeploymentStrategy)
+	if err != nil {
+		return nil, err
+	}
+	if strategy == events.StrategyBlueGreen {
+		return nil, fmt.Errorf("deployment.deploymentstrategy %q is not supported yet: use direct or user_managed", in.Deployment.DeploymentStrategy)
+	}
+	if d.releases == nil || d.namespaces == nil {
+		return nil, kube.ErrNoCluster
+	}
+
+	ch, err := d.charts.Load(ctx, charts.Ref{Project: in.Project, Stage: in.Stage, Service: in.Service})
+	if err != nil {
+		return nil, err
+	}
+	values := charts.MergeValues(ch.Values, in.ConfigurationChange.Values)
+	if strategy == events.StrategyDirect {
+		values = charts.MergeValues(values, map[string]any{"keptn": map[string]any{
+			"project": in.Project, "stage": in.Stage, "service": in.Service, "deployment": in.Service,
+		}})
+	}
+	target := map[string]string{kube.LabelProject: in.Project, kube.LabelStage: in.Stage, kube.LabelService: in.Service}
+
+	unlock := d.locks.Lock(namespace + "/" + in.Service)
+	defer unlock()
+	if err := d.namespaces.Ensure(ctx, namespace, target); err != nil {
+		return nil, err
+	}
+	t.Log.Info("deploying", "namespace", namespace, "release", in.Service, "chart", ch.Metadata.Name, "chartVersion", ch.Metadata.Version, "strategy", strategy)
+	res, err := d.releases.Upgrade(ctx, helm.Request{
+		Namespace: namespace,
+		Name:      in.Service,
+		Chart:     ch,
+		Values:    values,
+		Labels:    target,
+		Timeout:   d.settings.WaitTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	out := &events.DeploymentFinished{Deployment: &events.Deployment{
+		DeploymentStrategy:   string(strategy),
+		DeploymentURIsLocal:  localURIs(res),
+		DeploymentURIsPublic: []string{d.publicURI(in.Common, namespace)},
+		DeploymentNames:      []string{string(strategy)},
+		GitCommit:            events.StringExtension(t.Event, events.ExtGitCommitID),
+		Namespace:            namespace,
+		ReleaseName:          res.Name,
+		HelmRevision:         res.Revision,
+	}}
+	out.Message = fmt.Sprintf("release %s/%s is at revision %d (chart %s-%s) and its workloads are ready",
+		namespace, res.Name, res.Revision, ch.Metadata.Name, ch.Metadata.Version)
+	return out, nil
+}
+
+// localURIs is the cluster-internal URI of the release's first Service.
+func localURIs(res *helm.Result) []string {
+	if len(res.Services) == 0 {
+		return []string{}
+	}
+	s := res.Services[0]
+	return []string{fmt.Sprintf("http://%s.%s:%d", s.Name, s.Namespace, s.Port)}
+}
+
+// publicURI expands the public URI template for the service.
+func (d *Deployment) publicURI(c events.Common, namespace string) string {
+	vars := map[string]string{
+		"INGRESS_PROTOCOL":        d.settings.IngressProtocol,
+		"INGRESS_HOSTNAME_SUFFIX": d.settings.IngressSuffix,
+		"INGRESS_PORT":            d.settings.IngressPort,
+		"PROJECT":                 c.Project,
+		"STAGE":                   c.Stage,
+		"SERVICE":                 c.Service,
+		"NAMESPACE":               namespace,
+	}
+	return os.Expand(d.settings.PublicURITemplate, func(k string) string { return vars[k] })
+}
+
+// decodeStrict decodes a trigger's data, refusing unknown types of values
+// for known fields, and says which event's data is wrong.
+func decodeStrict[T any](data []byte, eventType string) (*T, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("data of %s is empty: it needs project, stage and service", eventType)
+	}
+	out := new(T)
+	if err := json.Unmarshal(data, out); err != nil {
+		return nil, fmt.Errorf("data of %s is not valid: %w", eventType, describeJSONError(err))
+	}
+	return out, nil
+}
+
+// describeJSONError names the field of a type mismatch.
+func describeJSONError(err error) error {
+	if te, ok := err.(*json.UnmarshalTypeError); ok && te.Field != "" {
+		return fmt.Errorf("field %s: got a JSON %s, want %s", te.Field, te.Value, te.Type)
+	}
+	return err
+}

@@ -1,0 +1,98 @@
+// Package config holds helm-service's configuration, read from the
+// environment.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Config is every setting of helm-service. Each field is read from the
+// environment variable named in its envconfig tag; README.md lists them.
+type Config struct {
+	// NATSURL is the NATS server to connect to. Empty starts an embedded
+	// server instead.
+	NATSURL string `envconfig:"NATS_URL"`
+	// NATSListen is where the embedded NATS server listens.
+	NATSListen string `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222"`
+	// NATSDataDir is where the embedded NATS server keeps JetStream data.
+	// Empty means a directory under the system's temporary directory.
+	NATSDataDir string `envconfig:"NATS_DATA_DIR"`
+	// QueueGroup is the NATS queue group that replicas share work in.
+	QueueGroup string `envconfig:"NATS_QUEUE_GROUP" default:"helm-service"`
+
+	// Source is the CloudEvents source of every event helm-service sends;
+	// events from this source are ignored.
+	Source string `envconfig:"EVENT_SOURCE" default:"helm-service"`
+
+	// ChartDir is the directory charts are looked up in.
+	ChartDir string `envconfig:"CHART_DIR" default:"./charts"`
+	// WaitTimeout bounds how long a deployment waits for its workloads.
+	WaitTimeout time.Duration `envconfig:"WAIT_TIMEOUT" default:"5m"`
+	// MaxParallelTasks bounds how many tasks run at once.
+	MaxParallelTasks int `envconfig:"MAX_PARALLEL_TASKS" default:"10"`
+
+	// Ingress settings build the public URI of a deployment, as in Keptn.
+	IngressProtocol       string `envconfig:"INGRESS_PROTOCOL" default:"http"`
+	IngressHostnameSuffix string `envconfig:"INGRESS_HOSTNAME_SUFFIX" default:"svc.cluster.local"`
+	IngressPort           string `envconfig:"INGRESS_PORT" default:"80"`
+	// PublicURITemplate is expanded with ${INGRESS_PROTOCOL}, ${SERVICE},
+	// ${PROJECT}, ${STAGE}, ${NAMESPACE}, ${INGRESS_HOSTNAME_SUFFIX} and
+	// ${INGRESS_PORT}.
+	PublicURITemplate string `envconfig:"PUBLIC_URI_TEMPLATE" default:"${INGRESS_PROTOCOL}://${SERVICE}.${PROJECT}-${STAGE}.${INGRESS_HOSTNAME_SUFFIX}:${INGRESS_PORT}"`
+
+	// HTTPAddr serves /healthz and /readyz.
+	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080"`
+	// ShutdownGrace bounds how long in-flight tasks may run after SIGTERM.
+	ShutdownGrace time.Duration `envconfig:"SHUTDOWN_GRACE" default:"30s"`
+
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
+	// LogFormat is json or text.
+	LogFormat string `envconfig:"LOG_FORMAT" default:"json"`
+}
+
+// Load reads the configuration from the environment and checks it.
+func Load() (Config, error) {
+	var c Config
+	if err := envconfig.Process("", &c); err != nil {
+		return Config{}, fmt.Errorf("read configuration from environment: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	if c.MaxParallelTasks < 1 {
+		return fmt.Errorf("MAX_PARALLEL_TASKS must be at least 1, got %d", c.MaxParallelTasks)
+	}
+	if c.WaitTimeout <= 0 {
+		return fmt.Errorf("WAIT_TIMEOUT must be positive, got %s", c.WaitTimeout)
+	}
+	if c.Source == "" {
+		return fmt.Errorf("EVENT_SOURCE must not be empty")
+	}
+	if _, err := c.SlogLevel(); err != nil {
+		return err
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return fmt.Errorf("LOG_FORMAT must be json or text, got %q", c.LogFormat)
+	}
+	return nil
+}
+
+// SlogLevel returns LOG_LEVEL as a slog level.
+func (c Config) SlogLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(c.LogLevel))); err != nil {
+		return 0, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return l, nil
+}

@@ -1,0 +1,51 @@
+package config
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ChartDir != "./charts" || c.WaitTimeout != 5*time.Minute || c.Source != "helm-service" || c.NATSListen != "127.0.0.1:4222" {
+		t.Errorf("unexpected defaults: %+v", c)
+	}
+}
+
+func TestLoadFromEnvironment(t *testing.T) {
+	t.Setenv("WAIT_TIMEOUT", "90s")
+	t.Setenv("LOG_LEVEL", "debug")
+	t.Setenv("CHART_DIR", "/charts")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WaitTimeout != 90*time.Second || c.ChartDir != "/charts" {
+		t.Errorf("environment not read: %+v", c)
+	}
+	if l, _ := c.SlogLevel(); l != slog.LevelDebug {
+		t.Errorf("level = %v, want debug", l)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	for env, value := range map[string]string{
+		"MAX_PARALLEL_TASKS": "0",
+		"WAIT_TIMEOUT":       "-1s",
+		"LOG_LEVEL":          "loud",
+		"LOG_FORMAT":         "xml",
+	} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv(env, value)
+			_, err := Load()
+			if err == nil || !strings.Contains(err.Error(), env) {
+				t.Errorf("Load() with %s=%s: error %v, want one naming %s", env, value, err, env)
+			}
+		})
+	}
+}

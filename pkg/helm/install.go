@@ -1,0 +1,22 @@
+package helm
+
+import (
+	"context"
+
+	"helm.sh/helm/v3/pkg/action"
+)
+
+// install installs a release that has no history yet.
+func (c *Client) install(ctx context.Context, cfg *action.Configuration, req Request) (*Result, error) {
+	in := action.NewInstall(cfg)
+	in.Namespace = req.Namespace
+	in.ReleaseName = req.Name
+	in.Wait = true
+	in.Timeout = req.Timeout
+	in.Labels = req.Labels
+	rel, err := in.RunWithContext(ctx, req.Chart, req.Values)
+	if err != nil {
+		return nil, c.explainFailure(ctx, "install", req, rel, err)
+	}
+	return resultOf(rel)
+}

@@ -1,0 +1,109 @@
+package helm
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"sigs.k8s.io/yaml"
+
+	"github.com/helm-service/helm-service/pkg/kube"
+)
+
+// Request asks for a release to be installed or upgraded.
+type Request struct {
+	Namespace string
+	Name      string
+	Chart     *chart.Chart
+	// Values are the complete values the chart is rendered with.
+	Values map[string]any
+	// Labels are stored on the release record, to find the release later.
+	Labels map[string]string
+	// Timeout bounds the wait for the release's workloads to be ready.
+	Timeout time.Duration
+}
+
+// Result describes a release after an action.
+type Result struct {
+	Namespace string
+	Name      string
+	Revision  int
+	Status    string
+	// Services are the Services the release's manifest declares, in order.
+	Services []Service
+	// Workloads are the Deployments and StatefulSets of the release.
+	Workloads []kube.Workload
+}
+
+// Service is a Kubernetes Service of a release and its first port.
+type Service struct {
+	Name      string
+	Namespace string
+	Port      int32
+}
+
+func resultOf(rel *release.Release) (*Result, error) {
+	r := &Result{Namespace: rel.Namespace, Name: rel.Name, Revision: rel.Version}
+	if rel.Info != nil {
+		r.Status = rel.Info.Status.String()
+	}
+	objects, err := manifestObjects(rel.Manifest)
+	if err != nil {
+		return r, fmt.Errorf("read manifest of release %s/%s: %w", rel.Namespace, rel.Name, err)
+	}
+	for _, o := range objects {
+		ns := o.Metadata.Namespace
+		if ns == "" {
+			ns = rel.Namespace
+		}
+		switch o.Kind {
+		case "Service":
+			s := Service{Name: o.Metadata.Name, Namespace: ns}
+			if len(o.Spec.Ports) > 0 {
+				s.Port = o.Spec.Ports[0].Port
+			}
+			r.Services = append(r.Services, s)
+		case "Deployment", "StatefulSet":
+			r.Workloads = append(r.Workloads, kube.Workload{Kind: o.Kind, Namespace: ns, Name: o.Metadata.Name})
+		}
+	}
+	return r, nil
+}
+
+// manifestObject is the part of a rendered object helm-service reads.
+type manifestObject struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	} `json:"metadata"`
+	Spec struct {
+		Ports []struct {
+			Port int32 `json:"port"`
+		} `json:"ports"`
+	} `json:"spec"`
+}
+
+// manifestObjects decodes a rendered manifest in document order.
+func manifestObjects(manifest string) ([]manifestObject, error) {
+	docs := releaseutil.SplitManifests(manifest)
+	keys := make([]string, 0, len(docs))
+	for k := range docs {
+		keys = append(keys, k)
+	}
+	sort.Sort(releaseutil.BySplitManifestsOrder(keys))
+	objects := make([]manifestObject, 0, len(keys))
+	for _, k := range keys {
+		var o manifestObject
+		if err := yaml.Unmarshal([]byte(docs[k]), &o); err != nil {
+			return nil, err
+		}
+		if o.Kind != "" {
+			objects = append(objects, o)
+		}
+	}
+	return objects, nil
+}

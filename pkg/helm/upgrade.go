@@ -1,0 +1,61 @@
+package helm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+)
+
+// Upgrade installs the release, or upgrades it when it exists, and waits
+// until its workloads are ready. On failure the error says why, and for a
+// failed wait which workloads are not ready.
+func (c *Client) Upgrade(ctx context.Context, req Request) (*Result, error) {
+	cfg, err := c.actionConfig(req.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	_, err = cfg.Releases.Last(req.Name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return c.install(ctx, cfg, req)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read history of release %s/%s: %w", req.Namespace, req.Name, err)
+	}
+
+	up := action.NewUpgrade(cfg)
+	up.Namespace = req.Namespace
+	up.Wait = true
+	up.Timeout = req.Timeout
+	up.Labels = req.Labels
+	up.MaxHistory = maxHistory
+	rel, err := up.RunWithContext(ctx, req.Name, req.Chart, req.Values)
+	if err != nil {
+		return nil, c.explainFailure(ctx, "upgrade", req, rel, err)
+	}
+	return resultOf(rel)
+}
+
+// maxHistory bounds the revisions kept per release, as `helm upgrade
+// --history-max` does by default.
+const maxHistory = 10
+
+// explainFailure wraps a failed action's error with the workloads of the
+// release that are not ready, when the release got as far as being applied.
+func (c *Client) explainFailure(ctx context.Context, verb string, req Request, rel *release.Release, err error) error {
+	err = fmt.Errorf("helm %s of release %s/%s: %w", verb, req.Namespace, req.Name, err)
+	if rel == nil || rel.Manifest == "" {
+		return err
+	}
+	res, perr := resultOf(rel)
+	if perr != nil {
+		return err
+	}
+	if why := c.notReady(ctx, res.Workloads); why != "" {
+		return fmt.Errorf("%w; not ready: %s", err, why)
+	}
+	return err
+}

@@ -1,0 +1,81 @@
+package kube
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func TestEnsureNamespace(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "existing"}})
+
+	created, err := EnsureNamespace(ctx, cs, "existing", nil)
+	if err != nil || created {
+		t.Errorf("existing namespace: created=%v err=%v, want false nil", created, err)
+	}
+	created, err = EnsureNamespace(ctx, cs, "sockshop-staging", map[string]string{LabelProject: "sockshop"})
+	if err != nil || !created {
+		t.Fatalf("new namespace: created=%v err=%v, want true nil", created, err)
+	}
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, "sockshop-staging", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns.Labels[LabelManagedBy] != ManagedByValue || ns.Labels[LabelProject] != "sockshop" {
+		t.Errorf("labels = %v", ns.Labels)
+	}
+	existing, _ := cs.CoreV1().Namespaces().Get(ctx, "existing", metav1.GetOptions{})
+	if existing.Labels[LabelManagedBy] != "" {
+		t.Errorf("an existing namespace was relabelled: %v", existing.Labels)
+	}
+}
+
+func int32p(i int32) *int32 { return &i }
+
+func TestNotReady(t *testing.T) {
+	ready := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "ready", Namespace: "ns", Generation: 1},
+		Spec:       appsv1.DeploymentSpec{Replicas: int32p(2)},
+		Status:     appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2, ReadyReplicas: 2},
+	}
+	stuck := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "stuck", Namespace: "ns", Generation: 2},
+		Spec:       appsv1.DeploymentSpec{Replicas: int32p(3)},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 3, AvailableReplicas: 1,
+			Conditions: []appsv1.DeploymentCondition{
+				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, Message: "Deployment does not have minimum availability."},
+				{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Message: "ReplicaSet is progressing."},
+			}},
+	}
+	db := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "ns", Generation: 1},
+		Spec:       appsv1.StatefulSetSpec{Replicas: int32p(1)},
+		Status:     appsv1.StatefulSetStatus{ObservedGeneration: 1, ReadyReplicas: 0},
+	}
+	cs := fake.NewClientset(ready, stuck, db)
+	got := NotReady(context.Background(), cs, []Workload{
+		{Kind: "Deployment", Namespace: "ns", Name: "ready"},
+		{Kind: "Deployment", Namespace: "ns", Name: "stuck"},
+		{Kind: "StatefulSet", Namespace: "ns", Name: "db"},
+		{Kind: "Deployment", Namespace: "ns", Name: "gone"},
+		{Kind: "ConfigMap", Namespace: "ns", Name: "ignored"},
+	})
+	if len(got) != 3 {
+		t.Fatalf("NotReady = %q, want 3 lines (stuck, db, gone)", got)
+	}
+	for i, want := range []string{
+		"deployment ns/stuck: 3 of 3 replicas updated, 1 available (Available=False: Deployment does not have minimum availability.)",
+		"statefulset ns/db: 0 of 1 replicas ready",
+		"deployment ns/gone: cannot read it",
+	} {
+		if !strings.HasPrefix(got[i], want) {
+			t.Errorf("line %d = %q, want prefix %q", i, got[i], want)
+		}
+	}
+}
