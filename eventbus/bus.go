@@ -110,6 +110,10 @@ func (b *Bus) dispatch(ctx context.Context, msg *nats.Msg, handle HandlerFunc) {
 	}()
 }
 
+// flushTimeout bounds the wait for the server to confirm a publish when the
+// caller's context has no deadline.
+const flushTimeout = 10 * time.Second
+
 // Publish sends e on the subject named by its type, in structured JSON mode,
 // and waits until the server has it.
 func (b *Bus) Publish(ctx context.Context, e event.Event) error {
@@ -119,6 +123,11 @@ func (b *Bus) Publish(ctx context.Context, e event.Event) error {
 	}
 	if err := sender.Send(ctx, binding.ToMessage(&e)); err != nil {
 		return fmt.Errorf("publish %s %s: %w", e.Type(), e.ID(), err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
 	}
 	if err := b.conn.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("flush %s %s: %w", e.Type(), e.ID(), err)

@@ -8,28 +8,11 @@ import (
 	"os"
 	"time"
 
-	"helm.sh/helm/v3/pkg/chart"
-
 	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
 )
-
-// ChartSource finds the chart of a service.
-type ChartSource interface {
-	Load(ctx context.Context, ref charts.Ref) (*chart.Chart, error)
-}
-
-// Releases installs and upgrades Helm releases.
-type Releases interface {
-	Upgrade(ctx context.Context, req helm.Request) (*helm.Result, error)
-}
-
-// Namespaces prepares the namespace a release goes into.
-type Namespaces interface {
-	Ensure(ctx context.Context, name string, labels map[string]string) error
-}
 
 // DeploymentSettings are the knobs of the deployment task.
 type DeploymentSettings struct {

@@ -16,13 +16,6 @@ import (
 	"github.com/helm-service/helm-service/pkg/events"
 )
 
-//go:generate go run github.com/golang/mock/mockgen@v1.6.0 -destination=mocks/mocks.go -package=mocks github.com/helm-service/helm-service/handler Publisher,Releases,Namespaces,ChartSource
-
-// Publisher sends events on the bus.
-type Publisher interface {
-	Publish(ctx context.Context, e cloudevents.Event) error
-}
-
 // Task does the work of one kind of trigger.
 type Task interface {
 	// Name is the Keptn task, e.g. "deployment"; the task handles

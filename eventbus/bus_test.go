@@ -1,0 +1,166 @@
+package eventbus
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/nats-io/nats.go"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startServer starts a real NATS server in process on a free port.
+func startServer(t *testing.T) string {
+	t.Helper()
+	ns, err := StartEmbedded(EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns.ClientURL()
+}
+
+func connect(t *testing.T, url string, parallel int) *Bus {
+	t.Helper()
+	b, err := Connect(url, parallel, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+func testEvent(id string) cloudevents.Event {
+	e := cloudevents.NewEvent()
+	e.SetID(id)
+	e.SetSource("test")
+	e.SetType("sh.keptn.event.deployment.triggered")
+	e.SetExtension("shkeptncontext", "ctx")
+	_ = e.SetData(cloudevents.ApplicationJSON, map[string]string{"project": "p"})
+	return e
+}
+
+func TestPublishSubscribeRoundTrip(t *testing.T) {
+	url := startServer(t)
+	b := connect(t, url, 4)
+	got := make(chan Delivery, 1)
+	if err := b.Subscribe(context.Background(), []string{"sh.keptn.event.deployment.triggered"}, "q", func(_ context.Context, d Delivery) { got <- d }); err != nil {
+		t.Fatal(err)
+	}
+	sent := testEvent("e-1")
+	if err := b.Publish(context.Background(), sent); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-got:
+		if d.DecodeErr != nil {
+			t.Fatalf("decode: %v", d.DecodeErr)
+		}
+		if d.Subject != sent.Type() || d.Event.ID() != "e-1" || d.Event.Extensions()["shkeptncontext"] != "ctx" || string(d.Event.Data()) != `{"project":"p"}` {
+			t.Errorf("received %s on %s", d.Event, d.Subject)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("event not delivered")
+	}
+}
+
+func TestMalformedMessagesAreDeliveredWithTheReason(t *testing.T) {
+	url := startServer(t)
+	b := connect(t, url, 4)
+	got := make(chan Delivery, 2)
+	if err := b.Subscribe(context.Background(), []string{"sh.keptn.event.deployment.triggered"}, "q", func(_ context.Context, d Delivery) { got <- d }); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, body := range []string{"not json", `{"specversion":"1.0","id":"x","type":"t"}`} {
+		if err := nc.Publish("sh.keptn.event.deployment.triggered", []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case d := <-got:
+			if d.DecodeErr == nil || d.Event != nil || string(d.Raw) != body {
+				t.Errorf("body %q: delivery %+v, want a decode error and the raw bytes", body, d)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("malformed message %q not delivered", body)
+		}
+	}
+}
+
+func TestQueueGroupDeliversEachEventOnce(t *testing.T) {
+	url := startServer(t)
+	var count atomic.Int32
+	var wg sync.WaitGroup
+	const n = 50
+	wg.Add(n)
+	handle := func(context.Context, Delivery) { count.Add(1); wg.Done() }
+	for range 2 {
+		if err := connect(t, url, 2).Subscribe(context.Background(), []string{"sh.keptn.event.deployment.triggered"}, "helm-service", handle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := connect(t, url, 1)
+	for i := range n {
+		if err := pub.Publish(context.Background(), testEvent(string(rune('a'+i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%d of %d events handled", count.Load(), n)
+	}
+	time.Sleep(100 * time.Millisecond) // a duplicate would arrive now
+	if c := count.Load(); c != n {
+		t.Errorf("handled %d times, want %d (once each)", c, n)
+	}
+}
+
+func TestDrainWaitsForRunningHandlers(t *testing.T) {
+	url := startServer(t)
+	b := connect(t, url, 2)
+	release := make(chan struct{})
+	var finished atomic.Bool
+	started := make(chan struct{})
+	err := b.Subscribe(context.Background(), []string{"sh.keptn.event.deployment.triggered"}, "q", func(context.Context, Delivery) {
+		close(started)
+		<-release
+		finished.Store(true)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(context.Background(), testEvent("slow")); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := b.Drain(short); err == nil {
+		t.Fatal("Drain returned nil while a handler was still running past the deadline")
+	}
+	close(release)
+	if err := b.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !finished.Load() {
+		t.Error("Drain returned before the handler finished")
+	}
+	// After Drain no new deliveries arrive, but publishing still works.
+	if err := b.Publish(context.Background(), testEvent("after")); err != nil {
+		t.Errorf("publish after drain: %v", err)
+	}
+}
