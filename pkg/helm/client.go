@@ -15,40 +15,49 @@ import (
 // storageDriver keeps release records in Secrets, Helm's default.
 const storageDriver = "secret"
 
-// Client runs Helm actions against one cluster. It keeps one Helm action
-// configuration per namespace, shared by every task in that namespace.
+// Client runs Helm actions against one cluster. A Helm action
+// configuration is not safe for concurrent use, so every action gets its
+// own; what is expensive to build (discovery and the REST mapper) is cached
+// per namespace and shared.
 type Client struct {
 	restConfig *rest.Config
 	clientset  kubernetes.Interface
 	log        *slog.Logger
 
+	// newConfig returns a fresh action configuration for a namespace.
+	newConfig func(namespace string) (*action.Configuration, error)
+
 	mu      sync.Mutex
-	configs map[string]*action.Configuration
+	getters map[string]*restClientGetter
 }
 
 // NewClient returns a Client for the cluster restConfig points at.
 func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slog.Logger) *Client {
-	return &Client{
+	c := &Client{
 		restConfig: restConfig,
 		clientset:  clientset,
 		log:        log,
-		configs:    make(map[string]*action.Configuration),
+		getters:    make(map[string]*restClientGetter),
 	}
+	c.newConfig = c.clusterConfig
+	return c
 }
 
-// actionConfig returns the Helm action configuration of a namespace.
-func (c *Client) actionConfig(namespace string) (*action.Configuration, error) {
+// clusterConfig builds an action configuration that talks to the cluster.
+func (c *Client) clusterConfig(namespace string) (*action.Configuration, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cfg, ok := c.configs[namespace]; ok {
-		return cfg, nil
+	getter, ok := c.getters[namespace]
+	if !ok {
+		getter = newRESTClientGetter(c.restConfig, namespace)
+		c.getters[namespace] = getter
 	}
+	c.mu.Unlock()
+
 	cfg := new(action.Configuration)
 	log := c.log.With("namespace", namespace)
 	debug := func(format string, v ...any) { log.Debug(fmt.Sprintf(format, v...), "source", "helm") }
-	if err := cfg.Init(newRESTClientGetter(c.restConfig, namespace), namespace, storageDriver, debug); err != nil {
+	if err := cfg.Init(getter, namespace, storageDriver, debug); err != nil {
 		return nil, fmt.Errorf("set up Helm for namespace %s: %w", namespace, err)
 	}
-	c.configs[namespace] = cfg
 	return cfg, nil
 }
