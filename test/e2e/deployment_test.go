@@ -297,4 +297,3 @@ func TestNoClusterConfigured(t *testing.T) {
 	_, data := other.finished(t, id, 30*time.Second)
 	expectErrored(t, data, "no Kubernetes cluster configured", "KUBECONFIG")
 }
-
