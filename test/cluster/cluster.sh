@@ -1,0 +1,377 @@
+#!/usr/bin/env bash
+# Local Kubernetes control plane for end-to-end tests.
+#
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd,
+# kwok and kwokctl from Go modules (no container engine, no prebuilt binaries)
+# and runs them as a kwok cluster on loopback. kwok stands in for the kubelet,
+# so pods of a Deployment become Running/Ready without pulling images.
+#
+# Usage: test/cluster/cluster.sh {build|up|down|env|status|kubectl ARGS...|update-tools}
+# See test/cluster/README.md.
+set -euo pipefail
+
+# ---------------------------------------------------------------------------
+# Pinned versions: the only place to change them. After changing one, run
+# `test/cluster/cluster.sh update-tools` to regenerate the wrapper modules
+# under test/cluster/tools/ (go.mod/go.sum), then commit them.
+KUBE_VERSION=v1.36.3 # k8s.io/kubernetes; staging modules use v0.<minor>.<patch>
+ETCD_VERSION=v3.6.8  # go.etcd.io/etcd/server/v3
+KWOK_VERSION=v0.8.0  # sigs.k8s.io/kwok
+# ---------------------------------------------------------------------------
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TOOLS_DIR="${SCRIPT_DIR}/tools"
+
+CACHE_ROOT="${HELM_SERVICE_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/helm-service}/cluster"
+STAMP="k8s-${KUBE_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}"
+BIN_DIR="${CACHE_ROOT}/${STAMP}/bin"
+WORK_DIR="${CACHE_ROOT}/kwok"
+
+CLUSTER_NAME="${CLUSTER_NAME:-helm-service-e2e}"
+KUBECONFIG_PATH="${CLUSTER_KUBECONFIG:-${CACHE_ROOT}/kubeconfig}"
+# Seconds to wait for the API server, the nodes and the default ServiceAccount.
+CLUSTER_WAIT_SECONDS="${CLUSTER_WAIT_SECONDS:-180}"
+CLUSTER_NODES="${CLUSTER_NODES:-2}"
+
+KUBE_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+ETCD_BINS=(etcd)
+KWOK_BINS=(kwok kwokctl)
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+die() {
+	printf '[cluster] error: %s\n' "$*" >&2
+	exit 1
+}
+
+# Environment shared by every go invocation on the wrapper modules.
+# GOFLAGS is set here (not inherited) so that builds use exactly the
+# committed go.sum; update-tools overrides it with -mod=mod.
+go_env() {
+	env GOWORK=off GOFLAGS="${GO_MOD_FLAG:--mod=readonly} -buildvcs=false" CGO_ENABLED=0 "$@"
+}
+
+# v1.36.3 -> v0.36.3 (version of the k8s.io/* staging modules)
+staging_version() { printf 'v0.%s' "${KUBE_VERSION#v1.}"; }
+
+kube_ldflags() {
+	local v="${KUBE_VERSION}" major minor pkg flags="-s -w"
+	major="${v#v}"
+	major="${major%%.*}"
+	minor="${v#v*.}"
+	minor="${minor%%.*}"
+	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		flags+=" -X ${pkg}.gitVersion=${v} -X ${pkg}.gitMajor=${major} -X ${pkg}.gitMinor=${minor}"
+		flags+=" -X ${pkg}.gitTreeState=clean"
+	done
+	printf '%s' "${flags}"
+}
+
+kwok_ldflags() {
+	printf '%s' "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION#v}"
+}
+
+# Fails when a wrapper module does not require the pinned version.
+check_module_pin() {
+	local dir="$1" mod="$2" version="$3"
+	[[ -f "${dir}/go.mod" && -f "${dir}/go.sum" ]] ||
+		die "${dir} lacks go.mod/go.sum; run: $0 update-tools"
+	grep -Eq "^[[:space:]]*(require[[:space:]]+)?${mod//./\\.}[[:space:]]+${version//./\\.}([[:space:]]|$)" "${dir}/go.mod" ||
+		die "${dir}/go.mod does not require ${mod} ${version} (pinned in $0); run: $0 update-tools"
+}
+
+have_bins() {
+	local b
+	for b in "$@"; do
+		[[ -x "${BIN_DIR}/${b}" ]] || return 1
+	done
+}
+
+# build_part NAME MODULE_DIR LDFLAGS OUTPUT PACKAGE...
+# OUTPUT is a file name for a single package, or "" for one binary per package
+# named after it. Binaries land in BIN_DIR only when the whole build succeeded.
+build_part() {
+	local name="$1" dir="$2" ldflags="$3" out="$4"
+	shift 4
+	local tmp start
+	tmp="$(mktemp -d "${CACHE_ROOT}/${STAMP}/.build-${name}.XXXXXX")"
+	start=${SECONDS}
+	log "building ${name}: $* ..."
+	if ! (cd "${dir}" && go_env go build -trimpath -ldflags "${ldflags}" -o "${tmp}/${out}" "$@"); then
+		rm -rf "${tmp}"
+		die "building ${name} failed"
+	fi
+	mv -f "${tmp}"/* "${BIN_DIR}/"
+	rm -rf "${tmp}"
+	log "built ${name} in $((SECONDS - start))s"
+}
+
+cmd_build() {
+	command -v go >/dev/null || die "go is not on PATH"
+	check_module_pin "${TOOLS_DIR}/kubernetes" k8s.io/kubernetes "${KUBE_VERSION}"
+	check_module_pin "${TOOLS_DIR}/etcd" go.etcd.io/etcd/server/v3 "${ETCD_VERSION}"
+	check_module_pin "${TOOLS_DIR}/kwok" sigs.k8s.io/kwok "${KWOK_VERSION}"
+
+	mkdir -p "${BIN_DIR}"
+	# Serialise concurrent builds (e.g. two test runs starting at once).
+	if command -v flock >/dev/null; then
+		exec 9>"${CACHE_ROOT}/.build.lock"
+		flock 9
+	fi
+
+	local start=${SECONDS}
+	if have_bins "${KWOK_BINS[@]}" && have_bins "${ETCD_BINS[@]}" && have_bins "${KUBE_BINS[@]}"; then
+		log "binaries up to date in ${BIN_DIR}"
+		return 0
+	fi
+	log "building into ${BIN_DIR} (go $(go env GOVERSION), $(nproc 2>/dev/null || echo '?') cores)"
+	have_bins "${KWOK_BINS[@]}" ||
+		build_part kwok "${TOOLS_DIR}/kwok" "$(kwok_ldflags)" "" \
+			sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
+	have_bins "${ETCD_BINS[@]}" ||
+		build_part etcd "${TOOLS_DIR}/etcd" "-s -w" etcd go.etcd.io/etcd/server/v3
+	have_bins "${KUBE_BINS[@]}" ||
+		build_part kubernetes "${TOOLS_DIR}/kubernetes" "$(kube_ldflags)" "" \
+			k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+			k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+	have_bins "${KWOK_BINS[@]}" "${ETCD_BINS[@]}" "${KUBE_BINS[@]}" || die "binaries missing after build"
+	log "build finished in $((SECONDS - start))s: ${BIN_DIR}"
+}
+
+# Environment for every kwokctl invocation: state under WORK_DIR, and the
+# built kubectl so kwokctl never tries to download one.
+kwokctl() {
+	env KWOK_WORKDIR="${WORK_DIR}" KWOK_KUBECTL_BINARY="${BIN_DIR}/kubectl" \
+		PATH="${BIN_DIR}:${PATH}" "${BIN_DIR}/kwokctl" "$@"
+}
+
+k() { "${BIN_DIR}/kubectl" --kubeconfig "${KUBECONFIG_PATH}" "$@"; }
+
+cluster_dir() { printf '%s/clusters/%s' "${WORK_DIR}" "${CLUSTER_NAME}"; }
+
+cluster_answers() {
+	[[ -f "${KUBECONFIG_PATH}" && -x "${BIN_DIR}/kubectl" ]] || return 1
+	k --request-timeout=5s get --raw /readyz >/dev/null 2>&1
+}
+
+port_in_use() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pick_port() {
+	local i port
+	for i in $(seq 1 100); do
+		port=$((20000 + (RANDOM % 10000)))
+		port_in_use "${port}" || {
+			printf '%s' "${port}"
+			return 0
+		}
+	done
+	die "no free loopback port found"
+}
+
+# wait_until DESCRIPTION COMMAND... : retries once a second for up to
+# CLUSTER_WAIT_SECONDS from the start of `up`.
+wait_until() {
+	local what="$1"
+	shift
+	until "$@" >/dev/null 2>&1; do
+		if ((SECONDS - UP_START >= CLUSTER_WAIT_SECONDS)); then
+			log "timed out after ${CLUSTER_WAIT_SECONDS}s waiting for ${what}; last attempt said:"
+			"$@" >&2 || true
+			log "component logs: $(cluster_dir)/logs/"
+			die "cluster ${CLUSTER_NAME} did not become ready (raise CLUSTER_WAIT_SECONDS?)"
+		fi
+		sleep 1
+	done
+}
+
+nodes_ready() {
+	local n
+	n="$(k get nodes -o jsonpath='{range .items[*]}{range .status.conditions[?(@.type=="Ready")]}{.status}{"\n"}{end}{end}' 2>/dev/null | grep -c '^True$' || true)"
+	((n >= CLUSTER_NODES))
+}
+
+cmd_up() {
+	UP_START=${SECONDS}
+	cmd_build
+	mkdir -p "${WORK_DIR}" "$(dirname "${KUBECONFIG_PATH}")"
+
+	if [[ -e "$(cluster_dir)" ]]; then
+		if cluster_answers; then
+			log "cluster ${CLUSTER_NAME} is already up; reusing it"
+			printf '%s\n' "${KUBECONFIG_PATH}"
+			return 0
+		fi
+		log "cluster ${CLUSTER_NAME} exists but does not answer; recreating it"
+		cmd_down
+	fi
+
+	local port="${CLUSTER_PORT:-}"
+	if [[ -z "${port}" ]]; then
+		port="$(pick_port)"
+	elif port_in_use "${port}"; then
+		die "CLUSTER_PORT=${port} is already in use"
+	fi
+
+	log "creating cluster ${CLUSTER_NAME} on 127.0.0.1:${port} (state in $(cluster_dir))"
+	if ! kwokctl create cluster \
+		--name "${CLUSTER_NAME}" \
+		--runtime binary \
+		--kube-apiserver-port "${port}" \
+		--etcd-binary "${BIN_DIR}/etcd" \
+		--kube-apiserver-binary "${BIN_DIR}/kube-apiserver" \
+		--kube-controller-manager-binary "${BIN_DIR}/kube-controller-manager" \
+		--kube-scheduler-binary "${BIN_DIR}/kube-scheduler" \
+		--kwok-controller-binary "${BIN_DIR}/kwok" \
+		--kubeconfig "${KUBECONFIG_PATH}" \
+		--wait "${CLUSTER_WAIT_SECONDS}s" >&2; then
+		log "kwokctl create cluster failed; component logs: $(cluster_dir)/logs/"
+		cmd_down || true
+		die "could not create cluster ${CLUSTER_NAME}"
+	fi
+	# Use the cluster's context regardless of what else the file holds.
+	k config use-context "kwok-${CLUSTER_NAME}" >/dev/null
+
+	log "scaling to ${CLUSTER_NODES} nodes"
+	kwokctl scale node --name "${CLUSTER_NAME}" --replicas "${CLUSTER_NODES}" >&2
+
+	wait_until "the API server" k get --raw /readyz
+	wait_until "${CLUSTER_NODES} Ready nodes" nodes_ready
+	wait_until "ServiceAccount default/default" k -n default get serviceaccount default
+	log "cluster ${CLUSTER_NAME} ready in $((SECONDS - UP_START))s"
+	printf '%s\n' "${KUBECONFIG_PATH}"
+}
+
+# Stops processes recorded in the cluster's pid files, if kwokctl could not.
+kill_leftovers() {
+	local dir="$1" f pid
+	[[ -d "${dir}/pids" ]] || return 0
+	for f in "${dir}"/pids/*.pid; do
+		[[ -f "${f}" ]] || continue
+		pid="$(tr -dc '0-9' <"${f}")"
+		[[ -n "${pid}" ]] || continue
+		# Only processes started from our binaries.
+		if [[ -r "/proc/${pid}/cmdline" ]] && tr '\0' ' ' <"/proc/${pid}/cmdline" | grep -q "${CACHE_ROOT}"; then
+			log "stopping leftover process ${pid} ($(basename "${f}" .pid))"
+			kill "${pid}" 2>/dev/null || true
+		fi
+	done
+}
+
+cmd_down() {
+	local dir
+	dir="$(cluster_dir)"
+	if [[ ! -e "${dir}" ]]; then
+		log "no cluster ${CLUSTER_NAME} to delete"
+	else
+		log "deleting cluster ${CLUSTER_NAME}"
+		if [[ -x "${BIN_DIR}/kwokctl" ]]; then
+			kwokctl delete cluster --name "${CLUSTER_NAME}" --kubeconfig "${KUBECONFIG_PATH}" >&2 ||
+				log "kwokctl delete cluster failed; cleaning up by hand"
+		fi
+		kill_leftovers "${dir}"
+		rm -rf "${dir}"
+	fi
+	# The default kubeconfig holds nothing but this cluster.
+	if [[ -z "${CLUSTER_KUBECONFIG:-}" ]]; then
+		rm -f "${KUBECONFIG_PATH}"
+	fi
+	return 0
+}
+
+cmd_env() {
+	printf 'export KUBECONFIG=%q\n' "${KUBECONFIG_PATH}"
+	printf 'export PATH=%q:"${PATH}"\n' "${BIN_DIR}"
+}
+
+cmd_status() {
+	printf 'binaries:   %s (%s)\n' "${BIN_DIR}" "$(have_bins "${KWOK_BINS[@]}" "${ETCD_BINS[@]}" "${KUBE_BINS[@]}" && echo built || echo 'not built')"
+	printf 'state:      %s\n' "$(cluster_dir)"
+	printf 'kubeconfig: %s\n' "${KUBECONFIG_PATH}"
+	if cluster_answers; then
+		printf 'cluster:    %s is up (%s)\n' "${CLUSTER_NAME}" "$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
+	else
+		printf 'cluster:    %s is not running\n' "${CLUSTER_NAME}"
+		return 1
+	fi
+}
+
+cmd_kubectl() {
+	[[ -x "${BIN_DIR}/kubectl" ]] || die "kubectl not built; run: $0 build"
+	exec "${BIN_DIR}/kubectl" --kubeconfig "${KUBECONFIG_PATH}" "$@"
+}
+
+# Regenerates the wrapper modules under tools/ from the pinned versions.
+cmd_update_tools() {
+	local modbase="github.com/helm-service/helm-service/test/cluster/tools"
+	local staging gomod replaces=() m
+
+	log "updating tools/kwok to sigs.k8s.io/kwok ${KWOK_VERSION}"
+	(
+		cd "${TOOLS_DIR}/kwok"
+		rm -f go.mod go.sum
+		GO_MOD_FLAG=-mod=mod go_env go mod init "${modbase}/kwok"
+		GO_MOD_FLAG=-mod=mod go_env go mod edit -require "sigs.k8s.io/kwok@${KWOK_VERSION}"
+		GO_MOD_FLAG=-mod=mod go_env go mod tidy
+	)
+
+	log "updating tools/etcd to go.etcd.io/etcd/server/v3 ${ETCD_VERSION}"
+	(
+		cd "${TOOLS_DIR}/etcd"
+		rm -f go.mod go.sum
+		GO_MOD_FLAG=-mod=mod go_env go mod init "${modbase}/etcd"
+		GO_MOD_FLAG=-mod=mod go_env go mod edit -require "go.etcd.io/etcd/server/v3@${ETCD_VERSION}"
+		GO_MOD_FLAG=-mod=mod go_env go mod tidy
+	)
+
+	# k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces
+	# them with local directories; as a dependency those replaces do not
+	# apply, so point every one of them at the published staging version.
+	staging="$(staging_version)"
+	log "updating tools/kubernetes to k8s.io/kubernetes ${KUBE_VERSION} (staging ${staging})"
+	(
+		cd "${TOOLS_DIR}/kubernetes"
+		rm -f go.mod go.sum
+		GO_MOD_FLAG=-mod=mod go_env go mod init "${modbase}/kubernetes"
+		gomod="$(GO_MOD_FLAG=-mod=mod go_env go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" |
+			sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
+		[[ -f "${gomod}" ]] || die "could not download k8s.io/kubernetes ${KUBE_VERSION}"
+		while read -r m; do
+			replaces+=(-replace "${m}=${m}@${staging}")
+		done < <(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" { print $1 }' "${gomod}" | sort -u)
+		((${#replaces[@]} > 0)) || die "found no k8s.io/* v0.0.0 requirements in ${gomod}"
+		log "pointing $((${#replaces[@]} / 2)) staging modules at ${staging}"
+		GO_MOD_FLAG=-mod=mod go_env go mod edit -require "k8s.io/kubernetes@${KUBE_VERSION}" "${replaces[@]}"
+		GO_MOD_FLAG=-mod=mod go_env go mod tidy
+	)
+	log "done; commit test/cluster/tools/*/go.mod and go.sum"
+}
+
+usage() {
+	cat >&2 <<EOF
+usage: $0 COMMAND
+  build          build the binaries into ${CACHE_ROOT}/<versions>/bin (only if missing)
+  up             build if needed, start cluster \$CLUSTER_NAME (${CLUSTER_NAME}), print the kubeconfig path
+  down           stop and delete the cluster (succeeds when none is running)
+  env            print exports for: eval "\$($0 env)"
+  status         print paths and whether the cluster answers
+  kubectl ARGS   run the built kubectl against the cluster
+  update-tools   regenerate tools/*/go.mod and go.sum from the pinned versions
+EOF
+	exit 2
+}
+
+main() {
+	local cmd="${1:-}"
+	[[ $# -gt 0 ]] && shift
+	case "${cmd}" in
+	build) cmd_build ;;
+	up) cmd_up ;;
+	down) cmd_down ;;
+	env) cmd_env ;;
+	status) cmd_status ;;
+	kubectl) cmd_kubectl "$@" ;;
+	update-tools) cmd_update_tools ;;
+	*) usage ;;
+	esac
+}
+
+main "$@"
