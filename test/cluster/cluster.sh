@@ -28,7 +28,9 @@ BIN_DIR="${CACHE_ROOT}/${STAMP}/bin"
 WORK_DIR="${CACHE_ROOT}/kwok"
 
 CLUSTER_NAME="${CLUSTER_NAME:-helm-service-e2e}"
-KUBECONFIG_PATH="${CLUSTER_KUBECONFIG:-${CACHE_ROOT}/kubeconfig}"
+# One kubeconfig per cluster name, so clusters of different names never share
+# (or delete) each other's file.
+KUBECONFIG_PATH="${CLUSTER_KUBECONFIG:-${CACHE_ROOT}/${CLUSTER_NAME}.kubeconfig}"
 # Seconds to wait for the API server, the nodes and the default ServiceAccount.
 CLUSTER_WAIT_SECONDS="${CLUSTER_WAIT_SECONDS:-180}"
 CLUSTER_NODES="${CLUSTER_NODES:-2}"
@@ -106,21 +108,37 @@ build_part() {
 }
 
 cmd_build() {
-	command -v go >/dev/null || die "go is not on PATH"
 	check_module_pin "${TOOLS_DIR}/kubernetes" k8s.io/kubernetes "${KUBE_VERSION}"
 	check_module_pin "${TOOLS_DIR}/etcd" go.etcd.io/etcd/server/v3 "${ETCD_VERSION}"
 	check_module_pin "${TOOLS_DIR}/kwok" sigs.k8s.io/kwok "${KWOK_VERSION}"
 
-	mkdir -p "${BIN_DIR}"
-	# Serialise concurrent builds (e.g. two test runs starting at once).
-	if command -v flock >/dev/null; then
-		exec 9>"${CACHE_ROOT}/.build.lock"
-		flock 9
-	fi
-
-	local start=${SECONDS}
-	if have_bins "${KWOK_BINS[@]}" && have_bins "${ETCD_BINS[@]}" && have_bins "${KUBE_BINS[@]}"; then
+	if have_bins "${KWOK_BINS[@]}" "${ETCD_BINS[@]}" "${KUBE_BINS[@]}"; then
 		log "binaries up to date in ${BIN_DIR}"
+		return 0
+	fi
+	command -v go >/dev/null || die "go is not on PATH"
+	mkdir -p "${BIN_DIR}"
+	# Serialise concurrent builds of the same versions (e.g. two test runs
+	# starting at once). The lock is released before anything is started that
+	# outlives this script: the cluster processes must not inherit it.
+	if command -v flock >/dev/null; then
+		exec 9>"${CACHE_ROOT}/${STAMP}/.build.lock"
+		if ! flock -n 9; then
+			log "another build of ${STAMP} is running; waiting for it (up to 60 minutes)"
+			flock -w 3600 9 || die "timed out waiting for the other build"
+		fi
+	fi
+	build_missing
+	if command -v flock >/dev/null; then
+		flock -u 9
+		exec 9>&-
+	fi
+}
+
+build_missing() {
+	local start=${SECONDS}
+	if have_bins "${KWOK_BINS[@]}" "${ETCD_BINS[@]}" "${KUBE_BINS[@]}"; then
+		log "binaries up to date in ${BIN_DIR} (built by another run)"
 		return 0
 	fi
 	log "building into ${BIN_DIR} (go $(go env GOVERSION), $(nproc 2>/dev/null || echo '?') cores)"
@@ -167,26 +185,78 @@ pick_port() {
 	die "no free loopback port found"
 }
 
-# wait_until DESCRIPTION COMMAND... : retries once a second for up to
-# CLUSTER_WAIT_SECONDS from the start of `up`.
+# Prints the component whose recorded process is gone, if any; fails then.
+components_alive() {
+	local f pid
+	for f in "$(cluster_dir)"/pids/*.pid; do
+		[[ -f "${f}" ]] || continue
+		pid="$(tr -dc '0-9' <"${f}")"
+		if [[ -z "${pid}" || ! -d "/proc/${pid}" ]]; then
+			basename "${f}" .pid
+			return 1
+		fi
+	done
+}
+
+# wait_until DESCRIPTION COMMAND... : retries once a second until
+# CLUSTER_WAIT_SECONDS after the start of `up`; fails at once when a component
+# process has exited.
 wait_until() {
-	local what="$1"
+	local what="$1" dead
 	shift
 	until "$@" >/dev/null 2>&1; do
+		if ! dead="$(components_alive)"; then
+			log "${dead} exited while waiting for ${what}; end of its log:"
+			tail -n 5 "$(cluster_dir)/logs/${dead}.log" >&2 2>/dev/null || true
+			die "cluster ${CLUSTER_NAME} is broken; component logs: $(cluster_dir)/logs/"
+		fi
 		if ((SECONDS - UP_START >= CLUSTER_WAIT_SECONDS)); then
 			log "timed out after ${CLUSTER_WAIT_SECONDS}s waiting for ${what}; last attempt said:"
 			"$@" >&2 || true
-			log "component logs: $(cluster_dir)/logs/"
-			die "cluster ${CLUSTER_NAME} did not become ready (raise CLUSTER_WAIT_SECONDS?)"
+			die "cluster ${CLUSTER_NAME} did not become ready (raise CLUSTER_WAIT_SECONDS?); component logs: $(cluster_dir)/logs/"
 		fi
 		sleep 1
 	done
 }
 
 nodes_ready() {
-	local n
-	n="$(k get nodes -o jsonpath='{range .items[*]}{range .status.conditions[?(@.type=="Ready")]}{.status}{"\n"}{end}{end}' 2>/dev/null | grep -c '^True$' || true)"
-	((n >= CLUSTER_NODES))
+	local ready
+	ready="$(k get nodes -o jsonpath='{range .items[*]}{range .status.conditions[?(@.type=="Ready")]}{.status}{"\n"}{end}{end}' | grep -c '^True$' || true)"
+	if ((ready < CLUSTER_NODES)); then
+		echo "${ready} of ${CLUSTER_NODES} nodes Ready:"
+		k get nodes
+		return 1
+	fi
+}
+
+# create_cluster PORT: one kwokctl create, holding a machine-wide lock so that
+# concurrent `up`s (other cluster names) do not pick the same component ports
+# (kwokctl probes for free ports, then starts the processes). The lock's file
+# descriptor is closed for kwokctl, so the cluster processes never hold it.
+create_cluster() {
+	local port="$1" rc=0
+	if command -v flock >/dev/null; then
+		exec 8>"${WORK_DIR}/.create.lock"
+		flock -w 300 8 || die "timed out waiting for another cluster creation"
+	fi
+	kwokctl create cluster \
+		--name "${CLUSTER_NAME}" \
+		--config "${SCRIPT_DIR}/kwokctl.yaml" \
+		--runtime binary \
+		--kube-apiserver-port "${port}" \
+		--etcd-binary "${BIN_DIR}/etcd" \
+		--kube-apiserver-binary "${BIN_DIR}/kube-apiserver" \
+		--kube-controller-manager-binary "${BIN_DIR}/kube-controller-manager" \
+		--kube-scheduler-binary "${BIN_DIR}/kube-scheduler" \
+		--kwok-controller-binary "${BIN_DIR}/kwok" \
+		--kubeconfig "${KUBECONFIG_PATH}" \
+		--wait "${CLUSTER_WAIT_SECONDS}s" \
+		-v WARN >&2 8>&- || rc=$?
+	if command -v flock >/dev/null; then
+		flock -u 8
+		exec 8>&-
+	fi
+	return "${rc}"
 }
 
 cmd_up() {
@@ -204,34 +274,35 @@ cmd_up() {
 		cmd_down
 	fi
 
-	local port="${CLUSTER_PORT:-}"
-	if [[ -z "${port}" ]]; then
-		port="$(pick_port)"
-	elif port_in_use "${port}"; then
-		die "CLUSTER_PORT=${port} is already in use"
-	fi
-
-	log "creating cluster ${CLUSTER_NAME} on 127.0.0.1:${port} (state in $(cluster_dir))"
-	if ! kwokctl create cluster \
-		--name "${CLUSTER_NAME}" \
-		--runtime binary \
-		--kube-apiserver-port "${port}" \
-		--etcd-binary "${BIN_DIR}/etcd" \
-		--kube-apiserver-binary "${BIN_DIR}/kube-apiserver" \
-		--kube-controller-manager-binary "${BIN_DIR}/kube-controller-manager" \
-		--kube-scheduler-binary "${BIN_DIR}/kube-scheduler" \
-		--kwok-controller-binary "${BIN_DIR}/kwok" \
-		--kubeconfig "${KUBECONFIG_PATH}" \
-		--wait "${CLUSTER_WAIT_SECONDS}s" >&2; then
-		log "kwokctl create cluster failed; component logs: $(cluster_dir)/logs/"
-		cmd_down || true
-		die "could not create cluster ${CLUSTER_NAME}"
-	fi
+	local attempt port dead
+	for attempt in 1 2 3; do
+		port="${CLUSTER_PORT:-}"
+		if [[ -z "${port}" ]]; then
+			port="$(pick_port)"
+		elif port_in_use "${port}"; then
+			die "CLUSTER_PORT=${port} is already in use"
+		fi
+		log "creating cluster ${CLUSTER_NAME} on 127.0.0.1:${port} (state in $(cluster_dir))"
+		if create_cluster "${port}"; then
+			sleep 1
+			if dead="$(components_alive)"; then
+				break
+			fi
+			# Most likely a port taken between kwokctl's probe and the start.
+			log "${dead} exited right after the start; end of its log:"
+			tail -n 3 "$(cluster_dir)/logs/${dead}.log" >&2 2>/dev/null || true
+		else
+			log "kwokctl create cluster failed; component logs: $(cluster_dir)/logs/"
+		fi
+		cmd_down >/dev/null 2>&1 || true
+		((attempt < 3)) || die "could not create cluster ${CLUSTER_NAME}"
+		log "retrying (attempt $((attempt + 1)) of 3)"
+	done
 	# Use the cluster's context regardless of what else the file holds.
 	k config use-context "kwok-${CLUSTER_NAME}" >/dev/null
 
 	log "scaling to ${CLUSTER_NODES} nodes"
-	kwokctl scale node --name "${CLUSTER_NAME}" --replicas "${CLUSTER_NODES}" >&2
+	kwokctl scale node --name "${CLUSTER_NAME}" --replicas "${CLUSTER_NODES}" -v WARN >&2
 
 	wait_until "the API server" k get --raw /readyz
 	wait_until "${CLUSTER_NODES} Ready nodes" nodes_ready
@@ -248,8 +319,8 @@ kill_leftovers() {
 		[[ -f "${f}" ]] || continue
 		pid="$(tr -dc '0-9' <"${f}")"
 		[[ -n "${pid}" ]] || continue
-		# Only processes started from our binaries.
-		if [[ -r "/proc/${pid}/cmdline" ]] && tr '\0' ' ' <"/proc/${pid}/cmdline" | grep -q "${CACHE_ROOT}"; then
+		# Only processes started from this cluster's copy of the binaries.
+		if [[ -r "/proc/${pid}/cmdline" ]] && tr '\0' ' ' <"/proc/${pid}/cmdline" | grep -qF "${dir}/"; then
 			log "stopping leftover process ${pid} ($(basename "${f}" .pid))"
 			kill "${pid}" 2>/dev/null || true
 		fi
@@ -264,7 +335,7 @@ cmd_down() {
 	else
 		log "deleting cluster ${CLUSTER_NAME}"
 		if [[ -x "${BIN_DIR}/kwokctl" ]]; then
-			kwokctl delete cluster --name "${CLUSTER_NAME}" --kubeconfig "${KUBECONFIG_PATH}" >&2 ||
+			kwokctl delete cluster --name "${CLUSTER_NAME}" --kubeconfig "${KUBECONFIG_PATH}" -v WARN >&2 ||
 				log "kwokctl delete cluster failed; cleaning up by hand"
 		fi
 		kill_leftovers "${dir}"
@@ -299,25 +370,35 @@ cmd_kubectl() {
 	exec "${BIN_DIR}/kubectl" --kubeconfig "${KUBECONFIG_PATH}" "$@"
 }
 
+# init_tools_module DIR: a fresh go.mod for the wrapper module in DIR.
+init_tools_module() {
+	local dir="$1"
+	rm -f "${dir}/go.mod" "${dir}/go.sum"
+	(cd "${dir}" && GO_MOD_FLAG=-mod=mod go_env go mod init "github.com/helm-service/helm-service/test/cluster/tools/$(basename "${dir}")" 2>/dev/null)
+	{
+		printf '// Generated by test/cluster/cluster.sh update-tools from the versions pinned\n'
+		printf '// at the top of that script; do not edit by hand.\n\n'
+		cat "${dir}/go.mod"
+	} >"${dir}/go.mod.tmp"
+	mv "${dir}/go.mod.tmp" "${dir}/go.mod"
+}
+
 # Regenerates the wrapper modules under tools/ from the pinned versions.
 cmd_update_tools() {
-	local modbase="github.com/helm-service/helm-service/test/cluster/tools"
-	local staging gomod replaces=() m
+	local staging gomod m
 
 	log "updating tools/kwok to sigs.k8s.io/kwok ${KWOK_VERSION}"
+	init_tools_module "${TOOLS_DIR}/kwok"
 	(
 		cd "${TOOLS_DIR}/kwok"
-		rm -f go.mod go.sum
-		GO_MOD_FLAG=-mod=mod go_env go mod init "${modbase}/kwok"
 		GO_MOD_FLAG=-mod=mod go_env go mod edit -require "sigs.k8s.io/kwok@${KWOK_VERSION}"
 		GO_MOD_FLAG=-mod=mod go_env go mod tidy
 	)
 
 	log "updating tools/etcd to go.etcd.io/etcd/server/v3 ${ETCD_VERSION}"
+	init_tools_module "${TOOLS_DIR}/etcd"
 	(
 		cd "${TOOLS_DIR}/etcd"
-		rm -f go.mod go.sum
-		GO_MOD_FLAG=-mod=mod go_env go mod init "${modbase}/etcd"
 		GO_MOD_FLAG=-mod=mod go_env go mod edit -require "go.etcd.io/etcd/server/v3@${ETCD_VERSION}"
 		GO_MOD_FLAG=-mod=mod go_env go mod tidy
 	)
@@ -327,19 +408,24 @@ cmd_update_tools() {
 	# apply, so point every one of them at the published staging version.
 	staging="$(staging_version)"
 	log "updating tools/kubernetes to k8s.io/kubernetes ${KUBE_VERSION} (staging ${staging})"
+	init_tools_module "${TOOLS_DIR}/kubernetes"
 	(
 		cd "${TOOLS_DIR}/kubernetes"
-		rm -f go.mod go.sum
-		GO_MOD_FLAG=-mod=mod go_env go mod init "${modbase}/kubernetes"
 		gomod="$(GO_MOD_FLAG=-mod=mod go_env go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" |
 			sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
 		[[ -f "${gomod}" ]] || die "could not download k8s.io/kubernetes ${KUBE_VERSION}"
-		while read -r m; do
-			replaces+=(-replace "${m}=${m}@${staging}")
-		done < <(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" { print $1 }' "${gomod}" | sort -u)
-		((${#replaces[@]} > 0)) || die "found no k8s.io/* v0.0.0 requirements in ${gomod}"
-		log "pointing $((${#replaces[@]} / 2)) staging modules at ${staging}"
-		GO_MOD_FLAG=-mod=mod go_env go mod edit -require "k8s.io/kubernetes@${KUBE_VERSION}" "${replaces[@]}"
+		mapfile -t staged < <(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" { print $1 }' "${gomod}" | sort -u)
+		((${#staged[@]} > 0)) || die "found no k8s.io/* v0.0.0 requirements in ${gomod}"
+		log "pointing ${#staged[@]} staging modules at ${staging}"
+		GO_MOD_FLAG=-mod=mod go_env go mod edit -require "k8s.io/kubernetes@${KUBE_VERSION}"
+		{
+			printf '\n// k8s.io/kubernetes requires these at v0.0.0 (its own replaces point\n'
+			printf '// into its source tree and do not apply to dependents).\nreplace (\n'
+			for m in "${staged[@]}"; do
+				printf '\t%s => %s %s\n' "${m}" "${m}" "${staging}"
+			done
+			printf ')\n'
+		} >>go.mod
 		GO_MOD_FLAG=-mod=mod go_env go mod tidy
 	)
 	log "done; commit test/cluster/tools/*/go.mod and go.sum"

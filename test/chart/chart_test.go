@@ -1,0 +1,193 @@
+// Package chart checks the Helm chart that installs helm-service: it lints
+// it and renders it with the Helm SDK in each RBAC mode, and checks what a
+// platform team relies on (least-privilege RBAC, a hardened pod, probes).
+package chart
+
+import (
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const chartPath = "../../chart"
+
+func TestLint(t *testing.T) {
+	for _, values := range []map[string]any{
+		nil,
+		{"rbac": map[string]any{"mode": "namespaced", "namespaces": []any{"team-a"}}},
+	} {
+		result := lint.All(chartPath, values, "helm-service", false)
+		for _, m := range result.Messages {
+			if m.Severity >= support.WarningSev {
+				t.Errorf("lint %v: %s", values, m)
+			}
+		}
+	}
+}
+
+// render renders the chart as `helm template` does.
+func render(t *testing.T, values map[string]any) map[string][]string {
+	t.Helper()
+	ch, err := loader.Load(chartPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := action.NewInstall(&action.Configuration{})
+	install.DryRun, install.ClientOnly, install.Replace = true, true, true
+	install.ReleaseName, install.Namespace = "helm-service", "helm-service"
+	install.KubeVersion = &chartutil.KubeVersion{Version: "v1.36.3", Major: "1", Minor: "36"}
+	rel, err := install.Run(ch, values)
+	if err != nil {
+		t.Fatalf("render with %v: %v", values, err)
+	}
+	byKind := map[string][]string{}
+	for _, doc := range releaseutil.SplitManifests(rel.Manifest) {
+		var head struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			t.Fatalf("rendered YAML does not parse: %v\n%s", err, doc)
+		}
+		byKind[head.Kind] = append(byKind[head.Kind], doc)
+	}
+	return byKind
+}
+
+func rulesOf(t *testing.T, docs []string) []rbacv1.PolicyRule {
+	t.Helper()
+	var rules []rbacv1.PolicyRule
+	for _, doc := range docs {
+		var role rbacv1.ClusterRole // Role has the same shape
+		if err := yaml.UnmarshalStrict([]byte(doc), &role); err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, role.Rules...)
+	}
+	return rules
+}
+
+func assertNoWildcards(t *testing.T, rules []rbacv1.PolicyRule) {
+	t.Helper()
+	for _, r := range rules {
+		for _, list := range [][]string{r.Verbs, r.Resources, r.APIGroups} {
+			for _, v := range list {
+				if strings.Contains(v, "*") {
+					t.Errorf("rule %+v uses a wildcard", r)
+				}
+			}
+		}
+	}
+}
+
+func allows(rules []rbacv1.PolicyRule, group, resource, verb string) bool {
+	for _, r := range rules {
+		if contains(r.APIGroups, group) && contains(r.Resources, resource) && contains(r.Verbs, verb) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestClusterWideRBAC(t *testing.T) {
+	docs := render(t, nil)
+	if len(docs["Role"]) != 0 {
+		t.Errorf("clusterWide mode rendered %d Roles", len(docs["Role"]))
+	}
+	rules := rulesOf(t, docs["ClusterRole"])
+	assertNoWildcards(t, rules)
+	for _, need := range []struct{ group, resource, verb string }{
+		{"", "namespaces", "create"},
+		{"", "secrets", "create"}, // Helm's release records
+		{"apps", "deployments", "patch"},
+		{"apps", "deployments/scale", "update"},
+		{"", "services", "create"},
+	} {
+		if !allows(rules, need.group, need.resource, need.verb) {
+			t.Errorf("ClusterRoles do not allow %s %s/%s", need.verb, need.group, need.resource)
+		}
+	}
+	if len(docs["ClusterRoleBinding"]) != 2 {
+		t.Errorf("%d ClusterRoleBindings, want 2", len(docs["ClusterRoleBinding"]))
+	}
+}
+
+func TestNamespacedRBAC(t *testing.T) {
+	docs := render(t, map[string]any{"rbac": map[string]any{"mode": "namespaced", "namespaces": []any{"team-a", "team-b"}}})
+	if len(docs["Role"]) != 2 || len(docs["RoleBinding"]) != 2 {
+		t.Fatalf("%d Roles and %d RoleBindings, want 2 each", len(docs["Role"]), len(docs["RoleBinding"]))
+	}
+	clusterRules := rulesOf(t, docs["ClusterRole"])
+	if allows(clusterRules, "", "namespaces", "create") || allows(clusterRules, "apps", "deployments", "create") {
+		t.Errorf("namespaced mode grants cluster-wide writes: %+v", clusterRules)
+	}
+	assertNoWildcards(t, append(clusterRules, rulesOf(t, docs["Role"])...))
+}
+
+func TestRejectsBadRBACValues(t *testing.T) {
+	ch, err := loader.Load(chartPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, values := range map[string]map[string]any{
+		"wildcard extra rule":      {"rbac": map[string]any{"extraRules": []any{map[string]any{"apiGroups": []any{""}, "resources": []any{"pods"}, "verbs": []any{"*"}}}}},
+		"namespaced without names": {"rbac": map[string]any{"mode": "namespaced"}},
+		"unknown mode":             {"rbac": map[string]any{"mode": "everything"}},
+	} {
+		install := action.NewInstall(&action.Configuration{})
+		install.DryRun, install.ClientOnly, install.ReleaseName = true, true, "helm-service"
+		if _, err := install.Run(ch, values); err == nil {
+			t.Errorf("%s: rendered without error", name)
+		}
+	}
+}
+
+func TestPodIsHardened(t *testing.T) {
+	docs := render(t, map[string]any{"config": map[string]any{"shutdownGrace": "60s"}})
+	if len(docs["Deployment"]) != 1 {
+		t.Fatalf("%d Deployments", len(docs["Deployment"]))
+	}
+	var d appsv1.Deployment
+	if err := yaml.UnmarshalStrict([]byte(docs["Deployment"][0]), &d); err != nil {
+		t.Fatal(err)
+	}
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
+		t.Error("pod does not run as non-root")
+	}
+	if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+		t.Error("root filesystem is writable")
+	}
+	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Error("no resource requests/limits")
+	}
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Error("probes are not on /healthz and /readyz")
+	}
+	if pod.TerminationGracePeriodSeconds == nil || *pod.TerminationGracePeriodSeconds <= 60+5 {
+		t.Errorf("terminationGracePeriodSeconds = %v, want more than SHUTDOWN_GRACE (60s) plus the preStop pause", pod.TerminationGracePeriodSeconds)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if env["SHUTDOWN_GRACE"] != "60s" || env["CHART_DIR"] != "/charts" || env["HTTP_ADDR"] != ":8080" {
+		t.Errorf("env = %v", env)
+	}
+}
