@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/kube"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -58,6 +59,9 @@ func (c *Client) clusterConfig(namespace string) (*action.Configuration, error) 
 	debug := func(format string, v ...any) { log.Debug(fmt.Sprintf(format, v...), "source", "helm") }
 	if err := cfg.Init(getter, namespace, storageDriver, debug); err != nil {
 		return nil, fmt.Errorf("set up Helm for namespace %s: %w", namespace, err)
+	}
+	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
+		cfg.KubeClient = &waitingClient{Client: kc, log: debug}
 	}
 	return cfg, nil
 }

@@ -2,22 +2,93 @@ package helm
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"time"
 
-	"github.com/helm-service/helm-service/pkg/kube"
+	"helm.sh/helm/v3/pkg/kube"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	kubeinfo "github.com/helm-service/helm-service/pkg/kube"
 )
+
+// readinessPoll is how often a wait checks the release's resources. Helm's
+// own waiter polls every 2 s, which is most of the time of a small deploy.
+const readinessPoll = 250 * time.Millisecond
+
+// waitingClient is Helm's Kubernetes client with a faster wait: the same
+// readiness rules as Helm (kube.ReadyChecker), checked every readinessPoll.
+// Everything else is Helm's own client.
+type waitingClient struct {
+	*kube.Client
+	log func(string, ...any)
+}
+
+// Wait implements kube.Interface.
+func (c *waitingClient) Wait(resources kube.ResourceList, timeout time.Duration) error {
+	return c.wait(resources, timeout, false)
+}
+
+// WaitWithJobs implements kube.Interface.
+func (c *waitingClient) WaitWithJobs(resources kube.ResourceList, timeout time.Duration) error {
+	return c.wait(resources, timeout, true)
+}
+
+func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration, jobs bool) error {
+	cs, err := c.Factory.KubernetesClientSet()
+	if err != nil {
+		return err
+	}
+	checker := kube.NewReadyChecker(cs, c.log, kube.PausedAsReady(true), kube.CheckJobs(jobs))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var lastErr error
+	err = wait.PollUntilContextCancel(ctx, readinessPoll, true, func(ctx context.Context) (bool, error) {
+		for _, r := range resources {
+			ready, err := checker.IsReady(ctx, r)
+			if err != nil {
+				if !retryable(err) {
+					return false, err
+				}
+				lastErr = err
+				return false, nil
+			}
+			if !ready {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil && lastErr != nil && errors.Is(err, context.DeadlineExceeded) {
+		return errors.Join(err, lastErr)
+	}
+	return err
+}
+
+// retryable reports whether a readiness check error may pass: API errors
+// that say the server is busy or broken, and errors that are not API errors
+// at all (connection problems).
+func retryable(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return true
+	}
+	code := int(status.Status().Code)
+	return code == 0 || code == http.StatusTooManyRequests || code >= http.StatusInternalServerError
+}
 
 // diagnoseTimeout bounds the reads that explain a failed wait; the task's own
 // context may already be spent when they run.
 const diagnoseTimeout = 10 * time.Second
 
 // notReady describes the workloads that are not ready, or "" when all are.
-func (c *Client) notReady(ctx context.Context, workloads []kube.Workload) string {
+func (c *Client) notReady(ctx context.Context, workloads []kubeinfo.Workload) string {
 	if c.clientset == nil || len(workloads) == 0 {
 		return ""
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), diagnoseTimeout)
 	defer cancel()
-	return strings.Join(kube.NotReady(ctx, c.clientset, workloads), "; ")
+	return strings.Join(kubeinfo.NotReady(ctx, c.clientset, workloads), "; ")
 }

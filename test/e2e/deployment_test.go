@@ -297,3 +297,42 @@ func TestNoClusterConfigured(t *testing.T) {
 	_, data := other.finished(t, id, 30*time.Second)
 	expectErrored(t, data, "no Kubernetes cluster configured", "KUBECONFIG")
 }
+
+// TestWaitTimeoutNamesTheWorkload runs a helm-service with a short
+// WAIT_TIMEOUT and deploys pods that no node can take: the errored
+// .finished must say which workload is not ready and why.
+func TestWaitTimeoutNamesTheWorkload(t *testing.T) {
+	dir := t.TempDir()
+	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "nats")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	svc, err := startService(suite.binary, filepath.Join(dir, "service.log"), map[string]string{
+		"NATS_URL": ns.ClientURL(), "KUBECONFIG": suite.kubeconfig, "CHART_DIR": suite.chartDir,
+		"HTTP_ADDR": "127.0.0.1:0", "WAIT_TIMEOUT": "4s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if _, err := svc.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	answers, err := listen(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &env{answers: answers}
+	project := suite.project("slow")
+	id := suite.trigger(t, nc, deploymentTrigger(project, "dev", "carts", "direct", map[string]any{"nodeSelector": map[string]any{"no-such-node": "true"}}))
+	_, data := other.finished(t, id, time.Minute)
+	expectErrored(t, data, "helm install of release "+project+"-dev/carts", "not ready: deployment "+project+"-dev/carts", "0 available")
+	t.Logf("timeout message: %s", data.Message)
+}
