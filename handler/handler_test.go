@@ -72,7 +72,7 @@ func (r *recorder) finished(t *testing.T) (cloudevents.Event, events.DeploymentF
 	return f, data
 }
 
-func triggerEvent(t *testing.T, data any) *cloudevents.Event {
+func triggerEvent(t testing.TB, data any) *cloudevents.Event {
 	t.Helper()
 	e := cloudevents.NewEvent()
 	e.SetID("trigger-id")

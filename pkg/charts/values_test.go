@@ -74,3 +74,17 @@ func FuzzMergeValues(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkMergeValues(b *testing.B) {
+	base := map[string]any{
+		"image": "carts:1", "replicaCount": 2,
+		"service":   map[string]any{"port": 80, "targetPort": 8080, "type": "ClusterIP"},
+		"resources": map[string]any{"requests": map[string]any{"cpu": "100m", "memory": "128Mi"}, "limits": map[string]any{"memory": "256Mi"}},
+		"env":       []any{map[string]any{"name": "A", "value": "1"}, map[string]any{"name": "B", "value": "2"}},
+	}
+	override := map[string]any{"image": "carts:2", "service": map[string]any{"port": 8080}}
+	b.ReportAllocs()
+	for b.Loop() {
+		MergeValues(base, override)
+	}
+}

@@ -1,0 +1,362 @@
+// Command bench measures helm-service on a real cluster: it runs the service
+// as a separate process, publishes N deployment triggers for N services,
+// waits for N .finished events, and reports wall time, throughput, latency
+// percentiles and the service's peak memory and CPU time. With -baseline it
+// does the same work with `helm upgrade --install --wait` at the same
+// parallelism, so that both are measured in one run on one machine. With
+// -events it also measures the event path on events the service ignores.
+//
+//	go run ./test/bench -n 100 -concurrency 10 -baseline
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
+	"github.com/helm-service/helm-service/eventbus"
+	"github.com/helm-service/helm-service/pkg/events"
+)
+
+type options struct {
+	n           int
+	concurrency int
+	kubeconfig  string
+	baseline    bool
+	events      int
+	keep        bool
+	timeout     time.Duration
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.n, "n", 100, "releases (services) to deploy")
+	flag.IntVar(&o.concurrency, "concurrency", 10, "MAX_PARALLEL_TASKS of helm-service, and parallel helm CLI runs for -baseline")
+	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "cluster to use; empty brings up the local cluster of test/cluster (and takes it down after)")
+	flag.BoolVar(&o.baseline, "baseline", false, "also run the same work with the helm CLI")
+	flag.IntVar(&o.events, "events", 0, "also publish this many events that helm-service ignores and measure the event path")
+	flag.BoolVar(&o.keep, "keep", false, "leave the local cluster running")
+	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "helm-service-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	if o.kubeconfig == "" {
+		kc, down, err := localCluster(root, o)
+		if err != nil {
+			return err
+		}
+		defer down()
+		o.kubeconfig = kc
+	}
+
+	fmt.Println("building helm-service")
+	binary := filepath.Join(work, "helm-service")
+	if err := goBuild(root, binary, "./cmd/helm-service"); err != nil {
+		return err
+	}
+	chartDir := filepath.Join(work, "charts")
+	if err := os.CopyFS(filepath.Join(chartDir, "bench"), os.DirFS(filepath.Join(root, "test/testdata/charts/carts"))); err != nil {
+		return err
+	}
+
+	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: filepath.Join(work, "nats")})
+	if err != nil {
+		return err
+	}
+	defer ns.Shutdown()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	answers, err := listen(nc)
+	if err != nil {
+		return err
+	}
+
+	svc, err := startService(binary, filepath.Join(work, "service.log"), []string{
+		"NATS_URL=" + ns.ClientURL(), "KUBECONFIG=" + o.kubeconfig, "CHART_DIR=" + chartDir,
+		"HTTP_ADDR=127.0.0.1:0", fmt.Sprintf("MAX_PARALLEL_TASKS=%d", o.concurrency), "LOG_LEVEL=info",
+	})
+	if err != nil {
+		return err
+	}
+	defer svc.stop()
+
+	project := "bench" + time.Now().Format("150405")
+	var results []result
+	for _, phase := range []struct{ name, image string }{{"install", "example/bench:1"}, {"upgrade", "example/bench:2"}} {
+		r, err := deployAll(ctx, nc, answers, svc, project, phase.name, phase.image, o.n)
+		if err != nil {
+			return fmt.Errorf("%s: %w (service log: %s)", phase.name, err, svc.logPath)
+		}
+		results = append(results, r)
+	}
+	if o.events > 0 {
+		r, err := ignoredEvents(ctx, nc, answers, svc, o.events)
+		if err != nil {
+			return fmt.Errorf("event path: %w", err)
+		}
+		results = append(results, r)
+	}
+	if o.baseline {
+		fmt.Println("building the helm CLI (helm.sh/helm/v3/cmd/helm at this module's version)")
+		helmBin := filepath.Join(work, "helm")
+		if err := goBuild(root, helmBin, "helm.sh/helm/v3/cmd/helm"); err != nil {
+			return err
+		}
+		for _, phase := range []struct{ name, image string }{{"cli install", "example/bench:1"}, {"cli upgrade", "example/bench:2"}} {
+			r, err := helmCLI(ctx, helmBin, o, filepath.Join(chartDir, "bench"), project+"-cli", phase.name, phase.image)
+			if err != nil {
+				return fmt.Errorf("%s: %w", phase.name, err)
+			}
+			results = append(results, r)
+		}
+	}
+	printResults(o, results)
+	return nil
+}
+
+// result is one measured phase.
+type result struct {
+	phase    string
+	n        int
+	failures int
+	wall     time.Duration
+	started  []time.Duration // trigger → .started
+	finished []time.Duration // trigger → .finished
+	peakRSS  int64           // KiB, of the measured process(es)
+	cpu      time.Duration
+	note     string
+}
+
+func deployAll(ctx context.Context, nc *nats.Conn, answers *answerLog, svc *service, project, phase, image string, n int) (result, error) {
+	fmt.Printf("%s: %d releases\n", phase, n)
+	cpu0 := svc.cpu()
+	sent := make(map[string]time.Time, n)
+	ids := make([]string, 0, n)
+	start := time.Now()
+	for i := range n {
+		id, err := publishTrigger(nc, map[string]any{
+			"project": project, "stage": "s", "service": fmt.Sprintf("svc-%04d", i),
+			"configurationChange": map[string]any{"values": map[string]any{"image": image, "replicaCount": 1}},
+			"deployment":          map[string]any{"deploymentstrategy": "direct"},
+		}, "")
+		if err != nil {
+			return result{}, err
+		}
+		sent[id] = time.Now()
+		ids = append(ids, id)
+	}
+	if err := nc.Flush(); err != nil {
+		return result{}, err
+	}
+	r := result{phase: phase, n: n}
+	for _, id := range ids {
+		got, err := answers.await(ctx, id)
+		if err != nil {
+			return result{}, err
+		}
+		r.started = append(r.started, got.started.Sub(sent[id]))
+		r.finished = append(r.finished, got.finished.Sub(sent[id]))
+		if got.status != events.StatusSucceeded {
+			r.failures++
+			if r.note == "" {
+				r.note = "first failure: " + got.message
+			}
+		}
+	}
+	r.wall = time.Since(start)
+	r.cpu = svc.cpu() - cpu0
+	r.peakRSS = svc.peakRSS()
+	return r, nil
+}
+
+// ignoredEvents publishes n triggers from helm-service's own source (which
+// it must ignore), then one invalid trigger whose errored .finished marks
+// that everything before it went through the service.
+func ignoredEvents(ctx context.Context, nc *nats.Conn, answers *answerLog, svc *service, n int) (result, error) {
+	fmt.Printf("event path: %d ignored events\n", n)
+	cpu0 := svc.cpu()
+	data := map[string]any{"project": "p", "stage": "s", "service": "ignored"}
+	start := time.Now()
+	for range n {
+		if _, err := publishTrigger(nc, data, "helm-service"); err != nil {
+			return result{}, err
+		}
+	}
+	sentinel, err := publishTrigger(nc, map[string]any{"stage": "s"}, "")
+	if err != nil {
+		return result{}, err
+	}
+	if _, err := answers.await(ctx, sentinel); err != nil {
+		return result{}, err
+	}
+	wall := time.Since(start)
+	return result{
+		phase: "ignored events", n: n, wall: wall, cpu: svc.cpu() - cpu0, peakRSS: svc.peakRSS(),
+		note: fmt.Sprintf("%.0f events/s", float64(n)/wall.Seconds()),
+	}, nil
+}
+
+func helmCLI(ctx context.Context, helmBin string, o options, chart, namespace, phase, image string) (result, error) {
+	fmt.Printf("%s: %d releases, %d at a time\n", phase, o.n, o.concurrency)
+	r := result{phase: phase, n: o.n}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, o.concurrency)
+	start := time.Now()
+	for i := range o.n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			t0 := time.Now()
+			cmd := exec.CommandContext(ctx, helmBin, "upgrade", "--install", fmt.Sprintf("svc-%04d", i), chart,
+				"--namespace", namespace, "--create-namespace", "--wait", "--timeout", "5m",
+				"--set", "image="+image, "--set", "replicaCount=1", "--kubeconfig", o.kubeconfig)
+			out, err := cmd.CombinedOutput()
+			d := time.Since(t0)
+			var usage *syscall.Rusage
+			if cmd.ProcessState != nil {
+				usage, _ = cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			r.finished = append(r.finished, d)
+			if usage != nil {
+				r.cpu += time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
+				r.peakRSS = max(r.peakRSS, usage.Maxrss)
+			}
+			if err != nil {
+				r.failures++
+				if r.note == "" {
+					r.note = "first failure: " + strings.TrimSpace(string(out))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	r.wall = time.Since(start)
+	if r.note == "" {
+		r.note = "peak RSS is of one helm process"
+	}
+	return r, nil
+}
+
+func publishTrigger(nc *nats.Conn, data map[string]any, source string) (string, error) {
+	e := cloudevents.NewEvent()
+	e.SetID(uuid.NewString())
+	if source == "" {
+		source = "bench"
+	}
+	e.SetSource(source)
+	e.SetType(events.Type(events.TaskDeployment, events.PhaseTriggered))
+	e.SetExtension(events.ExtContext, "bench")
+	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil {
+		return "", err
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		return "", err
+	}
+	return e.ID(), nc.Publish(e.Type(), body)
+}
+
+func printResults(o options, results []result) {
+	fmt.Printf("\nconcurrency %d\n", o.concurrency)
+	fmt.Printf("%-15s %6s %6s %10s %10s %20s %20s %10s %9s  %s\n", "phase", "n", "failed", "wall", "per sec", "started p50/p95/p99", "finished p50/p95/p99", "peak RSS", "CPU", "note")
+	for _, r := range results {
+		fmt.Printf("%-15s %6d %6d %10s %10.1f %20s %20s %8.1fMi %9s  %s\n",
+			r.phase, r.n, r.failures, r.wall.Round(time.Millisecond), float64(r.n)/r.wall.Seconds(),
+			percentiles(r.started), percentiles(r.finished), float64(r.peakRSS)/1024, r.cpu.Round(10*time.Millisecond), r.note)
+	}
+}
+
+func percentiles(d []time.Duration) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	p := func(q float64) string {
+		i := min(len(s)-1, int(q*float64(len(s))))
+		return s[i].Round(time.Millisecond).String()
+	}
+	return p(0.50) + "/" + p(0.95) + "/" + p(0.99)
+}
+
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return "", fmt.Errorf("find the repository (run from inside it): %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func goBuild(root, out, pkg string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
+}
+
+// localCluster brings up the local cluster with enough fake nodes for n
+// pods (kwok nodes take 110 pods each) and returns its kubeconfig.
+func localCluster(root string, o options) (string, func(), error) {
+	nodes := max(2, (2*o.n)/100+1)
+	env := append(os.Environ(), "CLUSTER_NAME=helm-service-bench", fmt.Sprintf("CLUSTER_NODES=%d", nodes))
+	script := filepath.Join(root, "test/cluster/cluster.sh")
+	up := exec.Command(script, "up")
+	up.Env, up.Stderr = env, os.Stderr
+	out, err := up.Output()
+	if err != nil {
+		return "", nil, fmt.Errorf("bring up the local cluster: %w", err)
+	}
+	down := func() {
+		if o.keep {
+			return
+		}
+		cmd := exec.Command(script, "down")
+		cmd.Env, cmd.Stderr = env, os.Stderr
+		_ = cmd.Run()
+	}
+	return strings.TrimSpace(string(out)), down, nil
+}
+
+var errNoAnswer = errors.New("no answer")
