@@ -46,7 +46,7 @@ func serve(ctx context.Context) error {
 	}
 	defer bus.Close()
 
-	namespaces, releases, err := connectCluster(ctx, log)
+	namespaces, releases, err := connectCluster(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func serve(ctx context.Context) error {
 // connectCluster finds the Kubernetes cluster. With none configured it
 // returns nil collaborators, and the service answers every task with an
 // error saying so.
-func connectCluster(ctx context.Context, log *slog.Logger) (handler.Namespaces, handler.Releases, error) {
+func connectCluster(ctx context.Context, cfg config.Config, log *slog.Logger) (handler.Namespaces, handler.Releases, error) {
 	restConfig, from, err := kube.LoadConfig()
 	if errors.Is(err, kube.ErrNoCluster) {
 		log.Warn("no Kubernetes cluster configured: every task will be answered with an error until helm-service is restarted with KUBECONFIG set or inside a cluster")
@@ -108,6 +108,7 @@ func connectCluster(ctx context.Context, log *slog.Logger) (handler.Namespaces, 
 		return nil, nil, err
 	}
 	restConfig.UserAgent = "helm-service"
+	restConfig.QPS, restConfig.Burst = cfg.KubeQPS, cfg.KubeBurst
 	clientset, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client for cluster %s: %w", restConfig.Host, err)

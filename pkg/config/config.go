@@ -36,6 +36,11 @@ type Config struct {
 	// MaxParallelTasks bounds how many tasks run at once.
 	MaxParallelTasks int `envconfig:"MAX_PARALLEL_TASKS" default:"10"`
 
+	// KubeQPS and KubeBurst limit the requests per second each Kubernetes
+	// client sends (client-go's own defaults are 5 and 10).
+	KubeQPS   float32 `envconfig:"KUBE_QPS" default:"50"`
+	KubeBurst int     `envconfig:"KUBE_BURST" default:"100"`
+
 	// Ingress settings build the public URI of a deployment, as in Keptn.
 	IngressProtocol       string `envconfig:"INGRESS_PROTOCOL" default:"http"`
 	IngressHostnameSuffix string `envconfig:"INGRESS_HOSTNAME_SUFFIX" default:"svc.cluster.local"`
@@ -75,6 +80,9 @@ func (c Config) Validate() error {
 	}
 	if c.WaitTimeout <= 0 {
 		return fmt.Errorf("WAIT_TIMEOUT must be positive, got %s", c.WaitTimeout)
+	}
+	if c.KubeQPS <= 0 || c.KubeBurst < 1 {
+		return fmt.Errorf("KUBE_QPS and KUBE_BURST must be positive, got %v and %d", c.KubeQPS, c.KubeBurst)
 	}
 	if c.Source == "" {
 		return fmt.Errorf("EVENT_SOURCE must not be empty")

@@ -36,6 +36,7 @@ func TestLoadFromEnvironment(t *testing.T) {
 func TestLoadRejects(t *testing.T) {
 	for env, value := range map[string]string{
 		"MAX_PARALLEL_TASKS": "0",
+		"KUBE_QPS":           "0",
 		"WAIT_TIMEOUT":       "-1s",
 		"LOG_LEVEL":          "loud",
 		"LOG_FORMAT":         "xml",

@@ -28,6 +28,9 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
@@ -84,14 +87,28 @@ func run(ctx context.Context, o options) error {
 		o.kubeconfig = kc
 	}
 
+	need := o.n
+	if o.baseline {
+		need *= 2
+	}
+	if err := checkCapacity(ctx, o.kubeconfig, need); err != nil {
+		return err
+	}
+
 	fmt.Println("building helm-service")
 	binary := filepath.Join(work, "helm-service")
 	if err := goBuild(root, binary, "./cmd/helm-service"); err != nil {
 		return err
 	}
+	// One small chart; every service finds it under its own name.
 	chartDir := filepath.Join(work, "charts")
 	if err := os.CopyFS(filepath.Join(chartDir, "bench"), os.DirFS(filepath.Join(root, "test/testdata/charts/carts"))); err != nil {
 		return err
+	}
+	for i := range o.n {
+		if err := os.Symlink("bench", filepath.Join(chartDir, serviceName(i))); err != nil {
+			return err
+		}
 	}
 
 	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: filepath.Join(work, "nats")})
@@ -173,7 +190,7 @@ func deployAll(ctx context.Context, nc *nats.Conn, answers *answerLog, svc *serv
 	start := time.Now()
 	for i := range n {
 		id, err := publishTrigger(nc, map[string]any{
-			"project": project, "stage": "s", "service": fmt.Sprintf("svc-%04d", i),
+			"project": project, "stage": "s", "service": serviceName(i),
 			"configurationChange": map[string]any{"values": map[string]any{"image": image, "replicaCount": 1}},
 			"deployment":          map[string]any{"deploymentstrategy": "direct"},
 		}, "")
@@ -247,7 +264,7 @@ func helmCLI(ctx context.Context, helmBin string, o options, chart, namespace, p
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			t0 := time.Now()
-			cmd := exec.CommandContext(ctx, helmBin, "upgrade", "--install", fmt.Sprintf("svc-%04d", i), chart,
+			cmd := exec.CommandContext(ctx, helmBin, "upgrade", "--install", serviceName(i), chart,
 				"--namespace", namespace, "--create-namespace", "--wait", "--timeout", "5m",
 				"--set", "image="+image, "--set", "replicaCount=1", "--kubeconfig", o.kubeconfig)
 			out, err := cmd.CombinedOutput()
@@ -278,6 +295,8 @@ func helmCLI(ctx context.Context, helmBin string, o options, chart, namespace, p
 	}
 	return r, nil
 }
+
+func serviceName(i int) string { return fmt.Sprintf("svc-%04d", i) }
 
 func publishTrigger(nc *nats.Conn, data map[string]any, source string) (string, error) {
 	e := cloudevents.NewEvent()
@@ -360,3 +379,32 @@ func localCluster(root string, o options) (string, func(), error) {
 }
 
 var errNoAnswer = errors.New("no answer")
+
+// checkCapacity fails early when the cluster's nodes cannot take `need` more
+// pods: pending pods would only show up as wait timeouts minutes later.
+func checkCapacity(ctx context.Context, kubeconfig string, need int) error {
+	restConfig, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return err
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	var capacity int64
+	for _, n := range nodes.Items {
+		capacity += n.Status.Allocatable.Pods().Value()
+	}
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "status.phase!=Succeeded,status.phase!=Failed"})
+	if err != nil {
+		return fmt.Errorf("list pods: %w", err)
+	}
+	if free := capacity - int64(len(pods.Items)); free < int64(need)+10 {
+		return fmt.Errorf("the cluster has room for %d more pods and the benchmark needs %d: add nodes (the local cluster: CLUSTER_NODES) or use a fresh cluster", free, need+10)
+	}
+	return nil
+}
