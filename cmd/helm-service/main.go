@@ -2,7 +2,8 @@
 // on NATS and reports each task back as .started and .finished.
 //
 //	helm-service            run the service (configuration from the environment)
-//	helm-service trigger    send a trigger event and print the answers
+//	helm-service trigger    send a Keptn event and follow its task
+//	helm-service watch      print every event on the bus
 //	helm-service version    print version information
 package main
 
@@ -37,22 +38,27 @@ func main() {
 		err = serve(ctx)
 	case "trigger":
 		err = trigger(ctx, args)
+	case "watch":
+		err = watch(ctx, args)
 	case "version":
 		printVersion()
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
-		err = fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
+		err = &exitError{exitUsage, fmt.Errorf("unknown command %q\n\n%s", cmd, usage)}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helm-service:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
 const usage = `usage:
   helm-service [serve]             run the service; configuration from the environment (see README.md)
-  helm-service trigger [flags]     send a trigger event and print .started/.finished (trigger -h for flags)
+  helm-service trigger KIND [flags] [EVENT.json]
+                                   send a Keptn event (deployment, release, rollback, action, delete)
+                                   and follow it to .finished (trigger -h for flags)
+  helm-service watch               print every event on the bus, one line each
   helm-service version             print version, commit and Go version
 `
 

@@ -6,74 +6,152 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"golang.org/x/term"
 
 	"github.com/helm-service/helm-service/pkg/events"
 )
 
-// trigger sends a trigger event read from a file, with a fresh id, and
-// prints the .started and .finished answers to it. It fails when the task
-// does not finish in time or finishes errored.
+// Exit codes of `trigger --wait`.
+const (
+	exitPass    = 0 // the task finished succeeded with result pass or warning
+	exitFailed  = 1 // the task finished errored or with result fail
+	exitUsage   = 2 // the command line is wrong
+	exitTimeout = 3 // no .finished within --timeout
+)
+
+// exitError carries a process exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// kinds maps the trigger kinds of the CLI to the event they publish and the
+// event that answers it.
+var kinds = map[string]struct{ send, answer string }{
+	"deployment": {events.Type(events.TaskDeployment, events.PhaseTriggered), events.TaskDeployment},
+	"release":    {events.Type(events.TaskRelease, events.PhaseTriggered), events.TaskRelease},
+	"rollback":   {events.Type(events.TaskRollback, events.PhaseTriggered), events.TaskRollback},
+	"action":     {events.Type(events.TaskAction, events.PhaseTriggered), events.TaskAction},
+	// The control plane announces a deleted service with service.delete.finished;
+	// helm-service answers with its own service.delete.finished.
+	"delete": {events.Type(events.TaskServiceDelete, events.PhaseFinished), events.TaskServiceDelete},
+}
+
+const triggerUsage = `usage: helm-service trigger KIND [flags] [EVENT.json]
+
+KIND is deployment, release, rollback, action or delete. The event is built
+from the flags, on top of EVENT.json when given (a CloudEvent in structured
+JSON, e.g. test/testdata/deployment.triggered.json; its type then names the
+kind and KIND may be left out). Every send gets a fresh id.
+
+With --wait (the default) the command follows the task until .finished and
+exits 0 on pass or warning, 1 on fail or errored, 3 when no .finished came in
+time; 2 means the command line was wrong.
+
+flags:
+`
+
+// trigger publishes a Keptn event and, with --wait, follows its task.
 func trigger(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
 	natsURL := fs.String("nats", envOr("NATS_URL", nats.DefaultURL), "NATS server URL")
-	timeout := fs.Duration("timeout", 6*time.Minute, "how long to wait for .finished")
-	project := fs.String("project", "", "override data.project")
-	stage := fs.String("stage", "", "override data.stage")
-	service := fs.String("service", "", "override data.service")
-	image := fs.String("image", "", "set data.configurationChange.values.image")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: helm-service trigger [flags] EVENT.json\n\nEVENT.json is a CloudEvent in structured JSON, e.g. test/testdata/deployment.triggered.json.")
+	wait := fs.Bool("wait", true, "follow the task until .finished")
+	timeout := fs.Duration("timeout", 6*time.Minute, "how long --wait waits for .finished")
+	project := fs.String("project", "", "data.project")
+	stage := fs.String("stage", "", "data.stage")
+	service := fs.String("service", "", "data.service")
+	image := fs.String("image", "", "data.configurationChange.values.image (deployment)")
+	strategy := fs.String("strategy", "", "data.deployment.deploymentstrategy (deployment)")
+	result := fs.String("result", "", "data.result (release: pass, warning or fail)")
+	value := fs.String("value", "", "data.action.value, the replica increment (action)")
+	source := fs.String("source", "helm-service-cli", "CloudEvents source of the sent event")
+	fs.SetOutput(io.Discard)
+	usage := func(err error) error {
+		fs.SetOutput(os.Stderr)
+		fmt.Fprint(os.Stderr, triggerUsage)
 		fs.PrintDefaults()
+		return &exitError{exitUsage, err}
+	}
+
+	kind := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") && !strings.HasSuffix(args[0], ".json") {
+		kind, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usage(err)
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("trigger needs exactly one event file")
+	if fs.NArg() > 1 {
+		return usage(errors.New("at most one event file"))
 	}
-	raw, err := os.ReadFile(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	var e cloudevents.Event
-	if err := json.Unmarshal(raw, &e); err != nil {
-		return fmt.Errorf("%s is not a CloudEvent: %w", fs.Arg(0), err)
-	}
-	task, phase, ok := events.SplitType(e.Type())
-	if !ok || phase != events.PhaseTriggered {
-		return fmt.Errorf("%s: type %q is not a Keptn .triggered event", fs.Arg(0), e.Type())
-	}
-	var data map[string]any
-	if err := json.Unmarshal(e.Data(), &data); err != nil {
-		return fmt.Errorf("%s: data is not a JSON object: %w", fs.Arg(0), err)
-	}
-	for k, v := range map[string]string{"project": *project, "stage": *stage, "service": *service} {
-		if v != "" {
-			data[k] = v
+
+	e := cloudevents.NewEvent()
+	data := map[string]any{}
+	if fs.NArg() == 1 {
+		raw, err := os.ReadFile(fs.Arg(0))
+		if err != nil {
+			return usage(err)
+		}
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return usage(fmt.Errorf("%s is not a CloudEvent: %w", fs.Arg(0), err))
+		}
+		if err := json.Unmarshal(e.Data(), &data); err != nil {
+			return usage(fmt.Errorf("%s: data is not a JSON object: %w", fs.Arg(0), err))
+		}
+		if kind == "" {
+			kind = kindOf(e.Type())
 		}
 	}
-	if *image != "" {
-		cc, _ := data["configurationChange"].(map[string]any)
-		if cc == nil {
-			cc = map[string]any{}
-		}
-		vals, _ := cc["values"].(map[string]any)
-		if vals == nil {
-			vals = map[string]any{}
-		}
-		vals["image"] = *image
-		cc["values"] = vals
-		data["configurationChange"] = cc
+	k, ok := kinds[kind]
+	if !ok {
+		return usage(fmt.Errorf("unknown kind %q: use deployment, release, rollback, action or delete", kind))
 	}
+	e.SetType(k.send)
 	e.SetID(uuid.NewString())
 	e.SetTime(time.Now().UTC())
+	if e.Source() == "" || fs.NArg() == 0 {
+		e.SetSource(*source)
+	}
+	if events.StringExtension(e, events.ExtContext) == "" {
+		e.SetExtension(events.ExtContext, uuid.NewString())
+	}
+	e.SetExtension(events.ExtSpecVersion, events.SpecVersion)
+
+	set := func(v string, path ...string) {
+		if v == "" {
+			return
+		}
+		m := data
+		for _, p := range path[:len(path)-1] {
+			next, _ := m[p].(map[string]any)
+			if next == nil {
+				next = map[string]any{}
+				m[p] = next
+			}
+			m = next
+		}
+		m[path[len(path)-1]] = v
+	}
+	set(*project, "project")
+	set(*stage, "stage")
+	set(*service, "service")
+	set(*image, "configurationChange", "values", "image")
+	set(*strategy, "deployment", "deploymentstrategy")
+	set(*result, "result")
+	if kind == "action" {
+		set("scaling", "action", "action")
+		set(*value, "action", "value")
+	}
 	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil {
 		return err
 	}
@@ -84,12 +162,13 @@ func trigger(ctx context.Context, args []string) error {
 
 	nc, err := nats.Connect(*natsURL)
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s (is helm-service running? set --nats): %w", *natsURL, err)
+		return fmt.Errorf("connect to NATS at %s (is helm-service running? set --nats or NATS_URL): %w", *natsURL, err)
 	}
 	defer nc.Close()
-	answers := make(chan *nats.Msg, 16)
-	for _, p := range []string{events.PhaseStarted, events.PhaseFinished} {
-		sub, err := nc.ChanSubscribe(events.Type(task, p), answers)
+	var answers chan *nats.Msg
+	if *wait {
+		answers = make(chan *nats.Msg, 64)
+		sub, err := nc.ChanSubscribe(events.Prefix+k.answer+".>", answers)
 		if err != nil {
 			return err
 		}
@@ -101,31 +180,120 @@ func trigger(ctx context.Context, args []string) error {
 	if err := nc.Flush(); err != nil {
 		return err
 	}
-	fmt.Printf("sent %s id=%s\n", e.Type(), e.ID())
+	fmt.Printf("sent %s id=%s shkeptncontext=%s\n", e.Type(), e.ID(), events.StringExtension(e, events.ExtContext))
+	if !*wait {
+		return nil
+	}
+	return follow(ctx, e, k.answer, answers, *timeout, newProgress(os.Stdout))
+}
 
-	deadline := time.After(*timeout)
+// kindOf returns the CLI kind of an event type, or "".
+func kindOf(eventType string) string {
+	for name, k := range kinds {
+		if k.send == eventType {
+			return name
+		}
+	}
+	return ""
+}
+
+// follow reads the answers to sent until its .finished arrives.
+func follow(ctx context.Context, sent cloudevents.Event, task string, answers <-chan *nats.Msg, timeout time.Duration, p *progress) error {
+	start := time.Now()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	finishedType := events.Type(task, events.PhaseFinished)
+	phase := "waiting for .started"
 	for {
 		select {
 		case <-ctx.Done():
+			p.done()
 			return ctx.Err()
-		case <-deadline:
-			return fmt.Errorf("no %s for id %s within %s", events.Type(task, events.PhaseFinished), e.ID(), *timeout)
+		case <-deadline.C:
+			p.done()
+			return &exitError{exitTimeout, fmt.Errorf("no %s for id %s within %s", finishedType, sent.ID(), timeout)}
+		case <-tick.C:
+			p.update(phase, time.Since(start))
 		case m := <-answers:
 			var answer cloudevents.Event
-			if json.Unmarshal(m.Data, &answer) != nil || events.StringExtension(answer, events.ExtTriggeredID) != e.ID() {
+			if json.Unmarshal(m.Data, &answer) != nil || answer.ID() == sent.ID() {
 				continue
 			}
-			fmt.Printf("received %s\n%s\n", answer.Type(), answer.Data())
-			if answer.Type() != events.Type(task, events.PhaseFinished) {
+			// delete is answered by an event of the sent type itself; the
+			// others name the trigger in triggeredid.
+			if answer.Type() == sent.Type() {
+				if answer.Source() == sent.Source() {
+					continue
+				}
+			} else if events.StringExtension(answer, events.ExtTriggeredID) != sent.ID() {
 				continue
 			}
-			var result events.Common
-			_ = json.Unmarshal(answer.Data(), &result)
-			if result.Status != events.StatusSucceeded {
-				return fmt.Errorf("task %s finished %s: %s", task, result.Status, result.Message)
+			var data events.Common
+			_ = json.Unmarshal(answer.Data(), &data)
+			_, answerPhase, _ := events.SplitType(answer.Type())
+			phase = answerPhase + " by " + answer.Source()
+			p.line(fmt.Sprintf("%s %s (%s)", answer.Type(), summary(data), time.Since(start).Round(time.Millisecond)))
+			if answer.Type() != finishedType {
+				continue
+			}
+			p.done()
+			fmt.Println(string(answer.Data()))
+			if data.Status != events.StatusSucceeded || data.Result == events.ResultFail {
+				return &exitError{exitFailed, fmt.Errorf("%s finished %s/%s: %s", task, data.Status, data.Result, data.Message)}
 			}
 			return nil
 		}
+	}
+}
+
+func summary(d events.Common) string {
+	parts := []string{}
+	for _, s := range []string{d.Status, d.Result} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	s := strings.Join(parts, "/")
+	if d.Message != "" {
+		s += ": " + d.Message
+	}
+	return s
+}
+
+// progress shows a spinner with the elapsed time and phase on a terminal,
+// and only plain lines otherwise.
+type progress struct {
+	out      *os.File
+	terminal bool
+	frame    int
+}
+
+func newProgress(out *os.File) *progress {
+	return &progress{out: out, terminal: term.IsTerminal(int(out.Fd()))}
+}
+
+var spinner = []string{"|", "/", "-", `\`}
+
+func (p *progress) update(phase string, elapsed time.Duration) {
+	if !p.terminal {
+		return
+	}
+	p.frame++
+	fmt.Fprintf(p.out, "\r\033[K%s %s  %s", spinner[p.frame%len(spinner)], elapsed.Round(100*time.Millisecond), phase)
+}
+
+func (p *progress) line(s string) {
+	if p.terminal {
+		fmt.Fprint(p.out, "\r\033[K")
+	}
+	fmt.Fprintln(p.out, s)
+}
+
+func (p *progress) done() {
+	if p.terminal {
+		fmt.Fprint(p.out, "\r\033[K")
 	}
 }
 
@@ -134,4 +302,13 @@ func envOr(key, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+// exitCode is the process exit code for err.
+func exitCode(err error) int {
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return exitFailed
 }

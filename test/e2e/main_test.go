@@ -33,6 +33,7 @@ import (
 // env is what every test of the suite shares.
 type env struct {
 	kubeconfig string
+	natsURL    string
 	binary     string
 	chartDir   string
 	clientset  kubernetes.Interface
@@ -113,7 +114,7 @@ func run(m *testing.M, kubeconfig string) (int, error) {
 		return 0, err
 	}
 	suite = &env{
-		kubeconfig: kubeconfig, binary: binary, chartDir: chartDir, clientset: clientset,
+		kubeconfig: kubeconfig, natsURL: ns.ClientURL(), binary: binary, chartDir: chartDir, clientset: clientset,
 		nats: nc, answers: answers, service: svc,
 		runID: strconv.FormatInt(time.Now().Unix()%100000, 36),
 	}
