@@ -112,12 +112,26 @@ cmd_build() {
 	check_module_pin "${TOOLS_DIR}/kwok" sigs.k8s.io/kwok "${KWOK_VERSION}"
 
 	mkdir -p "${BIN_DIR}"
-	# Serialise concurrent builds (e.g. two test runs starting at once).
+	if have_bins "${KWOK_BINS[@]}" && have_bins "${ETCD_BINS[@]}" && have_bins "${KUBE_BINS[@]}"; then
+		log "binaries up to date in ${BIN_DIR}"
+		return 0
+	fi
+	# Serialise concurrent builds (e.g. two test runs starting at once). The
+	# lock is released before returning: a descriptor left open would be
+	# inherited by the cluster's daemons and block every later `up`.
 	if command -v flock >/dev/null; then
 		exec 9>"${CACHE_ROOT}/.build.lock"
 		flock 9
 	fi
+	local rc=0
+	build_bins || rc=$?
+	if command -v flock >/dev/null; then
+		exec 9>&-
+	fi
+	return "${rc}"
+}
 
+build_bins() {
 	local start=${SECONDS}
 	if have_bins "${KWOK_BINS[@]}" && have_bins "${ETCD_BINS[@]}" && have_bins "${KUBE_BINS[@]}"; then
 		log "binaries up to date in ${BIN_DIR}"
