@@ -32,7 +32,10 @@ var settings = DeploymentSettings{
 	IngressProtocol:   "http",
 	IngressSuffix:     "example.com",
 	IngressPort:       "80",
+	RouteMode:         RouteModeCanary,
 }
+
+var lifecycleSettings = LifecycleSettings{WaitTimeout: time.Minute, RollbackDirectOnFail: true}
 
 // recorder collects what the dispatcher publishes.
 type recorder struct {
@@ -111,6 +114,8 @@ type fixture struct {
 	charts     *mocks.MockChartSource
 	namespaces *mocks.MockNamespaces
 	releases   *mocks.MockReleases
+	router     *mocks.MockRouter
+	scaler     *mocks.MockScaler
 	published  *recorder
 	dispatcher *Dispatcher
 }
@@ -121,12 +126,17 @@ func newFixture(t *testing.T) *fixture {
 		charts:     mocks.NewMockChartSource(ctrl),
 		namespaces: mocks.NewMockNamespaces(ctrl),
 		releases:   mocks.NewMockReleases(ctrl),
+		router:     mocks.NewMockRouter(ctrl),
+		scaler:     mocks.NewMockScaler(ctrl),
 		published:  &recorder{},
 	}
 	pub := mocks.NewMockPublisher(ctrl)
 	f.published.expect(pub)
-	dep := NewDeployment(f.charts, f.namespaces, f.releases, settings)
-	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep)
+	locks := NewLocks()
+	dep := NewDeployment(f.charts, f.namespaces, f.releases, f.router, locks, settings)
+	rel := NewRelease(f.releases, f.router, f.scaler, locks, lifecycleSettings)
+	rb := NewRollback(f.releases, f.router, f.scaler, locks, lifecycleSettings)
+	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb)
 	return f
 }
 
@@ -225,7 +235,10 @@ func TestDeploymentBadInput(t *testing.T) {
 		{"invalid stage", with(func(m map[string]any) { m["stage"] = "Prod_EU" }), `stage "Prod_EU" is not a valid Kubernetes name`},
 		{"long namespace", with(func(m map[string]any) { m["project"] = strings.Repeat("p", 40); m["stage"] = strings.Repeat("s", 30) }), "longer than Kubernetes' 63 characters"},
 		{"unknown strategy", with(func(m map[string]any) { m["deployment"] = map[string]any{"deploymentstrategy": "rolling"} }), `deployment.deploymentstrategy "rolling" is not a known strategy`},
-		{"blue green not yet", with(func(m map[string]any) { m["deployment"] = map[string]any{"deploymentstrategy": "duplicate"} }), "not supported yet"},
+		{"blue green service too long", with(func(m map[string]any) {
+			m["service"] = strings.Repeat("s", 50)
+			m["deployment"] = map[string]any{"deploymentstrategy": "duplicate"}
+		}), "too long for blue_green_service"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -281,7 +294,7 @@ func TestDeploymentCollaboratorErrors(t *testing.T) {
 		pub := mocks.NewMockPublisher(ctrl)
 		rec := &recorder{}
 		rec.expect(pub)
-		d := NewDispatcher("helm-service", pub, quiet, NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, settings))
+		d := NewDispatcher("helm-service", pub, quiet, NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, nil, NewLocks(), settings))
 		e := triggerEvent(t, validTrigger())
 		d.Handle(context.Background(), eventbus.Delivery{Subject: e.Type(), Event: e})
 		_, data := rec.finished(t)
@@ -324,7 +337,7 @@ func TestDispatcherAnswersMalformedCloudEvent(t *testing.T) {
 }
 
 func TestKeyedMutexSerializesPerKey(t *testing.T) {
-	k := newKeyedMutex()
+	k := NewLocks()
 	var mu sync.Mutex
 	running := map[string]int{}
 	var wg sync.WaitGroup

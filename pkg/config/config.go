@@ -45,6 +45,18 @@ type Config struct {
 	// ${INGRESS_PORT}.
 	PublicURITemplate string `envconfig:"PUBLIC_URI_TEMPLATE" default:"${INGRESS_PROTOCOL}://${SERVICE}.${PROJECT}-${STAGE}.${INGRESS_HOSTNAME_SUFFIX}:${INGRESS_PORT}"`
 
+	// RouteMode is where a blue/green service's stable endpoint sends
+	// traffic while a new version runs as the canary: canary (all traffic
+	// to the canary, as Keptn did) or dark (traffic stays on the primary;
+	// tests use the canary's own endpoint).
+	RouteMode string `envconfig:"ROUTE_MODE" default:"canary"`
+	// TrafficRouter routes blue/green services: service (plain Kubernetes
+	// Services).
+	TrafficRouter string `envconfig:"TRAFFIC_ROUTER" default:"service"`
+	// RollbackDirectOnFail rolls a direct release back to its previous Helm
+	// revision on a failed release or a rollback.
+	RollbackDirectOnFail bool `envconfig:"ROLLBACK_DIRECT_ON_FAIL" default:"true"`
+
 	// HTTPAddr serves /healthz and /readyz.
 	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080"`
 	// ShutdownGrace bounds how long in-flight tasks may run after SIGTERM.
@@ -78,6 +90,12 @@ func (c Config) Validate() error {
 	}
 	if c.Source == "" {
 		return fmt.Errorf("EVENT_SOURCE must not be empty")
+	}
+	if c.RouteMode != "canary" && c.RouteMode != "dark" {
+		return fmt.Errorf("ROUTE_MODE must be canary or dark, got %q", c.RouteMode)
+	}
+	if c.TrafficRouter != "service" {
+		return fmt.Errorf("TRAFFIC_ROUTER must be service, got %q", c.TrafficRouter)
 	}
 	if _, err := c.SlogLevel(); err != nil {
 		return err

@@ -12,4 +12,11 @@ const (
 	LabelProject = "keptn.sh/project"
 	LabelStage   = "keptn.sh/stage"
 	LabelService = "keptn.sh/service"
+
+	// LabelStrategy is the deployment strategy a release was deployed with;
+	// LabelDeployment is its part: direct, user_managed, primary or canary.
+	// Both are set on release records; LabelDeployment also on the objects
+	// and pods of blue/green releases.
+	LabelStrategy   = "keptn.sh/strategy"
+	LabelDeployment = "keptn.sh/deployment"
 )
