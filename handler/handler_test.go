@@ -121,6 +121,10 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
+	return newFixtureWith(t, settings, lifecycleSettings)
+}
+
+func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings LifecycleSettings) *fixture {
 	ctrl := gomock.NewController(t)
 	f := &fixture{
 		charts:     mocks.NewMockChartSource(ctrl),
