@@ -210,6 +210,7 @@ func routeTarget(service, namespace, side string, services []helm.Service) (rout
 			Stable:  service + suffix,
 			Primary: primaryName(service) + suffix,
 			Canary:  canaryName(service) + suffix,
+			Port:    s.Port,
 		})
 	}
 	if len(t.Backends) == 0 {

@@ -41,7 +41,10 @@ var (
 	unlabeled = &helm.Record{Result: helm.Result{Namespace: ns, Name: "carts", Revision: 4}}
 )
 
-var stableTarget = routing.Target{Namespace: ns, Service: "carts", Backends: []routing.Backend{{Stable: "carts", Primary: "carts-primary", Canary: "carts-canary"}}}
+// stableTarget is the routing target of carts with its Service on port.
+func stableTarget(port int32) routing.Target {
+	return routing.Target{Namespace: ns, Service: "carts", Backends: []routing.Backend{{Stable: "carts", Primary: "carts-primary", Canary: "carts-canary", Port: port}}}
+}
 
 // lifecycleAnswer returns the data of the one .finished of a task.
 func lifecycleAnswer(t *testing.T, r *recorder, task string) (events.Common, *events.Outcome) {
@@ -89,7 +92,7 @@ func TestLifecycleTransitions(t *testing.T) {
 		})
 	}
 	routePrimary := func(f *fixture) {
-		f.router.EXPECT().Route(gomock.Any(), stableTarget, routing.AllPrimary).Return(nil)
+		f.router.EXPECT().Route(gomock.Any(), stableTarget(80), routing.AllPrimary).Return(nil)
 	}
 	scaleCanary := func(f *fixture) {
 		f.scaler.EXPECT().Scale(gomock.Any(), canaryV2.Workloads, int32(0)).Return(nil)
@@ -203,17 +206,17 @@ func TestDeploymentBlueGreen(t *testing.T) {
 		{"first deployment installs primary then canary", RouteModeCanary, func(f *fixture) {
 			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(nil, fmt.Errorf("release: %w", helm.ErrNotFound))
 			gomock.InOrder(upgrade(f, "carts-primary", nil), upgrade(f, "carts-canary", nil))
-			f.router.EXPECT().Route(gomock.Any(), stableTarget, routing.AllCanary).Return(nil)
+			f.router.EXPECT().Route(gomock.Any(), stableTarget(8080), routing.AllCanary).Return(nil)
 		}, "succeeded", "http://carts." + ns + ":8080", "routes primary 0%, canary 100%"},
 		{"later deployment only touches the canary", RouteModeCanary, func(f *fixture) {
 			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
 			upgrade(f, "carts-canary", nil)
-			f.router.EXPECT().Route(gomock.Any(), stableTarget, routing.AllCanary).Return(nil)
+			f.router.EXPECT().Route(gomock.Any(), stableTarget(8080), routing.AllCanary).Return(nil)
 		}, "succeeded", "http://carts." + ns + ":8080", "route mode canary"},
 		{"dark mode keeps traffic on the primary", RouteModeDark, func(f *fixture) {
 			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
 			upgrade(f, "carts-canary", nil)
-			f.router.EXPECT().Route(gomock.Any(), stableTarget, routing.AllPrimary).Return(nil)
+			f.router.EXPECT().Route(gomock.Any(), stableTarget(80), routing.AllPrimary).Return(nil)
 		}, "succeeded", "http://carts-canary." + ns + ":8080", "route mode dark"},
 		{"failing canary leaves routing alone", RouteModeCanary, func(f *fixture) {
 			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)

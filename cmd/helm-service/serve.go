@@ -9,7 +9,9 @@ import (
 	"os"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/handler"
@@ -47,7 +49,7 @@ func serve(ctx context.Context) error {
 	}
 	defer bus.Close()
 
-	cl, err := connectCluster(ctx, log)
+	cl, err := connectCluster(ctx, log, cfg)
 	if err != nil {
 		return err
 	}
@@ -113,7 +115,7 @@ type cluster struct {
 // connectCluster finds the Kubernetes cluster. With none configured it
 // returns nil collaborators, and the service answers every task with an
 // error saying so.
-func connectCluster(ctx context.Context, log *slog.Logger) (cluster, error) {
+func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config) (cluster, error) {
 	restConfig, from, err := kube.LoadConfig()
 	if errors.Is(err, kube.ErrNoCluster) {
 		log.Warn("no Kubernetes cluster configured: every task will be answered with an error until helm-service is restarted with KUBECONFIG set or inside a cluster")
@@ -134,12 +136,31 @@ func connectCluster(ctx context.Context, log *slog.Logger) (cluster, error) {
 	} else {
 		log.Info("using Kubernetes cluster", "host", restConfig.Host, "from", from)
 	}
+	router, err := newRouter(cfg, restConfig, clientset)
+	if err != nil {
+		return cluster{}, err
+	}
 	return cluster{
 		namespaces: kube.Namespaces{Clientset: clientset},
 		releases:   helm.NewClient(restConfig, clientset, log),
-		router:     routing.ServiceRouter{Clientset: clientset},
+		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},
 	}, nil
+}
+
+// newRouter returns the blue/green traffic router TRAFFIC_ROUTER names.
+func newRouter(cfg config.Config, restConfig *rest.Config, clientset kubernetes.Interface) (handler.Router, error) {
+	if cfg.TrafficRouter == "service" {
+		return routing.ServiceRouter{Clientset: clientset}, nil
+	}
+	dyn, err := dynamic.NewForConfig(restConfig)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client for cluster %s: %w", restConfig.Host, err)
+	}
+	if cfg.TrafficRouter == "istio" {
+		return routing.NewIstioRouter(dyn, clientset, cfg.IstioGateways), nil
+	}
+	return routing.NewGatewayAPIRouter(dyn, clientset, routing.GatewayRef{Name: cfg.GatewayName, Namespace: cfg.GatewayNamespace}), nil
 }
 
 // healthHandler serves /healthz (the process is alive) and /readyz (it is

@@ -51,8 +51,17 @@ type Config struct {
 	// tests use the canary's own endpoint).
 	RouteMode string `envconfig:"ROUTE_MODE" default:"canary"`
 	// TrafficRouter routes blue/green services: service (plain Kubernetes
-	// Services).
+	// Services), gatewayapi (HTTPRoute weights) or istio (VirtualService
+	// weights).
 	TrafficRouter string `envconfig:"TRAFFIC_ROUTER" default:"service"`
+	// GatewayName and GatewayNamespace are the Gateway the gatewayapi
+	// router's HTTPRoutes attach to; without a name they attach to the
+	// stable Service (the mesh profile).
+	GatewayName      string `envconfig:"GATEWAY_NAME"`
+	GatewayNamespace string `envconfig:"GATEWAY_NAMESPACE"`
+	// IstioGateways are Istio Gateways (namespace/name) the istio router's
+	// VirtualServices attach to besides the mesh.
+	IstioGateways []string `envconfig:"ISTIO_GATEWAYS"`
 	// RollbackDirectOnFail rolls a direct release back to its previous Helm
 	// revision on a failed release or a rollback.
 	RollbackDirectOnFail bool `envconfig:"ROLLBACK_DIRECT_ON_FAIL" default:"true"`
@@ -94,8 +103,10 @@ func (c Config) Validate() error {
 	if c.RouteMode != "canary" && c.RouteMode != "dark" {
 		return fmt.Errorf("ROUTE_MODE must be canary or dark, got %q", c.RouteMode)
 	}
-	if c.TrafficRouter != "service" {
-		return fmt.Errorf("TRAFFIC_ROUTER must be service, got %q", c.TrafficRouter)
+	switch c.TrafficRouter {
+	case "service", "gatewayapi", "istio":
+	default:
+		return fmt.Errorf("TRAFFIC_ROUTER must be service, gatewayapi or istio, got %q", c.TrafficRouter)
 	}
 	if _, err := c.SlogLevel(); err != nil {
 		return err

@@ -38,6 +38,8 @@ type Backend struct {
 	Stable  string
 	Primary string
 	Canary  string
+	// Port is the Service port traffic goes to.
+	Port int32
 }
 
 // Split is the share of traffic, in percent, each side gets.
@@ -51,6 +53,14 @@ var (
 	AllPrimary = Split{Primary: 100}
 	AllCanary  = Split{Canary: 100}
 )
+
+// majority is the side that gets most of the traffic, primary on a tie.
+func (s Split) majority() Split {
+	if s.Canary > s.Primary {
+		return AllCanary
+	}
+	return AllPrimary
+}
 
 func (s Split) String() string {
 	return fmt.Sprintf("primary %d%%, canary %d%%", s.Primary, s.Canary)
