@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/helm-service/helm-service/pkg/events"
 )
@@ -26,7 +28,7 @@ type lifecycleFinished struct {
 }
 
 // triggerTask publishes sh.keptn.event.<task>.triggered and returns its id.
-func triggerTask(t *testing.T, task string, data map[string]any) string {
+func (e *env) triggerTask(t *testing.T, task string, data map[string]any) string {
 	t.Helper()
 	ev := cloudevents.NewEvent()
 	ev.SetID(uuid.NewString())
@@ -40,19 +42,19 @@ func triggerTask(t *testing.T, task string, data map[string]any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := suite.nats.Publish(ev.Type(), body); err != nil {
+	if err := e.nats.Publish(ev.Type(), body); err != nil {
 		t.Fatal(err)
 	}
-	if err := suite.nats.Flush(); err != nil {
+	if err := e.nats.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	return ev.ID()
 }
 
 // taskFinished waits for .started then .finished of a release or rollback.
-func taskFinished(t *testing.T, task, id string) lifecycleFinished {
+func (e *env) taskFinished(t *testing.T, task, id string) lifecycleFinished {
 	t.Helper()
-	answers := suite.answers.await(t, id, deployTimeout)
+	answers := e.answers.await(t, id, deployTimeout)
 	if len(answers) != 2 || answers[0].Type() != events.Type(task, events.PhaseStarted) || answers[1].Type() != events.Type(task, events.PhaseFinished) {
 		var types []string
 		for _, a := range answers {
@@ -73,10 +75,10 @@ func lifecycleTrigger(project, stage, service, result string) map[string]any {
 
 // runTask triggers a release or rollback and returns its finished data,
 // requiring success, and how long it took.
-func runTask(t *testing.T, task string, data map[string]any) (lifecycleFinished, time.Duration) {
+func (e *env) runTask(t *testing.T, task string, data map[string]any) (lifecycleFinished, time.Duration) {
 	t.Helper()
 	start := time.Now()
-	out := taskFinished(t, task, triggerTask(t, task, data))
+	out := e.taskFinished(t, task, e.triggerTask(t, task, data))
 	took := time.Since(start)
 	if out.Status != events.StatusSucceeded || out.Result != events.ResultPass {
 		t.Fatalf("%s finished %s/%s: %s", task, out.Status, out.Result, out.Message)
@@ -84,10 +86,10 @@ func runTask(t *testing.T, task string, data map[string]any) (lifecycleFinished,
 	return out, took
 }
 
-func deployBlueGreen(t *testing.T, project, stage, service string, values map[string]any) events.DeploymentFinished {
+func (e *env) deployBlueGreen(t *testing.T, project, stage, service string, values map[string]any) events.DeploymentFinished {
 	t.Helper()
-	id := suite.trigger(t, suite.nats, deploymentTrigger(project, stage, service, "duplicate", values))
-	_, data := suite.finished(t, id, deployTimeout)
+	id := e.trigger(t, e.nats, deploymentTrigger(project, stage, service, "duplicate", values))
+	_, data := e.finished(t, id, deployTimeout)
 	expectSucceeded(t, data)
 	return data
 }
@@ -166,17 +168,77 @@ func awaitEndpoints(t *testing.T, ns, service, prefix string) {
 	}
 }
 
-// endpointWatch polls a Service's EndpointSlices until stopped and counts
-// the polls that found no ready endpoint.
+// endpointWatch observes a Service's EndpointSlices until stopped, two
+// ways: it polls them, and it watches them so that no intermediate state
+// goes unseen between two polls. It counts the polls and the watch events
+// that found no ready endpoint.
 type endpointWatch struct {
 	stop              chan struct{}
 	done              sync.WaitGroup
 	polls, empty, err int
+	// events and emptyEvents count watch events, and those after which the
+	// Service had no ready endpoint.
+	events, emptyEvents int
+	watchErr            error
 }
 
-func watchEndpoints(ns, service string) *endpointWatch {
+func watchEndpoints(ns, service string) (*endpointWatch, error) {
 	w := &endpointWatch{stop: make(chan struct{})}
-	w.done.Add(1)
+	// The watch starts from the current state: list, then watch from its
+	// resource version.
+	c, cancel := context.WithCancel(context.Background())
+	list, err := suite.clientset.DiscoveryV1().EndpointSlices(ns).List(c, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	ready := map[string]int{}
+	for i := range list.Items {
+		ready[list.Items[i].Name] = readyOf(&list.Items[i])
+	}
+	watcher, err := suite.clientset.DiscoveryV1().EndpointSlices(ns).Watch(c, metav1.ListOptions{
+		LabelSelector: discoveryv1.LabelServiceName + "=" + service, ResourceVersion: list.ResourceVersion,
+	})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	w.done.Add(2)
+	go func() {
+		defer w.done.Done()
+		defer watcher.Stop()
+		for {
+			select {
+			case <-w.stop:
+				cancel()
+				return
+			case ev, ok := <-watcher.ResultChan():
+				if !ok {
+					w.watchErr = fmt.Errorf("watch closed early")
+					<-w.stop
+					cancel()
+					return
+				}
+				slice, isSlice := ev.Object.(*discoveryv1.EndpointSlice)
+				if !isSlice {
+					continue
+				}
+				w.events++
+				if ev.Type == watch.Deleted {
+					delete(ready, slice.Name)
+				} else {
+					ready[slice.Name] = readyOf(slice)
+				}
+				total := 0
+				for _, n := range ready {
+					total += n
+				}
+				if total == 0 {
+					w.emptyEvents++
+				}
+			}
+		}
+	}()
 	go func() {
 		defer w.done.Done()
 		for {
@@ -196,7 +258,17 @@ func watchEndpoints(ns, service string) *endpointWatch {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	return w
+	return w, nil
+}
+
+func readyOf(s *discoveryv1.EndpointSlice) int {
+	n := 0
+	for _, e := range s.Endpoints {
+		if e.Conditions.Ready == nil || *e.Conditions.Ready {
+			n++
+		}
+	}
+	return n
 }
 
 func (w *endpointWatch) finish() {
@@ -212,7 +284,7 @@ func TestBlueGreenServiceRouter(t *testing.T) {
 	ns := project + "-" + stage
 
 	// v1: the first deployment gives primary and canary the same version.
-	data := deployBlueGreen(t, project, stage, "carts", map[string]any{"image": "example/carts:1"})
+	data := suite.deployBlueGreen(t, project, stage, "carts", map[string]any{"image": "example/carts:1"})
 	d := data.Deployment
 	if d.DeploymentStrategy != "blue_green_service" || len(d.DeploymentNames) != 1 || d.DeploymentNames[0] != "canary" ||
 		len(d.DeploymentURIsLocal) != 1 || d.DeploymentURIsLocal[0] != "http://carts."+ns+":80" || d.ReleaseName != "carts-canary" {
@@ -233,7 +305,7 @@ func TestBlueGreenServiceRouter(t *testing.T) {
 	}
 
 	// v2 becomes the canary; the primary keeps v1.
-	deployBlueGreen(t, project, stage, "carts", map[string]any{"image": "example/carts:2", "config": map[string]any{"greeting": "v2"}})
+	suite.deployBlueGreen(t, project, stage, "carts", map[string]any{"image": "example/carts:2", "config": map[string]any{"greeting": "v2"}})
 	if p, c := image(t, ns, "carts-primary"), image(t, ns, "carts-canary"); p != "example/carts:1" || c != "example/carts:2" {
 		t.Errorf("after deploying v2 primary runs %s and canary %s, want v1 and v2", p, c)
 	}
@@ -244,13 +316,20 @@ func TestBlueGreenServiceRouter(t *testing.T) {
 
 	// release pass promotes v2, while the stable Service's endpoints are
 	// watched.
-	w := watchEndpoints(ns, "carts")
-	rel, took := runTask(t, "release", lifecycleTrigger(project, stage, "carts", "pass"))
+	w, err := watchEndpoints(ns, "carts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, took := suite.runTask(t, "release", lifecycleTrigger(project, stage, "carts", "pass"))
 	awaitEndpoints(t, ns, "carts", "carts-primary-")
 	w.finish()
-	t.Logf("promotion took %s; stable Service EndpointSlices polled %d times during it: %d polls found no ready endpoint, %d failed", took.Round(time.Millisecond), w.polls, w.empty, w.err)
+	t.Logf("promotion took %s; stable Service EndpointSlices during it: polled %d times, %d polls found no ready endpoint, %d failed; watched %d changes, %d left no ready endpoint",
+		took.Round(time.Millisecond), w.polls, w.empty, w.err, w.events, w.emptyEvents)
 	if w.empty != 0 || w.err != 0 || w.polls == 0 {
 		t.Errorf("endpoints during promotion: %d polls, %d empty, %d errors; want none empty", w.polls, w.empty, w.err)
+	}
+	if w.watchErr != nil || w.events == 0 || w.emptyEvents != 0 {
+		t.Errorf("endpoints during promotion: %d watched changes, %d empty (watch error %v); want changes, none empty", w.events, w.emptyEvents, w.watchErr)
 	}
 	if rel.Release == nil || rel.Release.Action != "promoted" || rel.Release.Strategy != "blue_green_service" || rel.Release.ReleaseName != "carts-primary" {
 		t.Errorf("release outcome = %+v (%s)", rel.Release, rel.Message)
@@ -270,14 +349,14 @@ func TestBlueGreenServiceRouter(t *testing.T) {
 	}
 
 	// v3 as canary, then release fail: primary keeps v2.
-	deployBlueGreen(t, project, stage, "carts", map[string]any{"image": "example/carts:3"})
+	suite.deployBlueGreen(t, project, stage, "carts", map[string]any{"image": "example/carts:3"})
 	if c, r := image(t, ns, "carts-canary"), replicas(t, ns, "carts-canary"); c != "example/carts:3" || r != 2 {
 		t.Errorf("canary after deploying v3 runs %s with %d replicas, want example/carts:3 with 2", c, r)
 	}
 	if side := routedTo(t, ns, "carts", "carts"); side != "canary" {
 		t.Errorf("stable Service routes to %q, want canary", side)
 	}
-	rel, _ = runTask(t, "release", lifecycleTrigger(project, stage, "carts", "fail"))
+	rel, _ = suite.runTask(t, "release", lifecycleTrigger(project, stage, "carts", "fail"))
 	if rel.Release == nil || rel.Release.Action != "rolled-back" {
 		t.Errorf("release outcome = %+v (%s)", rel.Release, rel.Message)
 	}
@@ -293,11 +372,11 @@ func TestBlueGreenServiceRouter(t *testing.T) {
 	awaitEndpoints(t, ns, "carts", "carts-primary-")
 
 	// v4 is deployed, v5 fails to deploy, and Keptn sends rollback.
-	deployBlueGreen(t, project, stage, "carts", map[string]any{"image": "example/carts:4"})
+	suite.deployBlueGreen(t, project, stage, "carts", map[string]any{"image": "example/carts:4"})
 	id := suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "carts", "blue_green_service", map[string]any{"image": nil}))
 	_, failed := suite.finished(t, id, deployTimeout)
 	expectErrored(t, failed, "values.image is required", "carts-canary")
-	rb, _ := runTask(t, "rollback", map[string]any{"project": project, "stage": stage, "service": "carts"})
+	rb, _ := suite.runTask(t, "rollback", map[string]any{"project": project, "stage": stage, "service": "carts"})
 	if rb.Rollback == nil || rb.Rollback.Action != "rolled-back" || rb.Rollback.Strategy != "blue_green_service" {
 		t.Errorf("rollback outcome = %+v (%s)", rb.Rollback, rb.Message)
 	}
@@ -320,8 +399,8 @@ func TestBlueGreenTwoWorkloads(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(suite.chartDir, project, "shop"), os.DirFS("../testdata/charts/shop")); err != nil {
 		t.Fatal(err)
 	}
-	deployBlueGreen(t, project, stage, "shop", nil)
-	data := deployBlueGreen(t, project, stage, "shop", map[string]any{
+	suite.deployBlueGreen(t, project, stage, "shop", nil)
+	data := suite.deployBlueGreen(t, project, stage, "shop", map[string]any{
 		"frontend": map[string]any{"image": "example/shop-frontend:2"},
 		"backend":  map[string]any{"image": "example/shop-backend:2"},
 	})
@@ -333,7 +412,7 @@ func TestBlueGreenTwoWorkloads(t *testing.T) {
 			t.Errorf("%s routes to %q, want canary", stable, side)
 		}
 	}
-	runTask(t, "release", lifecycleTrigger(project, stage, "shop", "warning"))
+	suite.runTask(t, "release", lifecycleTrigger(project, stage, "shop", "warning"))
 	for name, want := range map[string]string{"shop-primary": "example/shop-frontend:2", "shop-primary-backend": "example/shop-backend:2"} {
 		if got := image(t, ns, name); got != want {
 			t.Errorf("%s runs %s, want %s", name, got, want)
@@ -350,6 +429,19 @@ func TestBlueGreenTwoWorkloads(t *testing.T) {
 		}
 	}
 	awaitEndpoints(t, ns, "shop-backend", "shop-primary-backend-")
+
+	// The next canary comes back from zero: the frontend to the replicas
+	// its chart sets, the backend, which sets none, to one.
+	suite.deployBlueGreen(t, project, stage, "shop", map[string]any{"frontend": map[string]any{"image": "example/shop-frontend:3"}})
+	for name, want := range map[string]int32{"shop-canary": 2, "shop-canary-backend": 1} {
+		if r := replicas(t, ns, name); r != want {
+			t.Errorf("%s has %d replicas after the next deployment, want %d", name, r, want)
+		}
+		if d := getDeployment(t, ns, name); d.Status.ReadyReplicas != want {
+			t.Errorf("%s has %d ready replicas, want %d", name, d.Status.ReadyReplicas, want)
+		}
+	}
+	awaitEndpoints(t, ns, "shop-backend", "shop-canary-backend-")
 }
 
 // TestReleaseAndRollbackDirect: for direct, a passed release changes
@@ -363,14 +455,14 @@ func TestReleaseAndRollbackDirect(t *testing.T) {
 		_, data := suite.finished(t, id, deployTimeout)
 		expectSucceeded(t, data)
 	}
-	rel, _ := runTask(t, "release", lifecycleTrigger(project, stage, "carts", "pass"))
+	rel, _ := suite.runTask(t, "release", lifecycleTrigger(project, stage, "carts", "pass"))
 	if rel.Release == nil || rel.Release.Action != "none" || rel.Release.Strategy != "direct" {
 		t.Errorf("release pass outcome = %+v", rel.Release)
 	}
 	if r := helmRelease(t, ns, "carts"); r.revision != "2" {
 		t.Errorf("after release pass the revision is %s, want 2", r.revision)
 	}
-	rel, _ = runTask(t, "release", lifecycleTrigger(project, stage, "carts", "fail"))
+	rel, _ = suite.runTask(t, "release", lifecycleTrigger(project, stage, "carts", "fail"))
 	if rel.Release == nil || rel.Release.Action != "rolled-back" || rel.Release.HelmRevision != 3 {
 		t.Errorf("release fail outcome = %+v (%s)", rel.Release, rel.Message)
 	}
@@ -384,7 +476,7 @@ func TestReleaseAndRollbackDirect(t *testing.T) {
 	id := suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "orders", "user_managed", nil))
 	_, data := suite.finished(t, id, deployTimeout)
 	expectSucceeded(t, data)
-	rb, _ := runTask(t, "rollback", map[string]any{"project": project, "stage": stage, "service": "orders"})
+	rb, _ := suite.runTask(t, "rollback", map[string]any{"project": project, "stage": stage, "service": "orders"})
 	if rb.Rollback == nil || rb.Rollback.Action != "none" || rb.Rollback.Strategy != "user_managed" {
 		t.Errorf("user_managed rollback outcome = %+v", rb.Rollback)
 	}
@@ -407,7 +499,7 @@ func TestLifecycleBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out := taskFinished(t, c.task, triggerTask(t, c.task, c.data))
+			out := suite.taskFinished(t, c.task, suite.triggerTask(t, c.task, c.data))
 			if out.Status != events.StatusErrored || out.Result != events.ResultFail {
 				t.Fatalf("finished %s/%s (%s), want errored/fail", out.Status, out.Result, out.Message)
 			}
