@@ -49,6 +49,18 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 		primaryServices = primary.Services
 	}
 
+	// A promoted or rolled back canary was scaled to zero; the upgrade
+	// restores the replicas its chart sets, and this those it leaves unset.
+	switch canary, err := d.releases.Get(ctx, namespace, canaryName(in.Service)); {
+	case errors.Is(err, helm.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		if err := d.scaler.ScaleUpFromZero(ctx, canary.Workloads); err != nil {
+			return nil, fmt.Errorf("canary of %s: %w", in.Service, err)
+		}
+	}
+
 	t.Log.Info("deploying canary", "namespace", namespace, "release", canaryName(in.Service), "chart", ch.Metadata.Name, "chartVersion", ch.Metadata.Version)
 	canary, err := d.releases.Upgrade(ctx, request(sideCanary))
 	if err != nil {

@@ -42,16 +42,17 @@ type Deployment struct {
 	namespaces Namespaces
 	releases   Releases
 	router     Router
+	scaler     Scaler
 	settings   DeploymentSettings
 	locks      *Locks
 }
 
-// NewDeployment returns the deployment task. namespaces, releases and router
-// are nil when no cluster is configured; every trigger is then answered
-// with an error saying so. locks are shared with the release and rollback
-// tasks.
-func NewDeployment(src ChartSource, namespaces Namespaces, releases Releases, router Router, locks *Locks, settings DeploymentSettings) *Deployment {
-	return &Deployment{charts: src, namespaces: namespaces, releases: releases, router: router, settings: settings, locks: locks}
+// NewDeployment returns the deployment task. namespaces, releases, router
+// and scaler are nil when no cluster is configured; every trigger is then
+// answered with an error saying so. locks are shared with the release and
+// rollback tasks.
+func NewDeployment(src ChartSource, namespaces Namespaces, releases Releases, router Router, scaler Scaler, locks *Locks, settings DeploymentSettings) *Deployment {
+	return &Deployment{charts: src, namespaces: namespaces, releases: releases, router: router, scaler: scaler, settings: settings, locks: locks}
 }
 
 // Name implements Task.
@@ -83,7 +84,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if len(in.Service)+len("-"+sidePrimary) > maxReleaseName && strategy == events.StrategyBlueGreen {
 		return nil, fmt.Errorf("service %q is too long for blue_green_service: its release %s-primary would exceed the %d characters Helm allows", in.Service, in.Service, maxReleaseName)
 	}
-	if d.releases == nil || d.namespaces == nil || d.router == nil {
+	if d.releases == nil || d.namespaces == nil || d.router == nil || d.scaler == nil {
 		return nil, kube.ErrNoCluster
 	}
 

@@ -137,7 +137,7 @@ func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings
 	pub := mocks.NewMockPublisher(ctrl)
 	f.published.expect(pub)
 	locks := NewLocks()
-	dep := NewDeployment(f.charts, f.namespaces, f.releases, f.router, locks, settings)
+	dep := NewDeployment(f.charts, f.namespaces, f.releases, f.router, f.scaler, locks, settings)
 	rel := NewRelease(f.releases, f.router, f.scaler, locks, lifecycleSettings)
 	rb := NewRollback(f.releases, f.router, f.scaler, locks, lifecycleSettings)
 	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb)
@@ -298,7 +298,7 @@ func TestDeploymentCollaboratorErrors(t *testing.T) {
 		pub := mocks.NewMockPublisher(ctrl)
 		rec := &recorder{}
 		rec.expect(pub)
-		d := NewDispatcher("helm-service", pub, quiet, NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, nil, NewLocks(), settings))
+		d := NewDispatcher("helm-service", pub, quiet, NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, nil, nil, NewLocks(), settings))
 		e := triggerEvent(t, validTrigger())
 		d.Handle(context.Background(), eventbus.Delivery{Subject: e.Type(), Event: e})
 		_, data := rec.finished(t)

@@ -54,4 +54,6 @@ type Router interface {
 // Scaler sets the replicas of workloads.
 type Scaler interface {
 	Scale(ctx context.Context, workloads []kube.Workload, replicas int32) error
+	// ScaleUpFromZero sets the workloads that have zero replicas to one.
+	ScaleUpFromZero(ctx context.Context, workloads []kube.Workload) error
 }

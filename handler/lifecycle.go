@@ -95,6 +95,18 @@ func (l *lifecycle) find(ctx context.Context, namespace, service string) (*deplo
 	return d, nil
 }
 
+// prepare checks the target and the cluster, and finds the service.
+func (l *lifecycle) prepare(ctx context.Context, c events.Common) (*deployed, error) {
+	namespace := c.Project + "-" + c.Stage
+	if len(namespace) > 63 {
+		return nil, fmt.Errorf("project and stage make the namespace %q, longer than Kubernetes' 63 characters: shorten project or stage", namespace)
+	}
+	if l.releases == nil || l.router == nil || l.scaler == nil {
+		return nil, kube.ErrNoCluster
+	}
+	return l.find(ctx, namespace, c.Service)
+}
+
 // promote makes the canary the primary: the primary gets the canary's
 // chart and values and must become ready, then the stable endpoint routes
 // all traffic to it and the canary is scaled to zero.

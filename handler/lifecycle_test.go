@@ -195,6 +195,10 @@ func TestDeploymentBlueGreen(t *testing.T) {
 			return &helm.Result{Namespace: ns, Name: req.Name, Revision: 5, Services: []helm.Service{{Name: req.Name, Namespace: ns, Port: 8080}}}, nil
 		})
 	}
+	wake := func(f *fixture) {
+		f.releases.EXPECT().Get(gomock.Any(), ns, "carts-canary").Return(canaryV2, nil)
+		f.scaler.EXPECT().ScaleUpFromZero(gomock.Any(), canaryV2.Workloads).Return(nil)
+	}
 	cases := []struct {
 		name       string
 		mode       string
@@ -205,23 +209,32 @@ func TestDeploymentBlueGreen(t *testing.T) {
 	}{
 		{"first deployment installs primary then canary", RouteModeCanary, func(f *fixture) {
 			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(nil, fmt.Errorf("release: %w", helm.ErrNotFound))
+			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-canary").Return(nil, fmt.Errorf("release: %w", helm.ErrNotFound))
 			gomock.InOrder(upgrade(f, "carts-primary", nil), upgrade(f, "carts-canary", nil))
 			f.router.EXPECT().Route(gomock.Any(), stableTarget(8080), routing.AllCanary).Return(nil)
 		}, "succeeded", "http://carts." + ns + ":8080", "routes primary 0%, canary 100%"},
 		{"later deployment only touches the canary", RouteModeCanary, func(f *fixture) {
 			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
+			wake(f)
 			upgrade(f, "carts-canary", nil)
 			f.router.EXPECT().Route(gomock.Any(), stableTarget(8080), routing.AllCanary).Return(nil)
 		}, "succeeded", "http://carts." + ns + ":8080", "route mode canary"},
 		{"dark mode keeps traffic on the primary", RouteModeDark, func(f *fixture) {
 			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
+			wake(f)
 			upgrade(f, "carts-canary", nil)
 			f.router.EXPECT().Route(gomock.Any(), stableTarget(80), routing.AllPrimary).Return(nil)
 		}, "succeeded", "http://carts-canary." + ns + ":8080", "route mode dark"},
 		{"failing canary leaves routing alone", RouteModeCanary, func(f *fixture) {
 			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
+			wake(f)
 			upgrade(f, "carts-canary", errors.New("helm upgrade of release sockshop-staging/carts-canary: timed out"))
 		}, "errored", "", "canary of carts: helm upgrade"},
+		{"canary that cannot be scaled up", RouteModeCanary, func(f *fixture) {
+			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
+			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-canary").Return(canaryV2, nil)
+			f.scaler.EXPECT().ScaleUpFromZero(gomock.Any(), gomock.Any()).Return(errors.New("forbidden"))
+		}, "errored", "", "canary of carts: forbidden"},
 		{"unreadable primary", RouteModeCanary, func(f *fixture) {
 			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(nil, errors.New("forbidden"))
 		}, "errored", "", "forbidden"},

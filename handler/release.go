@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/helm-service/helm-service/pkg/events"
-	"github.com/helm-service/helm-service/pkg/kube"
 )
 
 // Release handles sh.keptn.event.release.triggered: with result pass or
@@ -65,16 +64,4 @@ func (r *Release) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	out := &events.ReleaseFinished{Release: outcome}
 	out.Message = msg
 	return out, nil
-}
-
-// prepare checks the target and the cluster, and finds the service.
-func (l *lifecycle) prepare(ctx context.Context, c events.Common) (*deployed, error) {
-	namespace := c.Project + "-" + c.Stage
-	if len(namespace) > 63 {
-		return nil, fmt.Errorf("project and stage make the namespace %q, longer than Kubernetes' 63 characters: shorten project or stage", namespace)
-	}
-	if l.releases == nil || l.router == nil || l.scaler == nil {
-		return nil, kube.ErrNoCluster
-	}
-	return l.find(ctx, namespace, c.Service)
 }

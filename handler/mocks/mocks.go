@@ -301,3 +301,17 @@ func (mr *MockScalerMockRecorder) Scale(ctx, workloads, replicas interface{}) *g
 	mr.mock.ctrl.T.Helper()
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Scale", reflect.TypeOf((*MockScaler)(nil).Scale), ctx, workloads, replicas)
 }
+
+// ScaleUpFromZero mocks base method.
+func (m *MockScaler) ScaleUpFromZero(ctx context.Context, workloads []kube.Workload) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "ScaleUpFromZero", ctx, workloads)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// ScaleUpFromZero indicates an expected call of ScaleUpFromZero.
+func (mr *MockScalerMockRecorder) ScaleUpFromZero(ctx, workloads interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ScaleUpFromZero", reflect.TypeOf((*MockScaler)(nil).ScaleUpFromZero), ctx, workloads)
+}

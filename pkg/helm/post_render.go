@@ -22,9 +22,13 @@ type LabelPostRenderer struct {
 
 var _ postrender.PostRenderer = LabelPostRenderer{}
 
-// podTemplateKinds are the kinds whose spec.template is a pod template.
-var podTemplateKinds = map[string]bool{
-	"Deployment": true, "StatefulSet": true, "DaemonSet": true, "ReplicaSet": true, "Job": true,
+// hasPodTemplate tells the kinds whose spec.template is a pod template.
+func hasPodTemplate(kind string) bool {
+	switch kind {
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":
+		return true
+	}
+	return false
 }
 
 // Run implements postrender.PostRenderer.
@@ -49,7 +53,7 @@ func (p LabelPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
 			continue
 		}
 		addLabels(obj, p.Labels, "metadata")
-		if kind, _ := obj["kind"].(string); podTemplateKinds[kind] {
+		if kind, _ := obj["kind"].(string); hasPodTemplate(kind) {
 			addLabels(obj, p.Labels, "spec", "template", "metadata")
 		}
 		data, err := yaml.Marshal(obj)
