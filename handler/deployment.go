@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
@@ -111,6 +113,9 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	labels := maps.Clone(target)
 	labels[kube.LabelStrategy] = string(strategy)
 	labels[kube.LabelDeployment] = string(strategy)
+	if c := events.StringExtension(t.Event, events.ExtContext); len(validation.IsValidLabelValue(c)) == 0 && c != "" {
+		labels[kube.LabelContext] = c
+	}
 	t.Log.Info("deploying", "namespace", namespace, "release", in.Service, "chart", ch.Metadata.Name, "chartVersion", ch.Metadata.Version, "strategy", strategy)
 	res, err := d.releases.Upgrade(ctx, helm.Request{
 		Namespace: namespace,

@@ -166,7 +166,8 @@ func TestDeploymentDirect(t *testing.T) {
 		if keptn["project"] != "sockshop" || keptn["stage"] != "staging" || keptn["service"] != "carts" || keptn["deployment"] != "carts" {
 			t.Errorf("keptn values = %v", keptn)
 		}
-		if req.Labels[kube.LabelService] != "carts" || req.Labels[kube.LabelProject] != "sockshop" || req.Labels[kube.LabelStage] != "staging" {
+		if req.Labels[kube.LabelService] != "carts" || req.Labels[kube.LabelProject] != "sockshop" || req.Labels[kube.LabelStage] != "staging" ||
+			req.Labels[kube.LabelStrategy] != "direct" || req.Labels[kube.LabelContext] != "keptn-context" {
 			t.Errorf("release labels = %v", req.Labels)
 		}
 		return &helm.Result{Namespace: req.Namespace, Name: req.Name, Revision: 3, Services: []helm.Service{{Name: "carts", Namespace: req.Namespace, Port: 8080}}}, nil

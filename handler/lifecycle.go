@@ -138,10 +138,14 @@ func (l *lifecycle) promote(ctx context.Context, log *slog.Logger, d *deployed) 
 	if err := l.router.Route(ctx, target, routing.AllPrimary); err != nil {
 		return nil, "", fmt.Errorf("promote %s/%s: route to the primary: %w", d.namespace, d.service, err)
 	}
+	traffic, err := l.traffic(ctx, target)
+	if err != nil {
+		return nil, "", err
+	}
 	if err := l.scaler.Scale(ctx, d.canary.Workloads, 0); err != nil {
 		return nil, "", fmt.Errorf("promote %s/%s: the primary serves the new version, but scaling the canary to zero failed: %w", d.namespace, d.service, err)
 	}
-	out := &events.Outcome{Action: events.ActionPromoted, ReleaseName: res.Name, HelmRevision: res.Revision}
+	out := &events.Outcome{Action: events.ActionPromoted, ReleaseName: res.Name, HelmRevision: res.Revision, Traffic: traffic}
 	msg := fmt.Sprintf("promoted: primary %s/%s is at revision %d with the canary's chart %s-%s and values, all traffic goes to it, the canary is scaled to zero (took %s)",
 		d.namespace, res.Name, res.Revision, res.ChartName, res.ChartVersion, time.Since(start).Round(time.Millisecond))
 	return out, msg, nil
@@ -150,7 +154,12 @@ func (l *lifecycle) promote(ctx context.Context, log *slog.Logger, d *deployed) 
 // revert undoes a deployment that failed: blue/green routes all traffic to
 // the untouched primary and scales the canary to zero; direct rolls back to
 // the previous Helm revision when configured; user_managed is left alone.
-func (l *lifecycle) revert(ctx context.Context, log *slog.Logger, d *deployed) (*events.Outcome, string, error) {
+//
+// keptnContext is the trigger's Keptn context. A direct release whose
+// newest revision another sequence made is not rolled back: the failed
+// sequence made no revision (its chart did not render, say), and rolling
+// back would undo a good one.
+func (l *lifecycle) revert(ctx context.Context, log *slog.Logger, d *deployed, keptnContext string) (*events.Outcome, string, error) {
 	switch d.strategy {
 	case events.StrategyBlueGreen:
 		target, err := routeTarget(d.service, d.namespace, sidePrimary, d.primary.Services)
@@ -160,18 +169,27 @@ func (l *lifecycle) revert(ctx context.Context, log *slog.Logger, d *deployed) (
 		if err := l.router.Route(ctx, target, routing.AllPrimary); err != nil {
 			return nil, "", fmt.Errorf("roll back %s/%s: route to the primary: %w", d.namespace, d.service, err)
 		}
+		traffic, err := l.traffic(ctx, target)
+		if err != nil {
+			return nil, "", err
+		}
 		if d.canary != nil {
 			if err := l.scaler.Scale(ctx, d.canary.Workloads, 0); err != nil {
 				return nil, "", fmt.Errorf("roll back %s/%s: traffic goes to the primary, but scaling the canary to zero failed: %w", d.namespace, d.service, err)
 			}
 		}
-		out := &events.Outcome{Action: events.ActionRolledBack, ReleaseName: d.primary.Name, HelmRevision: d.primary.Revision}
+		out := &events.Outcome{Action: events.ActionRolledBack, ReleaseName: d.primary.Name, HelmRevision: d.primary.Revision, Traffic: traffic}
 		return out, fmt.Sprintf("rolled back: all traffic goes to primary %s/%s at revision %d (untouched), the canary is scaled to zero",
 			d.namespace, d.primary.Name, d.primary.Revision), nil
 	case events.StrategyDirect:
 		if !l.settings.RollbackDirectOnFail {
 			return &events.Outcome{Action: events.ActionNone, ReleaseName: d.direct.Name, HelmRevision: d.direct.Revision},
 				fmt.Sprintf("direct service: release %s/%s left at revision %d (ROLLBACK_DIRECT_ON_FAIL is off)", d.namespace, d.direct.Name, d.direct.Revision), nil
+		}
+		if made := d.direct.Labels[kube.LabelContext]; made != "" && keptnContext != "" && made != keptnContext {
+			return &events.Outcome{Action: events.ActionNone, ReleaseName: d.direct.Name, HelmRevision: d.direct.Revision},
+				fmt.Sprintf("direct service: nothing to roll back: revision %d of release %s/%s was made by sequence %s, not by this one (%s), which made no revision",
+					d.direct.Revision, d.namespace, d.direct.Name, made, keptnContext), nil
 		}
 		log.Info("rolling back direct release", "namespace", d.namespace, "release", d.direct.Name, "from", d.direct.Revision)
 		res, err := l.releases.Rollback(ctx, d.namespace, d.direct.Name, l.settings.WaitTimeout)
@@ -185,6 +203,15 @@ func (l *lifecycle) revert(ctx context.Context, log *slog.Logger, d *deployed) (
 		return &events.Outcome{Action: events.ActionNone, ReleaseName: d.direct.Name, HelmRevision: d.direct.Revision},
 			fmt.Sprintf("user_managed service: release %s/%s left as it is; its owner rolls it back", d.namespace, d.direct.Name), nil
 	}
+}
+
+// traffic reads back the split the router reports.
+func (l *lifecycle) traffic(ctx context.Context, t routing.Target) (*events.Traffic, error) {
+	s, err := l.router.Split(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s is routed, but its split cannot be read back: %w", t.Namespace, t.Service, err)
+	}
+	return &events.Traffic{Primary: s.Primary, Canary: s.Canary}, nil
 }
 
 // blueGreenLabels are the labels of a primary or canary release record.

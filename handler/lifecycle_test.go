@@ -41,6 +41,16 @@ var (
 	unlabeled = &helm.Record{Result: helm.Result{Namespace: ns, Name: "carts", Revision: 4}}
 )
 
+// withContext is a copy of r made by the sequence with Keptn context c.
+func withContext(r *helm.Record, c string) *helm.Record {
+	out := *r
+	out.Labels = map[string]string{kube.LabelContext: c}
+	for k, v := range r.Labels {
+		out.Labels[k] = v
+	}
+	return &out
+}
+
 // stableTarget is the routing target of carts with its Service on port.
 func stableTarget(port int32) routing.Target {
 	return routing.Target{Namespace: ns, Service: "carts", Backends: []routing.Backend{{Stable: "carts", Primary: "carts-primary", Canary: "carts-canary", Port: port}}}
@@ -93,6 +103,7 @@ func TestLifecycleTransitions(t *testing.T) {
 	}
 	routePrimary := func(f *fixture) {
 		f.router.EXPECT().Route(gomock.Any(), stableTarget(80), routing.AllPrimary).Return(nil)
+		f.router.EXPECT().Split(gomock.Any(), stableTarget(80)).Return(routing.AllPrimary, nil)
 	}
 	scaleCanary := func(f *fixture) {
 		f.scaler.EXPECT().Scale(gomock.Any(), canaryV2.Workloads, int32(0)).Return(nil)
@@ -126,6 +137,10 @@ func TestLifecycleTransitions(t *testing.T) {
 		{"blue/green routing fails", "release", "fail", nil, all(found(primaryV1, canaryV2), func(f *fixture) {
 			f.router.EXPECT().Route(gomock.Any(), gomock.Any(), gomock.Any()).Return(errors.New("forbidden"))
 		}), "errored", "", "", "route to the primary: forbidden"},
+		{"blue/green split unreadable", "rollback", "", nil, all(found(primaryV1, canaryV2), func(f *fixture) {
+			f.router.EXPECT().Route(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil)
+			f.router.EXPECT().Split(gomock.Any(), gomock.Any()).Return(routing.Split{}, routing.ErrNotRouted)
+		}), "errored", "", "", "split cannot be read back"},
 		{"direct pass is a no-op", "release", "pass", nil, found(directV2), "succeeded", "none", "direct", "nothing to promote"},
 		{"direct fail rolls back", "release", "fail", nil, all(found(directV2), func(f *fixture) {
 			f.releases.EXPECT().Rollback(gomock.Any(), ns, "carts", gomock.Any()).Return(&helm.Result{Namespace: ns, Name: "carts", Revision: 3}, nil)
@@ -134,6 +149,11 @@ func TestLifecycleTransitions(t *testing.T) {
 		{"direct rollback", "rollback", "", nil, all(found(directV2), func(f *fixture) {
 			f.releases.EXPECT().Rollback(gomock.Any(), ns, "carts", gomock.Any()).Return(&helm.Result{Namespace: ns, Name: "carts", Revision: 3}, nil)
 		}), "succeeded", "rolled-back", "direct", "as revision 3"},
+		{"direct rollback of this sequence's revision", "rollback", "", nil, all(found(withContext(directV2, "keptn-context")), func(f *fixture) {
+			f.releases.EXPECT().Rollback(gomock.Any(), ns, "carts", gomock.Any()).Return(&helm.Result{Namespace: ns, Name: "carts", Revision: 3}, nil)
+		}), "succeeded", "rolled-back", "direct", "as revision 3"},
+		{"direct rollback of another sequence's revision", "rollback", "", nil, found(withContext(directV2, "other-context")),
+			"succeeded", "none", "direct", "nothing to roll back: revision 2 of release sockshop-staging/carts was made by sequence other-context"},
 		{"direct rollback without previous revision", "rollback", "", nil, all(found(directV2), func(f *fixture) {
 			f.releases.EXPECT().Rollback(gomock.Any(), ns, "carts", gomock.Any()).Return(nil, fmt.Errorf("roll back: %w", helm.ErrNoPreviousRevision))
 		}), "errored", "", "", "no previous revision"},
@@ -168,7 +188,11 @@ func TestLifecycleTransitions(t *testing.T) {
 			}
 			if c.wantStatus == events.StatusSucceeded {
 				if common.Result != events.ResultPass || outcome == nil || outcome.Action != c.wantAction || outcome.Strategy != c.wantStrategy || outcome.Namespace != ns {
-					t.Errorf("result %s, outcome %+v, want pass with action %s for %s", common.Result, outcome, c.wantAction, c.wantStrategy)
+					t.Fatalf("result %s, outcome %+v, want pass with action %s for %s", common.Result, outcome, c.wantAction, c.wantStrategy)
+				}
+				blueGreen := c.wantStrategy == "blue_green_service"
+				if blueGreen != (outcome.Traffic != nil) || (blueGreen && *outcome.Traffic != events.Traffic{Primary: 100}) {
+					t.Errorf("traffic = %+v, want 100%% primary for blue/green and none otherwise", outcome.Traffic)
 				}
 			} else if common.Result != events.ResultFail || outcome != nil {
 				t.Errorf("errored task: result %s outcome %+v", common.Result, outcome)

@@ -55,7 +55,7 @@ func (r *Release) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if promote {
 		outcome, msg, err = r.promote(ctx, t.Log, d)
 	} else {
-		outcome, msg, err = r.revert(ctx, t.Log, d)
+		outcome, msg, err = r.revert(ctx, t.Log, d, events.StringExtension(t.Event, events.ExtContext))
 	}
 	if err != nil {
 		return nil, err

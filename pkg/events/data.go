@@ -81,6 +81,14 @@ type Outcome struct {
 	// afterwards and its revision.
 	ReleaseName  string `json:"releaseName,omitempty"`
 	HelmRevision int    `json:"helmRevision,omitempty"`
+	// Traffic is the split the router reports afterwards (blue/green only).
+	Traffic *Traffic `json:"traffic,omitempty"`
+}
+
+// Traffic is the share of traffic, in percent, primary and canary get.
+type Traffic struct {
+	Primary int `json:"primary"`
+	Canary  int `json:"canary"`
 }
 
 // Actions reported in Outcome.

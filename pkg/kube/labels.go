@@ -19,4 +19,7 @@ const (
 	// and pods of blue/green releases.
 	LabelStrategy   = "keptn.sh/strategy"
 	LabelDeployment = "keptn.sh/deployment"
+	// LabelContext is the Keptn context (shkeptncontext) of the sequence
+	// that made a release revision, when it is a valid label value.
+	LabelContext = "keptn.sh/context"
 )

@@ -331,7 +331,8 @@ func TestBlueGreenServiceRouter(t *testing.T) {
 	if w.watchErr != nil || w.events == 0 || w.emptyEvents != 0 {
 		t.Errorf("endpoints during promotion: %d watched changes, %d empty (watch error %v); want changes, none empty", w.events, w.emptyEvents, w.watchErr)
 	}
-	if rel.Release == nil || rel.Release.Action != "promoted" || rel.Release.Strategy != "blue_green_service" || rel.Release.ReleaseName != "carts-primary" {
+	if rel.Release == nil || rel.Release.Action != "promoted" || rel.Release.Strategy != "blue_green_service" || rel.Release.ReleaseName != "carts-primary" ||
+		rel.Release.Traffic == nil || *rel.Release.Traffic != (events.Traffic{Primary: 100}) {
 		t.Errorf("release outcome = %+v (%s)", rel.Release, rel.Message)
 	}
 	if p := image(t, ns, "carts-primary"); p != "example/carts:2" {
@@ -469,6 +470,21 @@ func TestReleaseAndRollbackDirect(t *testing.T) {
 	if img := image(t, ns, "carts"); img != "example/carts:1" {
 		t.Errorf("after release fail the image is %s, want example/carts:1", img)
 	}
+
+	// Another sequence (its own Keptn context) fails before making a
+	// revision; its rollback must not undo this sequence's revision.
+	t.Run("other sequence", func(t *testing.T) {
+		id := suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "carts", "direct", map[string]any{"image": nil}))
+		_, data := suite.finished(t, id, deployTimeout)
+		expectErrored(t, data, "values.image is required")
+		rb, _ := suite.runTask(t, "rollback", map[string]any{"project": project, "stage": stage, "service": "carts"})
+		if rb.Rollback == nil || rb.Rollback.Action != "none" || !strings.Contains(rb.Message, "nothing to roll back") {
+			t.Errorf("rollback outcome = %+v (%s), want none", rb.Rollback, rb.Message)
+		}
+		if r := helmRelease(t, ns, "carts"); r.revision != "3" {
+			t.Errorf("revision after another sequence's rollback = %s, want 3", r.revision)
+		}
+	})
 
 	if err := os.CopyFS(filepath.Join(suite.chartDir, project, "orders"), os.DirFS(filepath.Join(suite.chartDir, "carts"))); err != nil {
 		t.Fatal(err)

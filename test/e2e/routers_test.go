@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/helm-service/helm-service/eventbus"
+	"github.com/helm-service/helm-service/pkg/events"
 )
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
@@ -204,8 +205,11 @@ func TestWeightedRouters(t *testing.T) {
 			if img := image(t, ns, "carts-canary"); img != "example/carts:2" {
 				t.Errorf("canary runs %s, want example/carts:2", img)
 			}
-			e.runTask(t, "release", lifecycleTrigger(project, stage, "carts", "pass"))
+			rel, _ := e.runTask(t, "release", lifecycleTrigger(project, stage, "carts", "pass"))
 			expect("v2 promoted", 100, 0)
+			if rel.Release == nil || rel.Release.Traffic == nil || *rel.Release.Traffic != (events.Traffic{Primary: 100}) {
+				t.Errorf("release outcome = %+v, want the router to report 100%% primary", rel.Release)
+			}
 			if img, r := image(t, ns, "carts-primary"), replicas(t, ns, "carts-canary"); img != "example/carts:2" || r != 0 {
 				t.Errorf("after promotion primary runs %s and canary has %d replicas, want example/carts:2 and 0", img, r)
 			}
