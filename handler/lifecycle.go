@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"helm.sh/helm/v3/pkg/release"
+
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -116,6 +118,9 @@ func (l *lifecycle) promote(ctx context.Context, log *slog.Logger, d *deployed) 
 	}
 	if d.canary == nil {
 		return nil, "", fmt.Errorf("promote %s/%s: it has a primary but no canary release %s", d.namespace, d.service, canaryName(d.service))
+	}
+	if d.canary.Status != release.StatusDeployed.String() {
+		return nil, "", fmt.Errorf("promote %s/%s: the canary's newest revision %d is %s, not deployed: deploy a working version before promoting it", d.namespace, d.service, d.canary.Revision, d.canary.Status)
 	}
 	log.Info("promoting canary", "namespace", d.namespace, "canary", d.canary.Name, "canaryRevision", d.canary.Revision)
 	start := time.Now()
@@ -242,7 +247,7 @@ func routeTarget(service, namespace, side string, services []helm.Service) (rout
 	t := routing.Target{Namespace: namespace, Service: service}
 	for _, s := range services {
 		if !strings.HasPrefix(s.Name, release) {
-			return t, fmt.Errorf("Service %s of release %s is not named after the release: blue/green needs every object's name to start with .Release.Name so that primary and canary do not collide", s.Name, release)
+			return t, fmt.Errorf("the chart's Service %s in release %s is not named after the release: blue/green needs every object's name to start with .Release.Name so that primary and canary do not collide", s.Name, release)
 		}
 		suffix := strings.TrimPrefix(s.Name, release)
 		t.Backends = append(t.Backends, routing.Backend{

@@ -23,7 +23,7 @@ const ns = "sockshop-staging"
 func record(name, strategy string, revision int, image string) *helm.Record {
 	return &helm.Record{
 		Result: helm.Result{
-			Namespace: ns, Name: name, Revision: revision,
+			Namespace: ns, Name: name, Revision: revision, Status: "deployed",
 			Services:  []helm.Service{{Name: name, Namespace: ns, Port: 80}},
 			Workloads: []kube.Workload{{Kind: "Deployment", Namespace: ns, Name: name}},
 		},
@@ -34,10 +34,15 @@ func record(name, strategy string, revision int, image string) *helm.Record {
 }
 
 var (
-	primaryV1 = record("carts-primary", "blue_green_service", 1, "carts:1")
-	canaryV2  = record("carts-canary", "blue_green_service", 2, "carts:2")
-	directV2  = record("carts", "direct", 2, "carts:2")
-	userV1    = record("carts", "user_managed", 1, "carts:1")
+	primaryV1    = record("carts-primary", "blue_green_service", 1, "carts:1")
+	canaryV2     = record("carts-canary", "blue_green_service", 2, "carts:2")
+	directV2     = record("carts", "direct", 2, "carts:2")
+	userV1       = record("carts", "user_managed", 1, "carts:1")
+	failedCanary = func() *helm.Record {
+		r := record("carts-canary", "blue_green_service", 3, "carts:3")
+		r.Status = "failed"
+		return r
+	}()
 	unlabeled = &helm.Record{Result: helm.Result{Namespace: ns, Name: "carts", Revision: 4}}
 )
 
@@ -130,6 +135,7 @@ func TestLifecycleTransitions(t *testing.T) {
 		{"blue/green empty result promotes", "release", "", nil, all(found(primaryV1, canaryV2), promoteOK, routePrimary, scaleCanary), "succeeded", "promoted", "blue_green_service", "promoted"},
 		{"blue/green fail reverts", "release", "fail", nil, all(found(primaryV1, canaryV2), routePrimary, scaleCanary), "succeeded", "rolled-back", "blue_green_service", "primary sockshop-staging/carts-primary at revision 1 (untouched)"},
 		{"blue/green rollback reverts", "rollback", "", nil, all(found(canaryV2, primaryV1), routePrimary, scaleCanary), "succeeded", "rolled-back", "blue_green_service", "rolled back"},
+		{"blue/green failed canary is not promoted", "release", "pass", nil, found(primaryV1, failedCanary), "errored", "", "", "the canary's newest revision 3 is failed, not deployed"},
 		{"blue/green promote without canary", "release", "pass", nil, found(primaryV1), "errored", "", "", "no canary release carts-canary"},
 		{"blue/green primary upgrade fails", "release", "pass", nil, all(found(primaryV1, canaryV2), func(f *fixture) {
 			f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).Return(nil, errors.New("timed out waiting"))

@@ -94,7 +94,7 @@ func (r ServiceRouter) Split(ctx context.Context, t Target) (Split, error) {
 	b := t.Backends[0]
 	svc, err := r.Clientset.CoreV1().Services(t.Namespace).Get(ctx, b.Stable, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return Split{}, fmt.Errorf("Service %s/%s: %w", t.Namespace, b.Stable, ErrNotRouted)
+		return Split{}, fmt.Errorf("stable Service %s/%s: %w", t.Namespace, b.Stable, ErrNotRouted)
 	}
 	if err != nil {
 		return Split{}, fmt.Errorf("read Service %s/%s: %w", t.Namespace, b.Stable, err)
@@ -105,7 +105,7 @@ func (r ServiceRouter) Split(ctx context.Context, t Target) (Split, error) {
 	case "canary":
 		return AllCanary, nil
 	}
-	return Split{}, fmt.Errorf("Service %s/%s has no %s label: %w", t.Namespace, b.Stable, LabelRoutedTo, ErrNotRouted)
+	return Split{}, fmt.Errorf("stable Service %s/%s has no %s label: %w", t.Namespace, b.Stable, LabelRoutedTo, ErrNotRouted)
 }
 
 // serviceSide is the side a Service router can send a split to.
