@@ -234,21 +234,25 @@ type answerLog struct {
 func listen(nc *nats.Conn) (*answerLog, error) {
 	a := &answerLog{byID: map[string][]cloudevents.Event{}}
 	a.changed = sync.NewCond(&a.mu)
-	for _, subject := range []string{"sh.keptn.event.*.started", "sh.keptn.event.*.finished"} {
-		_, err := nc.Subscribe(subject, func(m *nats.Msg) {
-			var e cloudevents.Event
-			if err := json.Unmarshal(m.Data, &e); err != nil {
-				return
-			}
-			a.mu.Lock()
-			id := events.StringExtension(e, events.ExtTriggeredID)
-			a.byID[id] = append(a.byID[id], e)
-			a.mu.Unlock()
-			a.changed.Broadcast()
-		})
-		if err != nil {
-			return nil, err
+	// One subscription for both phases: NATS keeps one publisher's order
+	// within a subscription, not across two, and .started must be seen
+	// before .finished.
+	_, err := nc.Subscribe(events.Prefix+">", func(m *nats.Msg) {
+		if !strings.HasSuffix(m.Subject, ".started") && !strings.HasSuffix(m.Subject, ".finished") {
+			return
 		}
+		var e cloudevents.Event
+		if err := json.Unmarshal(m.Data, &e); err != nil {
+			return
+		}
+		a.mu.Lock()
+		id := events.StringExtension(e, events.ExtTriggeredID)
+		a.byID[id] = append(a.byID[id], e)
+		a.mu.Unlock()
+		a.changed.Broadcast()
+	})
+	if err != nil {
+		return nil, err
 	}
 	return a, nc.Flush()
 }
