@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/events"
@@ -23,7 +26,16 @@ type DeploymentSettings struct {
 	IngressProtocol   string
 	IngressSuffix     string
 	IngressPort       string
+	// RouteMode is canary or dark: where a blue/green service's stable
+	// endpoint sends traffic while a new version runs as the canary.
+	RouteMode string
 }
+
+// Route modes of blue/green deployments.
+const (
+	RouteModeCanary = "canary"
+	RouteModeDark   = "dark"
+)
 
 // Deployment handles sh.keptn.event.deployment.triggered: it installs or
 // upgrades the service's chart in <project>-<stage>.
@@ -31,15 +43,18 @@ type Deployment struct {
 	charts     ChartSource
 	namespaces Namespaces
 	releases   Releases
+	router     Router
+	scaler     Scaler
 	settings   DeploymentSettings
-	locks      *keyedMutex
+	locks      *Locks
 }
 
-// NewDeployment returns the deployment task. namespaces and releases are nil
-// when no cluster is configured; every trigger is then answered with an
-// error saying so.
-func NewDeployment(src ChartSource, namespaces Namespaces, releases Releases, settings DeploymentSettings) *Deployment {
-	return &Deployment{charts: src, namespaces: namespaces, releases: releases, settings: settings, locks: newKeyedMutex()}
+// NewDeployment returns the deployment task. namespaces, releases, router
+// and scaler are nil when no cluster is configured; every trigger is then
+// answered with an error saying so. locks are shared with the release and
+// rollback tasks.
+func NewDeployment(src ChartSource, namespaces Namespaces, releases Releases, router Router, scaler Scaler, locks *Locks, settings DeploymentSettings) *Deployment {
+	return &Deployment{charts: src, namespaces: namespaces, releases: releases, router: router, scaler: scaler, settings: settings, locks: locks}
 }
 
 // Name implements Task.
@@ -68,10 +83,10 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err != nil {
 		return nil, err
 	}
-	if strategy == events.StrategyBlueGreen {
-		return nil, fmt.Errorf("deployment.deploymentstrategy %q is not supported yet: use direct or user_managed", in.Deployment.DeploymentStrategy)
+	if len(in.Service)+len("-"+sidePrimary) > maxReleaseName && strategy == events.StrategyBlueGreen {
+		return nil, fmt.Errorf("service %q is too long for blue_green_service: its release %s-primary would exceed the %d characters Helm allows", in.Service, in.Service, maxReleaseName)
 	}
-	if d.releases == nil || d.namespaces == nil {
+	if d.releases == nil || d.namespaces == nil || d.router == nil || d.scaler == nil {
 		return nil, kube.ErrNoCluster
 	}
 
@@ -87,10 +102,19 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	}
 	target := map[string]string{kube.LabelProject: in.Project, kube.LabelStage: in.Stage, kube.LabelService: in.Service}
 
-	unlock := d.locks.Lock(namespace + "/" + in.Service)
+	unlock := d.locks.Lock(serviceKey(namespace, in.Service))
 	defer unlock()
 	if err := d.namespaces.Ensure(ctx, namespace, target); err != nil {
 		return nil, err
+	}
+	if strategy == events.StrategyBlueGreen {
+		return d.deployBlueGreen(ctx, t, in, ch, values, namespace, target)
+	}
+	labels := maps.Clone(target)
+	labels[kube.LabelStrategy] = string(strategy)
+	labels[kube.LabelDeployment] = string(strategy)
+	if c := events.StringExtension(t.Event, events.ExtContext); len(validation.IsValidLabelValue(c)) == 0 && c != "" {
+		labels[kube.LabelContext] = c
 	}
 	t.Log.Info("deploying", "namespace", namespace, "release", in.Service, "chart", ch.Metadata.Name, "chartVersion", ch.Metadata.Version, "strategy", strategy)
 	res, err := d.releases.Upgrade(ctx, helm.Request{
@@ -98,7 +122,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		Name:      in.Service,
 		Chart:     ch,
 		Values:    values,
-		Labels:    target,
+		Labels:    labels,
 		Timeout:   d.settings.WaitTimeout,
 	})
 	if err != nil {
@@ -119,6 +143,10 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		namespace, res.Name, res.Revision, ch.Metadata.Name, ch.Metadata.Version)
 	return out, nil
 }
+
+// serviceKey is the lock key of a service: tasks on one service run one
+// after the other.
+func serviceKey(namespace, service string) string { return namespace + "/" + service }
 
 // localURIs is the cluster-internal URI of the release's first Service.
 func localURIs(res *helm.Result) []string {

@@ -32,7 +32,10 @@ var settings = DeploymentSettings{
 	IngressProtocol:   "http",
 	IngressSuffix:     "example.com",
 	IngressPort:       "80",
+	RouteMode:         RouteModeCanary,
 }
+
+var lifecycleSettings = LifecycleSettings{WaitTimeout: time.Minute, RollbackDirectOnFail: true}
 
 // recorder collects what the dispatcher publishes.
 type recorder struct {
@@ -111,22 +114,33 @@ type fixture struct {
 	charts     *mocks.MockChartSource
 	namespaces *mocks.MockNamespaces
 	releases   *mocks.MockReleases
+	router     *mocks.MockRouter
+	scaler     *mocks.MockScaler
 	published  *recorder
 	dispatcher *Dispatcher
 }
 
 func newFixture(t *testing.T) *fixture {
+	return newFixtureWith(t, settings, lifecycleSettings)
+}
+
+func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings LifecycleSettings) *fixture {
 	ctrl := gomock.NewController(t)
 	f := &fixture{
 		charts:     mocks.NewMockChartSource(ctrl),
 		namespaces: mocks.NewMockNamespaces(ctrl),
 		releases:   mocks.NewMockReleases(ctrl),
+		router:     mocks.NewMockRouter(ctrl),
+		scaler:     mocks.NewMockScaler(ctrl),
 		published:  &recorder{},
 	}
 	pub := mocks.NewMockPublisher(ctrl)
 	f.published.expect(pub)
-	dep := NewDeployment(f.charts, f.namespaces, f.releases, settings)
-	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep)
+	locks := NewLocks()
+	dep := NewDeployment(f.charts, f.namespaces, f.releases, f.router, f.scaler, locks, settings)
+	rel := NewRelease(f.releases, f.router, f.scaler, locks, lifecycleSettings)
+	rb := NewRollback(f.releases, f.router, f.scaler, locks, lifecycleSettings)
+	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb)
 	return f
 }
 
@@ -152,7 +166,8 @@ func TestDeploymentDirect(t *testing.T) {
 		if keptn["project"] != "sockshop" || keptn["stage"] != "staging" || keptn["service"] != "carts" || keptn["deployment"] != "carts" {
 			t.Errorf("keptn values = %v", keptn)
 		}
-		if req.Labels[kube.LabelService] != "carts" || req.Labels[kube.LabelProject] != "sockshop" || req.Labels[kube.LabelStage] != "staging" {
+		if req.Labels[kube.LabelService] != "carts" || req.Labels[kube.LabelProject] != "sockshop" || req.Labels[kube.LabelStage] != "staging" ||
+			req.Labels[kube.LabelStrategy] != "direct" || req.Labels[kube.LabelContext] != "keptn-context" {
 			t.Errorf("release labels = %v", req.Labels)
 		}
 		return &helm.Result{Namespace: req.Namespace, Name: req.Name, Revision: 3, Services: []helm.Service{{Name: "carts", Namespace: req.Namespace, Port: 8080}}}, nil
@@ -225,7 +240,10 @@ func TestDeploymentBadInput(t *testing.T) {
 		{"invalid stage", with(func(m map[string]any) { m["stage"] = "Prod_EU" }), `stage "Prod_EU" is not a valid Kubernetes name`},
 		{"long namespace", with(func(m map[string]any) { m["project"] = strings.Repeat("p", 40); m["stage"] = strings.Repeat("s", 30) }), "longer than Kubernetes' 63 characters"},
 		{"unknown strategy", with(func(m map[string]any) { m["deployment"] = map[string]any{"deploymentstrategy": "rolling"} }), `deployment.deploymentstrategy "rolling" is not a known strategy`},
-		{"blue green not yet", with(func(m map[string]any) { m["deployment"] = map[string]any{"deploymentstrategy": "duplicate"} }), "not supported yet"},
+		{"blue green service too long", with(func(m map[string]any) {
+			m["service"] = strings.Repeat("s", 50)
+			m["deployment"] = map[string]any{"deploymentstrategy": "duplicate"}
+		}), "too long for blue_green_service"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -281,7 +299,7 @@ func TestDeploymentCollaboratorErrors(t *testing.T) {
 		pub := mocks.NewMockPublisher(ctrl)
 		rec := &recorder{}
 		rec.expect(pub)
-		d := NewDispatcher("helm-service", pub, quiet, NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, settings))
+		d := NewDispatcher("helm-service", pub, quiet, NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, nil, nil, NewLocks(), settings))
 		e := triggerEvent(t, validTrigger())
 		d.Handle(context.Background(), eventbus.Delivery{Subject: e.Type(), Event: e})
 		_, data := rec.finished(t)
@@ -324,7 +342,7 @@ func TestDispatcherAnswersMalformedCloudEvent(t *testing.T) {
 }
 
 func TestKeyedMutexSerializesPerKey(t *testing.T) {
-	k := newKeyedMutex()
+	k := NewLocks()
 	var mu sync.Mutex
 	running := map[string]int{}
 	var wg sync.WaitGroup

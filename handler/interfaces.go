@@ -2,12 +2,15 @@ package handler
 
 import (
 	"context"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"helm.sh/helm/v3/pkg/chart"
 
 	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/routing"
 )
 
 // The collaborators of the handlers. Implementations live in eventbus and
@@ -24,12 +27,33 @@ type ChartSource interface {
 	Load(ctx context.Context, ref charts.Ref) (*chart.Chart, error)
 }
 
-// Releases installs and upgrades Helm releases.
+// Releases installs, upgrades, reads and rolls back Helm releases.
 type Releases interface {
 	Upgrade(ctx context.Context, req helm.Request) (*helm.Result, error)
+	// Get returns the newest revision of a release; the error wraps
+	// helm.ErrNotFound when there is none.
+	Get(ctx context.Context, namespace, name string) (*helm.Record, error)
+	// Find returns the newest revision of the releases carrying labels.
+	Find(ctx context.Context, namespace string, labels map[string]string) ([]*helm.Record, error)
+	// Rollback rolls a release back to its previous revision.
+	Rollback(ctx context.Context, namespace, name string, timeout time.Duration) (*helm.Result, error)
 }
 
 // Namespaces prepares the namespace a release goes into.
 type Namespaces interface {
 	Ensure(ctx context.Context, name string, labels map[string]string) error
+}
+
+// Router routes a blue/green service's stable endpoint between its primary
+// and its canary (see routing.Router).
+type Router interface {
+	Route(ctx context.Context, t routing.Target, s routing.Split) error
+	Split(ctx context.Context, t routing.Target) (routing.Split, error)
+}
+
+// Scaler sets the replicas of workloads.
+type Scaler interface {
+	Scale(ctx context.Context, workloads []kube.Workload, replicas int32) error
+	// ScaleUpFromZero sets the workloads that have zero replicas to one.
+	ScaleUpFromZero(ctx context.Context, workloads []kube.Workload) error
 }

@@ -9,7 +9,9 @@ import (
 	"os"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/handler"
@@ -17,6 +19,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/routing"
 )
 
 // serve runs the service until ctx is cancelled (SIGINT or SIGTERM).
@@ -46,18 +49,23 @@ func serve(ctx context.Context) error {
 	}
 	defer bus.Close()
 
-	namespaces, releases, err := connectCluster(ctx, cfg, log)
+	cl, err := connectCluster(ctx, log, cfg)
 	if err != nil {
 		return err
 	}
-	deployment := handler.NewDeployment(charts.Dir{Root: cfg.ChartDir}, namespaces, releases, handler.DeploymentSettings{
+	locks := handler.NewLocks()
+	deployment := handler.NewDeployment(charts.Dir{Root: cfg.ChartDir}, cl.namespaces, cl.releases, cl.router, cl.scaler, locks, handler.DeploymentSettings{
 		WaitTimeout:       cfg.WaitTimeout,
 		PublicURITemplate: cfg.PublicURITemplate,
 		IngressProtocol:   cfg.IngressProtocol,
 		IngressSuffix:     cfg.IngressHostnameSuffix,
 		IngressPort:       cfg.IngressPort,
+		RouteMode:         cfg.RouteMode,
 	})
-	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment)
+	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail}
+	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, locks, lifecycle)
+	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, locks, lifecycle)
+	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment, release, rollback)
 
 	// Tasks run under their own context: SIGTERM stops new work at once but
 	// gives running tasks the grace period before they are cancelled.
@@ -95,23 +103,32 @@ func serve(ctx context.Context) error {
 	return nil
 }
 
+// cluster holds the collaborators that act on the Kubernetes cluster; all
+// nil when none is configured.
+type cluster struct {
+	namespaces handler.Namespaces
+	releases   handler.Releases
+	router     handler.Router
+	scaler     handler.Scaler
+}
+
 // connectCluster finds the Kubernetes cluster. With none configured it
 // returns nil collaborators, and the service answers every task with an
 // error saying so.
-func connectCluster(ctx context.Context, cfg config.Config, log *slog.Logger) (handler.Namespaces, handler.Releases, error) {
+func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config) (cluster, error) {
 	restConfig, from, err := kube.LoadConfig()
 	if errors.Is(err, kube.ErrNoCluster) {
 		log.Warn("no Kubernetes cluster configured: every task will be answered with an error until helm-service is restarted with KUBECONFIG set or inside a cluster")
-		return nil, nil, nil
+		return cluster{}, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return cluster{}, err
 	}
 	restConfig.UserAgent = "helm-service"
 	restConfig.QPS, restConfig.Burst = cfg.KubeQPS, cfg.KubeBurst
 	clientset, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
-		return nil, nil, fmt.Errorf("client for cluster %s: %w", restConfig.Host, err)
+		return cluster{}, fmt.Errorf("client for cluster %s: %w", restConfig.Host, err)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -120,7 +137,31 @@ func connectCluster(ctx context.Context, cfg config.Config, log *slog.Logger) (h
 	} else {
 		log.Info("using Kubernetes cluster", "host", restConfig.Host, "from", from)
 	}
-	return kube.Namespaces{Clientset: clientset}, helm.NewClient(restConfig, clientset, log), nil
+	router, err := newRouter(cfg, restConfig, clientset)
+	if err != nil {
+		return cluster{}, err
+	}
+	return cluster{
+		namespaces: kube.Namespaces{Clientset: clientset},
+		releases:   helm.NewClient(restConfig, clientset, log),
+		router:     router,
+		scaler:     kube.Scaler{Clientset: clientset},
+	}, nil
+}
+
+// newRouter returns the blue/green traffic router TRAFFIC_ROUTER names.
+func newRouter(cfg config.Config, restConfig *rest.Config, clientset kubernetes.Interface) (handler.Router, error) {
+	if cfg.TrafficRouter == "service" {
+		return routing.ServiceRouter{Clientset: clientset}, nil
+	}
+	dyn, err := dynamic.NewForConfig(restConfig)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client for cluster %s: %w", restConfig.Host, err)
+	}
+	if cfg.TrafficRouter == "istio" {
+		return routing.NewIstioRouter(dyn, clientset, cfg.IstioGateways), nil
+	}
+	return routing.NewGatewayAPIRouter(dyn, clientset, routing.GatewayRef{Name: cfg.GatewayName, Namespace: cfg.GatewayNamespace}), nil
 }
 
 // healthHandler serves /healthz (the process is alive) and /readyz (it is

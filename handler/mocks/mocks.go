@@ -7,11 +7,14 @@ package mocks
 import (
 	context "context"
 	reflect "reflect"
+	time "time"
 
 	v2 "github.com/cloudevents/sdk-go/v2"
 	gomock "github.com/golang/mock/gomock"
 	charts "github.com/helm-service/helm-service/pkg/charts"
 	helm "github.com/helm-service/helm-service/pkg/helm"
+	kube "github.com/helm-service/helm-service/pkg/kube"
+	routing "github.com/helm-service/helm-service/pkg/routing"
 	chart "helm.sh/helm/v3/pkg/chart"
 )
 
@@ -113,6 +116,51 @@ func (m *MockReleases) EXPECT() *MockReleasesMockRecorder {
 	return m.recorder
 }
 
+// Find mocks base method.
+func (m *MockReleases) Find(ctx context.Context, namespace string, labels map[string]string) ([]*helm.Record, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Find", ctx, namespace, labels)
+	ret0, _ := ret[0].([]*helm.Record)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// Find indicates an expected call of Find.
+func (mr *MockReleasesMockRecorder) Find(ctx, namespace, labels interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Find", reflect.TypeOf((*MockReleases)(nil).Find), ctx, namespace, labels)
+}
+
+// Get mocks base method.
+func (m *MockReleases) Get(ctx context.Context, namespace, name string) (*helm.Record, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Get", ctx, namespace, name)
+	ret0, _ := ret[0].(*helm.Record)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// Get indicates an expected call of Get.
+func (mr *MockReleasesMockRecorder) Get(ctx, namespace, name interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Get", reflect.TypeOf((*MockReleases)(nil).Get), ctx, namespace, name)
+}
+
+// Rollback mocks base method.
+func (m *MockReleases) Rollback(ctx context.Context, namespace, name string, timeout time.Duration) (*helm.Result, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Rollback", ctx, namespace, name, timeout)
+	ret0, _ := ret[0].(*helm.Result)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// Rollback indicates an expected call of Rollback.
+func (mr *MockReleasesMockRecorder) Rollback(ctx, namespace, name, timeout interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Rollback", reflect.TypeOf((*MockReleases)(nil).Rollback), ctx, namespace, name, timeout)
+}
+
 // Upgrade mocks base method.
 func (m *MockReleases) Upgrade(ctx context.Context, req helm.Request) (*helm.Result, error) {
 	m.ctrl.T.Helper()
@@ -163,4 +211,107 @@ func (m *MockNamespaces) Ensure(ctx context.Context, name string, labels map[str
 func (mr *MockNamespacesMockRecorder) Ensure(ctx, name, labels interface{}) *gomock.Call {
 	mr.mock.ctrl.T.Helper()
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Ensure", reflect.TypeOf((*MockNamespaces)(nil).Ensure), ctx, name, labels)
+}
+
+// MockRouter is a mock of Router interface.
+type MockRouter struct {
+	ctrl     *gomock.Controller
+	recorder *MockRouterMockRecorder
+}
+
+// MockRouterMockRecorder is the mock recorder for MockRouter.
+type MockRouterMockRecorder struct {
+	mock *MockRouter
+}
+
+// NewMockRouter creates a new mock instance.
+func NewMockRouter(ctrl *gomock.Controller) *MockRouter {
+	mock := &MockRouter{ctrl: ctrl}
+	mock.recorder = &MockRouterMockRecorder{mock}
+	return mock
+}
+
+// EXPECT returns an object that allows the caller to indicate expected use.
+func (m *MockRouter) EXPECT() *MockRouterMockRecorder {
+	return m.recorder
+}
+
+// Route mocks base method.
+func (m *MockRouter) Route(ctx context.Context, t routing.Target, s routing.Split) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Route", ctx, t, s)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// Route indicates an expected call of Route.
+func (mr *MockRouterMockRecorder) Route(ctx, t, s interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Route", reflect.TypeOf((*MockRouter)(nil).Route), ctx, t, s)
+}
+
+// Split mocks base method.
+func (m *MockRouter) Split(ctx context.Context, t routing.Target) (routing.Split, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Split", ctx, t)
+	ret0, _ := ret[0].(routing.Split)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// Split indicates an expected call of Split.
+func (mr *MockRouterMockRecorder) Split(ctx, t interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Split", reflect.TypeOf((*MockRouter)(nil).Split), ctx, t)
+}
+
+// MockScaler is a mock of Scaler interface.
+type MockScaler struct {
+	ctrl     *gomock.Controller
+	recorder *MockScalerMockRecorder
+}
+
+// MockScalerMockRecorder is the mock recorder for MockScaler.
+type MockScalerMockRecorder struct {
+	mock *MockScaler
+}
+
+// NewMockScaler creates a new mock instance.
+func NewMockScaler(ctrl *gomock.Controller) *MockScaler {
+	mock := &MockScaler{ctrl: ctrl}
+	mock.recorder = &MockScalerMockRecorder{mock}
+	return mock
+}
+
+// EXPECT returns an object that allows the caller to indicate expected use.
+func (m *MockScaler) EXPECT() *MockScalerMockRecorder {
+	return m.recorder
+}
+
+// Scale mocks base method.
+func (m *MockScaler) Scale(ctx context.Context, workloads []kube.Workload, replicas int32) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Scale", ctx, workloads, replicas)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// Scale indicates an expected call of Scale.
+func (mr *MockScalerMockRecorder) Scale(ctx, workloads, replicas interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Scale", reflect.TypeOf((*MockScaler)(nil).Scale), ctx, workloads, replicas)
+}
+
+// ScaleUpFromZero mocks base method.
+func (m *MockScaler) ScaleUpFromZero(ctx context.Context, workloads []kube.Workload) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "ScaleUpFromZero", ctx, workloads)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// ScaleUpFromZero indicates an expected call of ScaleUpFromZero.
+func (mr *MockScalerMockRecorder) ScaleUpFromZero(ctx, workloads interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ScaleUpFromZero", reflect.TypeOf((*MockScaler)(nil).ScaleUpFromZero), ctx, workloads)
 }

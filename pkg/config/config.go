@@ -50,6 +50,27 @@ type Config struct {
 	// ${INGRESS_PORT}.
 	PublicURITemplate string `envconfig:"PUBLIC_URI_TEMPLATE" default:"${INGRESS_PROTOCOL}://${SERVICE}.${PROJECT}-${STAGE}.${INGRESS_HOSTNAME_SUFFIX}:${INGRESS_PORT}"`
 
+	// RouteMode is where a blue/green service's stable endpoint sends
+	// traffic while a new version runs as the canary: canary (all traffic
+	// to the canary, as Keptn did) or dark (traffic stays on the primary;
+	// tests use the canary's own endpoint).
+	RouteMode string `envconfig:"ROUTE_MODE" default:"canary"`
+	// TrafficRouter routes blue/green services: service (plain Kubernetes
+	// Services), gatewayapi (HTTPRoute weights) or istio (VirtualService
+	// weights).
+	TrafficRouter string `envconfig:"TRAFFIC_ROUTER" default:"service"`
+	// GatewayName and GatewayNamespace are the Gateway the gatewayapi
+	// router's HTTPRoutes attach to; without a name they attach to the
+	// stable Service (the mesh profile).
+	GatewayName      string `envconfig:"GATEWAY_NAME"`
+	GatewayNamespace string `envconfig:"GATEWAY_NAMESPACE"`
+	// IstioGateways are Istio Gateways (namespace/name) the istio router's
+	// VirtualServices attach to besides the mesh.
+	IstioGateways []string `envconfig:"ISTIO_GATEWAYS"`
+	// RollbackDirectOnFail rolls a direct release back to its previous Helm
+	// revision on a failed release or a rollback.
+	RollbackDirectOnFail bool `envconfig:"ROLLBACK_DIRECT_ON_FAIL" default:"true"`
+
 	// HTTPAddr serves /healthz and /readyz.
 	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080"`
 	// ShutdownGrace bounds how long in-flight tasks may run after SIGTERM.
@@ -86,6 +107,14 @@ func (c Config) Validate() error {
 	}
 	if c.Source == "" {
 		return fmt.Errorf("EVENT_SOURCE must not be empty")
+	}
+	if c.RouteMode != "canary" && c.RouteMode != "dark" {
+		return fmt.Errorf("ROUTE_MODE must be canary or dark, got %q", c.RouteMode)
+	}
+	switch c.TrafficRouter {
+	case "service", "gatewayapi", "istio":
+	default:
+		return fmt.Errorf("TRAFFIC_ROUTER must be service, gatewayapi or istio, got %q", c.TrafficRouter)
 	}
 	if _, err := c.SlogLevel(); err != nil {
 		return err

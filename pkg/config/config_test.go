@@ -12,7 +12,8 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ChartDir != "./charts" || c.WaitTimeout != 5*time.Minute || c.Source != "helm-service" || c.NATSListen != "127.0.0.1:4222" {
+	if c.ChartDir != "./charts" || c.WaitTimeout != 5*time.Minute || c.Source != "helm-service" || c.NATSListen != "127.0.0.1:4222" ||
+		c.RouteMode != "canary" || c.TrafficRouter != "service" || !c.RollbackDirectOnFail {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 }
@@ -21,11 +22,13 @@ func TestLoadFromEnvironment(t *testing.T) {
 	t.Setenv("WAIT_TIMEOUT", "90s")
 	t.Setenv("LOG_LEVEL", "debug")
 	t.Setenv("CHART_DIR", "/charts")
+	t.Setenv("ROUTE_MODE", "dark")
+	t.Setenv("ROLLBACK_DIRECT_ON_FAIL", "false")
 	c, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.WaitTimeout != 90*time.Second || c.ChartDir != "/charts" {
+	if c.WaitTimeout != 90*time.Second || c.ChartDir != "/charts" || c.RouteMode != "dark" || c.RollbackDirectOnFail {
 		t.Errorf("environment not read: %+v", c)
 	}
 	if l, _ := c.SlogLevel(); l != slog.LevelDebug {
@@ -40,6 +43,8 @@ func TestLoadRejects(t *testing.T) {
 		"WAIT_TIMEOUT":       "-1s",
 		"LOG_LEVEL":          "loud",
 		"LOG_FORMAT":         "xml",
+		"ROUTE_MODE":         "shadow",
+		"TRAFFIC_ROUTER":     "nginx",
 	} {
 		t.Run(env, func(t *testing.T) {
 			t.Setenv(env, value)

@@ -55,3 +55,57 @@ type Finished interface {
 
 // Base returns the common part of a task event's data.
 func (c *Common) Base() *Common { return c }
+
+// ReleaseTriggered is the data of sh.keptn.event.release.triggered. Result
+// carries the result of the task before it: pass or warning promote, fail
+// rolls back.
+type ReleaseTriggered struct {
+	Common
+	Deployment *Deployment `json:"deployment,omitempty"`
+}
+
+// RollbackTriggered is the data of sh.keptn.event.rollback.triggered.
+type RollbackTriggered struct {
+	Common
+}
+
+// Outcome is helm-service's extension to release.finished and
+// rollback.finished: what it did to the service.
+type Outcome struct {
+	// Action is promoted, rolled-back or none.
+	Action string `json:"action"`
+	// Strategy is the strategy the service was found deployed with.
+	Strategy  string `json:"deploymentstrategy"`
+	Namespace string `json:"namespace"`
+	// ReleaseName and HelmRevision are the release that serves production
+	// afterwards and its revision.
+	ReleaseName  string `json:"releaseName,omitempty"`
+	HelmRevision int    `json:"helmRevision,omitempty"`
+	// Traffic is the split the router reports afterwards (blue/green only).
+	Traffic *Traffic `json:"traffic,omitempty"`
+}
+
+// Traffic is the share of traffic, in percent, primary and canary get.
+type Traffic struct {
+	Primary int `json:"primary"`
+	Canary  int `json:"canary"`
+}
+
+// Actions reported in Outcome.
+const (
+	ActionPromoted   = "promoted"
+	ActionRolledBack = "rolled-back"
+	ActionNone       = "none"
+)
+
+// ReleaseFinished is the data of sh.keptn.event.release.finished.
+type ReleaseFinished struct {
+	Common
+	Release *Outcome `json:"release,omitempty"`
+}
+
+// RollbackFinished is the data of sh.keptn.event.rollback.finished.
+type RollbackFinished struct {
+	Common
+	Rollback *Outcome `json:"rollback,omitempty"`
+}

@@ -14,6 +14,7 @@ func (c *Client) install(ctx context.Context, cfg *action.Configuration, req Req
 	in.Wait = true
 	in.Timeout = req.Timeout
 	in.Labels = req.Labels
+	in.PostRenderer = postRendererFor(req)
 	rel, err := in.RunWithContext(ctx, req.Chart, req.Values)
 	if err != nil {
 		return nil, c.explainFailure(ctx, "install", req, rel, err)

@@ -24,6 +24,9 @@ type Request struct {
 	Labels map[string]string
 	// Timeout bounds the wait for the release's workloads to be ready.
 	Timeout time.Duration
+	// ObjectLabels, when set, are added to every rendered object and to the
+	// pod templates of its workloads (see LabelPostRenderer).
+	ObjectLabels map[string]string
 }
 
 // Result describes a release after an action.
@@ -36,6 +39,9 @@ type Result struct {
 	Services []Service
 	// Workloads are the Deployments and StatefulSets of the release.
 	Workloads []kube.Workload
+	// ChartName and ChartVersion identify the chart the release runs.
+	ChartName    string
+	ChartVersion string
 }
 
 // Service is a Kubernetes Service of a release and its first port.
@@ -47,6 +53,9 @@ type Service struct {
 
 func resultOf(rel *release.Release) (*Result, error) {
 	r := &Result{Namespace: rel.Namespace, Name: rel.Name, Revision: rel.Version}
+	if rel.Chart != nil && rel.Chart.Metadata != nil {
+		r.ChartName, r.ChartVersion = rel.Chart.Metadata.Name, rel.Chart.Metadata.Version
+	}
 	if rel.Info != nil {
 		r.Status = rel.Info.Status.String()
 	}

@@ -31,6 +31,7 @@ func (c *Client) Upgrade(ctx context.Context, req Request) (*Result, error) {
 	up.Wait = true
 	up.Timeout = req.Timeout
 	up.Labels = req.Labels
+	up.PostRenderer = postRendererFor(req)
 	up.MaxHistory = maxHistory
 	rel, err := up.RunWithContext(ctx, req.Name, req.Chart, req.Values)
 	if err != nil {

@@ -12,4 +12,14 @@ const (
 	LabelProject = "keptn.sh/project"
 	LabelStage   = "keptn.sh/stage"
 	LabelService = "keptn.sh/service"
+
+	// LabelStrategy is the deployment strategy a release was deployed with;
+	// LabelDeployment is its part: direct, user_managed, primary or canary.
+	// Both are set on release records; LabelDeployment also on the objects
+	// and pods of blue/green releases.
+	LabelStrategy   = "keptn.sh/strategy"
+	LabelDeployment = "keptn.sh/deployment"
+	// LabelContext is the Keptn context (shkeptncontext) of the sequence
+	// that made a release revision, when it is a valid label value.
+	LabelContext = "keptn.sh/context"
 )

@@ -235,8 +235,10 @@ type answerLog struct {
 func listen(nc *nats.Conn) (*answerLog, error) {
 	a := &answerLog{byID: map[string][]cloudevents.Event{}}
 	a.changed = sync.NewCond(&a.mu)
-	// One subscription, so that answers arrive in the order they were sent.
-	_, err := nc.Subscribe("sh.keptn.event.>", func(m *nats.Msg) {
+	// One subscription for both phases: NATS keeps one publisher's order
+	// within a subscription, not across two, and .started must be seen
+	// before .finished.
+	_, err := nc.Subscribe(events.Prefix+">", func(m *nats.Msg) {
 		if !strings.HasSuffix(m.Subject, ".started") && !strings.HasSuffix(m.Subject, ".finished") {
 			return
 		}

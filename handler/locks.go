@@ -2,9 +2,9 @@ package handler
 
 import "sync"
 
-// keyedMutex serializes work per key, e.g. per Helm release, so that two
+// Locks serializes work per key, e.g. per service, so that two
 // tasks never run a Helm action on the same release at once.
-type keyedMutex struct {
+type Locks struct {
 	mu    sync.Mutex
 	locks map[string]*keyedLock
 }
@@ -14,12 +14,13 @@ type keyedLock struct {
 	users int
 }
 
-func newKeyedMutex() *keyedMutex {
-	return &keyedMutex{locks: make(map[string]*keyedLock)}
+// NewLocks returns Locks to share between the tasks that act on releases.
+func NewLocks() *Locks {
+	return &Locks{locks: make(map[string]*keyedLock)}
 }
 
 // Lock locks key and returns the function that unlocks it.
-func (k *keyedMutex) Lock(key string) (unlock func()) {
+func (k *Locks) Lock(key string) (unlock func()) {
 	k.mu.Lock()
 	l, ok := k.locks[key]
 	if !ok {

@@ -1,0 +1,264 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"helm.sh/helm/v3/pkg/release"
+
+	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/routing"
+)
+
+// Blue/green names: a service's primary and canary are two Helm releases
+// of its chart, <service>-primary and <service>-canary. Every object of the
+// chart must be named after the release (as `helm create` charts are), so
+// that both can live in one namespace. The stable Service of each chart
+// Service takes the chart Service's name with the release name replaced by
+// the service name, e.g. carts-primary-db → carts-db.
+const (
+	sidePrimary = "primary"
+	sideCanary  = "canary"
+)
+
+func primaryName(service string) string { return service + "-" + sidePrimary }
+func canaryName(service string) string  { return service + "-" + sideCanary }
+
+// LifecycleSettings are the knobs of release and rollback.
+type LifecycleSettings struct {
+	// WaitTimeout bounds the wait for workloads to be ready.
+	WaitTimeout time.Duration
+	// RollbackDirectOnFail rolls a direct release back to its previous
+	// revision on a failed release or a rollback.
+	RollbackDirectOnFail bool
+}
+
+// lifecycle moves a deployed service between its states: promote the
+// canary, or revert to the primary (or the previous revision).
+type lifecycle struct {
+	releases Releases
+	router   Router
+	scaler   Scaler
+	locks    *Locks
+	settings LifecycleSettings
+}
+
+// errNeverDeployed is wrapped by find for a service without releases.
+var errNeverDeployed = errors.New("was never deployed by helm-service")
+
+// deployed is how a service is deployed now, as its Helm releases say.
+type deployed struct {
+	namespace string
+	service   string
+	strategy  events.Strategy
+	// direct is the release of a direct or user_managed service.
+	direct *helm.Record
+	// primary and canary are the releases of a blue/green service; canary
+	// may be nil.
+	primary *helm.Record
+	canary  *helm.Record
+}
+
+// find reads the releases of a service and tells its strategy from their
+// labels. Releases from before strategies were recorded count as direct.
+func (l *lifecycle) find(ctx context.Context, namespace, service string) (*deployed, error) {
+	records, err := l.releases.Find(ctx, namespace, map[string]string{kube.LabelService: service})
+	if err != nil {
+		return nil, fmt.Errorf("find the releases of service %s in %s: %w", service, namespace, err)
+	}
+	d := &deployed{namespace: namespace, service: service}
+	for _, r := range records {
+		switch r.Name {
+		case primaryName(service):
+			d.primary = r
+		case canaryName(service):
+			d.canary = r
+		case service:
+			d.direct = r
+		}
+	}
+	switch {
+	case d.primary != nil:
+		d.strategy = events.StrategyBlueGreen
+	case d.direct != nil:
+		d.strategy = events.StrategyDirect
+		if d.direct.Labels[kube.LabelStrategy] == string(events.StrategyUserManaged) {
+			d.strategy = events.StrategyUserManaged
+		}
+	default:
+		return nil, fmt.Errorf("service %s in namespace %s %w: no Helm release carries %s=%s", service, namespace, errNeverDeployed, kube.LabelService, service)
+	}
+	return d, nil
+}
+
+// prepare checks the target and the cluster, and finds the service.
+func (l *lifecycle) prepare(ctx context.Context, c events.Common) (*deployed, error) {
+	namespace := c.Project + "-" + c.Stage
+	if len(namespace) > 63 {
+		return nil, fmt.Errorf("project and stage make the namespace %q, longer than Kubernetes' 63 characters: shorten project or stage", namespace)
+	}
+	if l.releases == nil || l.router == nil || l.scaler == nil {
+		return nil, kube.ErrNoCluster
+	}
+	return l.find(ctx, namespace, c.Service)
+}
+
+// promote makes the canary the primary: the primary gets the canary's
+// chart and values and must become ready, then the stable endpoint routes
+// all traffic to it and the canary is scaled to zero.
+func (l *lifecycle) promote(ctx context.Context, log *slog.Logger, d *deployed) (*events.Outcome, string, error) {
+	if d.strategy != events.StrategyBlueGreen {
+		return &events.Outcome{Action: events.ActionNone}, fmt.Sprintf("%s service: nothing to promote, the release already serves production", d.strategy), nil
+	}
+	if d.canary == nil {
+		return nil, "", fmt.Errorf("promote %s/%s: it has a primary but no canary release %s", d.namespace, d.service, canaryName(d.service))
+	}
+	if d.canary.Status != release.StatusDeployed.String() {
+		return nil, "", fmt.Errorf("promote %s/%s: the canary's newest revision %d is %s, not deployed: deploy a working version before promoting it", d.namespace, d.service, d.canary.Revision, d.canary.Status)
+	}
+	log.Info("promoting canary", "namespace", d.namespace, "canary", d.canary.Name, "canaryRevision", d.canary.Revision)
+	start := time.Now()
+	res, err := l.releases.Upgrade(ctx, helm.Request{
+		Namespace:    d.namespace,
+		Name:         primaryName(d.service),
+		Chart:        d.canary.Chart,
+		Values:       d.canary.Values,
+		Labels:       blueGreenLabels(d.primary.Labels, sidePrimary),
+		ObjectLabels: objectLabels(d.service, sidePrimary),
+		Timeout:      l.settings.WaitTimeout,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("promote %s/%s: the primary did not take the canary's version (traffic unchanged): %w", d.namespace, d.service, err)
+	}
+	target, err := routeTarget(d.service, d.namespace, sidePrimary, res.Services)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := l.router.Route(ctx, target, routing.AllPrimary); err != nil {
+		return nil, "", fmt.Errorf("promote %s/%s: route to the primary: %w", d.namespace, d.service, err)
+	}
+	traffic, err := l.traffic(ctx, target)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := l.scaler.Scale(ctx, d.canary.Workloads, 0); err != nil {
+		return nil, "", fmt.Errorf("promote %s/%s: the primary serves the new version, but scaling the canary to zero failed: %w", d.namespace, d.service, err)
+	}
+	out := &events.Outcome{Action: events.ActionPromoted, ReleaseName: res.Name, HelmRevision: res.Revision, Traffic: traffic}
+	msg := fmt.Sprintf("promoted: primary %s/%s is at revision %d with the canary's chart %s-%s and values, all traffic goes to it, the canary is scaled to zero (took %s)",
+		d.namespace, res.Name, res.Revision, res.ChartName, res.ChartVersion, time.Since(start).Round(time.Millisecond))
+	return out, msg, nil
+}
+
+// revert undoes a deployment that failed: blue/green routes all traffic to
+// the untouched primary and scales the canary to zero; direct rolls back to
+// the previous Helm revision when configured; user_managed is left alone.
+//
+// keptnContext is the trigger's Keptn context. A direct release whose
+// newest revision another sequence made is not rolled back: the failed
+// sequence made no revision (its chart did not render, say), and rolling
+// back would undo a good one.
+func (l *lifecycle) revert(ctx context.Context, log *slog.Logger, d *deployed, keptnContext string) (*events.Outcome, string, error) {
+	switch d.strategy {
+	case events.StrategyBlueGreen:
+		target, err := routeTarget(d.service, d.namespace, sidePrimary, d.primary.Services)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := l.router.Route(ctx, target, routing.AllPrimary); err != nil {
+			return nil, "", fmt.Errorf("roll back %s/%s: route to the primary: %w", d.namespace, d.service, err)
+		}
+		traffic, err := l.traffic(ctx, target)
+		if err != nil {
+			return nil, "", err
+		}
+		if d.canary != nil {
+			if err := l.scaler.Scale(ctx, d.canary.Workloads, 0); err != nil {
+				return nil, "", fmt.Errorf("roll back %s/%s: traffic goes to the primary, but scaling the canary to zero failed: %w", d.namespace, d.service, err)
+			}
+		}
+		out := &events.Outcome{Action: events.ActionRolledBack, ReleaseName: d.primary.Name, HelmRevision: d.primary.Revision, Traffic: traffic}
+		return out, fmt.Sprintf("rolled back: all traffic goes to primary %s/%s at revision %d (untouched), the canary is scaled to zero",
+			d.namespace, d.primary.Name, d.primary.Revision), nil
+	case events.StrategyDirect:
+		if !l.settings.RollbackDirectOnFail {
+			return &events.Outcome{Action: events.ActionNone, ReleaseName: d.direct.Name, HelmRevision: d.direct.Revision},
+				fmt.Sprintf("direct service: release %s/%s left at revision %d (ROLLBACK_DIRECT_ON_FAIL is off)", d.namespace, d.direct.Name, d.direct.Revision), nil
+		}
+		if made := d.direct.Labels[kube.LabelContext]; made != "" && keptnContext != "" && made != keptnContext {
+			return &events.Outcome{Action: events.ActionNone, ReleaseName: d.direct.Name, HelmRevision: d.direct.Revision},
+				fmt.Sprintf("direct service: nothing to roll back: revision %d of release %s/%s was made by sequence %s, not by this one (%s), which made no revision",
+					d.direct.Revision, d.namespace, d.direct.Name, made, keptnContext), nil
+		}
+		log.Info("rolling back direct release", "namespace", d.namespace, "release", d.direct.Name, "from", d.direct.Revision)
+		res, err := l.releases.Rollback(ctx, d.namespace, d.direct.Name, l.settings.WaitTimeout)
+		if err != nil {
+			return nil, "", err
+		}
+		out := &events.Outcome{Action: events.ActionRolledBack, ReleaseName: res.Name, HelmRevision: res.Revision}
+		return out, fmt.Sprintf("rolled back: release %s/%s went from revision %d back to the previous one's chart and values, as revision %d, and its workloads are ready",
+			d.namespace, res.Name, d.direct.Revision, res.Revision), nil
+	default:
+		return &events.Outcome{Action: events.ActionNone, ReleaseName: d.direct.Name, HelmRevision: d.direct.Revision},
+			fmt.Sprintf("user_managed service: release %s/%s left as it is; its owner rolls it back", d.namespace, d.direct.Name), nil
+	}
+}
+
+// traffic reads back the split the router reports.
+func (l *lifecycle) traffic(ctx context.Context, t routing.Target) (*events.Traffic, error) {
+	s, err := l.router.Split(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s is routed, but its split cannot be read back: %w", t.Namespace, t.Service, err)
+	}
+	return &events.Traffic{Primary: s.Primary, Canary: s.Canary}, nil
+}
+
+// blueGreenLabels are the labels of a primary or canary release record.
+func blueGreenLabels(base map[string]string, side string) map[string]string {
+	out := make(map[string]string, len(base)+2)
+	for _, k := range []string{kube.LabelProject, kube.LabelStage, kube.LabelService} {
+		if v, ok := base[k]; ok {
+			out[k] = v
+		}
+	}
+	out[kube.LabelStrategy] = string(events.StrategyBlueGreen)
+	out[kube.LabelDeployment] = side
+	return out
+}
+
+// objectLabels are put on every object and pod of a primary or canary.
+func objectLabels(service, side string) map[string]string {
+	return map[string]string{kube.LabelService: service, kube.LabelDeployment: side}
+}
+
+// routeTarget pairs the Services of one side's release with their stable
+// names and the other side's names.
+func routeTarget(service, namespace, side string, services []helm.Service) (routing.Target, error) {
+	release := primaryName(service)
+	if side == sideCanary {
+		release = canaryName(service)
+	}
+	t := routing.Target{Namespace: namespace, Service: service}
+	for _, s := range services {
+		if !strings.HasPrefix(s.Name, release) {
+			return t, fmt.Errorf("the chart's Service %s in release %s is not named after the release: blue/green needs every object's name to start with .Release.Name so that primary and canary do not collide", s.Name, release)
+		}
+		suffix := strings.TrimPrefix(s.Name, release)
+		t.Backends = append(t.Backends, routing.Backend{
+			Stable:  service + suffix,
+			Primary: primaryName(service) + suffix,
+			Canary:  canaryName(service) + suffix,
+			Port:    s.Port,
+		})
+	}
+	if len(t.Backends) == 0 {
+		return t, fmt.Errorf("release %s/%s has no Service: blue/green routes traffic through the chart's Services", namespace, release)
+	}
+	return t, nil
+}

@@ -1,0 +1,67 @@
+package handler
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/helm-service/helm-service/pkg/events"
+)
+
+// Release handles sh.keptn.event.release.triggered: with result pass or
+// warning it promotes a blue/green service's canary; with fail it reverts
+// the service (see lifecycle.revert).
+type Release struct {
+	lifecycle
+}
+
+// NewRelease returns the release task. releases, router and scaler are nil
+// when no cluster is configured. locks are shared with the deployment task.
+func NewRelease(releases Releases, router Router, scaler Scaler, locks *Locks, settings LifecycleSettings) *Release {
+	return &Release{lifecycle{releases: releases, router: router, scaler: scaler, locks: locks, settings: settings}}
+}
+
+// Name implements Task.
+func (r *Release) Name() string { return events.TaskRelease }
+
+// Run implements Task.
+func (r *Release) Run(ctx context.Context, t Trigger) (events.Finished, error) {
+	in, err := decodeStrict[events.ReleaseTriggered](t.Event.Data(), t.Event.Type())
+	if err != nil {
+		return nil, err
+	}
+	if err := in.ValidateTarget(); err != nil {
+		return nil, err
+	}
+	promote := true
+	switch in.Result {
+	case "", events.ResultPass, events.ResultWarning:
+		// As Keptn: anything but fail promotes.
+	case events.ResultFail:
+		promote = false
+	default:
+		return nil, fmt.Errorf("result %q is not a Keptn result: release needs pass, warning (promote) or fail (roll back)", in.Result)
+	}
+	d, err := r.prepare(ctx, in.Common)
+	if err != nil {
+		return nil, err
+	}
+	defer r.locks.Lock(serviceKey(d.namespace, d.service))()
+	// Read again under the lock: a deployment may have just finished.
+	if d, err = r.find(ctx, d.namespace, d.service); err != nil {
+		return nil, err
+	}
+	var outcome *events.Outcome
+	var msg string
+	if promote {
+		outcome, msg, err = r.promote(ctx, t.Log, d)
+	} else {
+		outcome, msg, err = r.revert(ctx, t.Log, d, events.StringExtension(t.Event, events.ExtContext))
+	}
+	if err != nil {
+		return nil, err
+	}
+	outcome.Strategy, outcome.Namespace = string(d.strategy), d.namespace
+	out := &events.ReleaseFinished{Release: outcome}
+	out.Message = msg
+	return out, nil
+}

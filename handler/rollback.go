@@ -1,0 +1,50 @@
+package handler
+
+import (
+	"context"
+
+	"github.com/helm-service/helm-service/pkg/events"
+)
+
+// Rollback handles sh.keptn.event.rollback.triggered, which Keptn sends
+// after a failed delivery: it reverts the service as a failed release does,
+// for every strategy, and reports pass when that worked.
+type Rollback struct {
+	lifecycle
+}
+
+// NewRollback returns the rollback task; see NewRelease.
+func NewRollback(releases Releases, router Router, scaler Scaler, locks *Locks, settings LifecycleSettings) *Rollback {
+	return &Rollback{lifecycle{releases: releases, router: router, scaler: scaler, locks: locks, settings: settings}}
+}
+
+// Name implements Task.
+func (r *Rollback) Name() string { return events.TaskRollback }
+
+// Run implements Task.
+func (r *Rollback) Run(ctx context.Context, t Trigger) (events.Finished, error) {
+	in, err := decodeStrict[events.RollbackTriggered](t.Event.Data(), t.Event.Type())
+	if err != nil {
+		return nil, err
+	}
+	if err := in.ValidateTarget(); err != nil {
+		return nil, err
+	}
+	d, err := r.prepare(ctx, in.Common)
+	if err != nil {
+		return nil, err
+	}
+	defer r.locks.Lock(serviceKey(d.namespace, d.service))()
+	if d, err = r.find(ctx, d.namespace, d.service); err != nil {
+		return nil, err
+	}
+	outcome, msg, err := r.revert(ctx, t.Log, d, events.StringExtension(t.Event, events.ExtContext))
+	if err != nil {
+		return nil, err
+	}
+	outcome.Strategy, outcome.Namespace = string(d.strategy), d.namespace
+	out := &events.RollbackFinished{Rollback: outcome}
+	out.Message = msg
+	out.Result = events.ResultPass
+	return out, nil
+}

@@ -1,0 +1,91 @@
+package helm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+)
+
+// ErrNotFound is returned for a release that has no history.
+var ErrNotFound = errors.New("release not found")
+
+// Record is the newest revision of a release as Helm stored it.
+type Record struct {
+	Result
+	// Chart and Values are what the revision was rendered from: Values are
+	// the values given to Helm, on top of the chart's own.
+	Chart  *chart.Chart
+	Values map[string]any
+	// Labels are the labels stored on the release record.
+	Labels map[string]string
+}
+
+// Get returns the newest revision of a release, or an error wrapping
+// ErrNotFound when it has none.
+func (c *Client) Get(ctx context.Context, namespace, name string) (*Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg, err := c.newConfig(namespace)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := cfg.Releases.Last(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil, fmt.Errorf("release %s/%s: %w", namespace, name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read release %s/%s: %w", namespace, name, err)
+	}
+	return recordOf(rel)
+}
+
+// Find returns the newest revision of every release in namespace whose
+// record carries all the given labels, in no particular order.
+func (c *Client) Find(ctx context.Context, namespace string, labels map[string]string) ([]*Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg, err := c.newConfig(namespace)
+	if err != nil {
+		return nil, err
+	}
+	all, err := cfg.Releases.List(func(rel *release.Release) bool {
+		for k, v := range labels {
+			if rel.Labels[k] != v {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list releases in %s: %w", namespace, err)
+	}
+	newest := map[string]*release.Release{}
+	for _, rel := range all {
+		if n, ok := newest[rel.Name]; !ok || rel.Version > n.Version {
+			newest[rel.Name] = rel
+		}
+	}
+	out := make([]*Record, 0, len(newest))
+	for _, rel := range newest {
+		r, err := recordOf(rel)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func recordOf(rel *release.Release) (*Record, error) {
+	res, err := resultOf(rel)
+	if err != nil {
+		return nil, err
+	}
+	return &Record{Result: *res, Chart: rel.Chart, Values: rel.Config, Labels: rel.Labels}, nil
+}

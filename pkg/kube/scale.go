@@ -1,0 +1,74 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Scaler sets the replica count of workloads through their scale
+// subresource, leaving the rest of their spec alone.
+type Scaler struct {
+	Clientset kubernetes.Interface
+}
+
+// Scale sets every given Deployment and StatefulSet to replicas. Kinds
+// without replicas are skipped.
+func (s Scaler) Scale(ctx context.Context, workloads []Workload, replicas int32) error {
+	for _, w := range workloads {
+		scale := &autoscalingv1.Scale{
+			ObjectMeta: metav1.ObjectMeta{Name: w.Name, Namespace: w.Namespace},
+			Spec:       autoscalingv1.ScaleSpec{Replicas: replicas},
+		}
+		var err error
+		switch w.Kind {
+		case "Deployment":
+			_, err = s.Clientset.AppsV1().Deployments(w.Namespace).UpdateScale(ctx, w.Name, scale, metav1.UpdateOptions{})
+		case "StatefulSet":
+			_, err = s.Clientset.AppsV1().StatefulSets(w.Namespace).UpdateScale(ctx, w.Name, scale, metav1.UpdateOptions{})
+		default:
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("scale %s to %d: %w", w, replicas, err)
+		}
+	}
+	return nil
+}
+
+// ScaleUpFromZero sets every given Deployment and StatefulSet that has zero
+// replicas to one, Kubernetes' default, and leaves the others alone. A Helm
+// upgrade restores the replicas a chart sets, but not those of a chart that
+// leaves them unset: without this, such a workload scaled to zero would
+// stay there.
+func (s Scaler) ScaleUpFromZero(ctx context.Context, workloads []Workload) error {
+	for _, w := range workloads {
+		var cur *autoscalingv1.Scale
+		var err error
+		switch w.Kind {
+		case "Deployment":
+			cur, err = s.Clientset.AppsV1().Deployments(w.Namespace).GetScale(ctx, w.Name, metav1.GetOptions{})
+		case "StatefulSet":
+			cur, err = s.Clientset.AppsV1().StatefulSets(w.Namespace).GetScale(ctx, w.Name, metav1.GetOptions{})
+		default:
+			continue
+		}
+		if apierrors.IsNotFound(err) {
+			continue // the upgrade creates it
+		}
+		if err != nil {
+			return fmt.Errorf("read scale of %s: %w", w, err)
+		}
+		if cur.Spec.Replicas != 0 {
+			continue
+		}
+		if err := s.Scale(ctx, []Workload{w}, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
