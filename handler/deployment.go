@@ -32,14 +32,13 @@ type Deployment struct {
 	namespaces Namespaces
 	releases   Releases
 	settings   DeploymentSettings
-	locks      *keyedMutex
 }
 
 // NewDeployment returns the deployment task. namespaces and releases are nil
 // when no cluster is configured; every trigger is then answered with an
 // error saying so.
 func NewDeployment(src ChartSource, namespaces Namespaces, releases Releases, settings DeploymentSettings) *Deployment {
-	return &Deployment{charts: src, namespaces: namespaces, releases: releases, settings: settings, locks: newKeyedMutex()}
+	return &Deployment{charts: src, namespaces: namespaces, releases: releases, settings: settings}
 }
 
 // Name implements Task.
@@ -87,8 +86,6 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	}
 	target := map[string]string{kube.LabelProject: in.Project, kube.LabelStage: in.Stage, kube.LabelService: in.Service}
 
-	unlock := d.locks.Lock(namespace + "/" + in.Service)
-	defer unlock()
 	if err := d.namespaces.Ensure(ctx, namespace, target); err != nil {
 		return nil, err
 	}
@@ -117,6 +114,9 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	}}
 	out.Message = fmt.Sprintf("release %s/%s is at revision %d (chart %s-%s) and its workloads are ready",
 		namespace, res.Name, res.Revision, ch.Metadata.Name, ch.Metadata.Version)
+	if res.Recovered != "" {
+		out.Message = res.Recovered + ". " + out.Message
+	}
 	return out, nil
 }
 

@@ -322,33 +322,3 @@ func TestDispatcherAnswersMalformedCloudEvent(t *testing.T) {
 		t.Errorf("message = %q", data.Message)
 	}
 }
-
-func TestKeyedMutexSerializesPerKey(t *testing.T) {
-	k := newKeyedMutex()
-	var mu sync.Mutex
-	running := map[string]int{}
-	var wg sync.WaitGroup
-	for i := range 40 {
-		key := fmt.Sprintf("release-%d", i%4)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			unlock := k.Lock(key)
-			defer unlock()
-			mu.Lock()
-			running[key]++
-			if running[key] > 1 {
-				t.Errorf("two holders of %s", key)
-			}
-			mu.Unlock()
-			time.Sleep(time.Millisecond)
-			mu.Lock()
-			running[key]--
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if len(k.locks) != 0 {
-		t.Errorf("%d locks left behind", len(k.locks))
-	}
-}

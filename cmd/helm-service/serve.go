@@ -13,10 +13,12 @@ import (
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/handler"
+	"github.com/helm-service/helm-service/pkg/allowlist"
 	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/ledger"
 )
 
 // serve runs the service until ctx is cancelled (SIGINT or SIGTERM).
@@ -40,13 +42,39 @@ func serve(ctx context.Context) error {
 		natsURL = ns.ClientURL()
 		log.Info("started embedded NATS server", "url", natsURL)
 	}
-	bus, err := eventbus.Connect(natsURL, cfg.MaxParallelTasks, log)
+	bus, err := eventbus.Connect(ctx, eventbus.Options{
+		URL:           natsURL,
+		Mode:          eventbus.Mode(cfg.NATSMode),
+		Name:          cfg.Source,
+		Auth:          natsAuth(cfg),
+		MaxInFlight:   cfg.MaxQueuedTasks,
+		MaxEventBytes: cfg.MaxEventBytes,
+		Stream:        cfg.Stream,
+		StreamMaxAge:  cfg.StreamMaxAge,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		Log:           log,
+	})
 	if err != nil {
 		return err
 	}
 	defer bus.Close()
+	var taskLedger handler.Ledger
+	if bus.Mode() == eventbus.ModeJetStream {
+		kv, err := bus.KeyValue(ctx, cfg.LedgerBucket, cfg.LedgerTTL)
+		if err != nil {
+			return err
+		}
+		taskLedger = ledger.New(kv)
+	} else {
+		log.Warn("NATS_MODE=core: events are delivered at most once; one that arrives while helm-service is down or restarting is lost")
+	}
+	allowed, err := allowlist.Parse(cfg.AllowedNamespaces)
+	if err != nil {
+		return err
+	}
 
-	namespaces, releases, err := connectCluster(ctx, log)
+	namespaces, releases, err := connectCluster(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -57,7 +85,13 @@ func serve(ctx context.Context) error {
 		IngressSuffix:     cfg.IngressHostnameSuffix,
 		IngressPort:       cfg.IngressPort,
 	})
-	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment)
+	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment).With(handler.Options{
+		MaxParallel:    cfg.MaxParallelTasks,
+		Ledger:         taskLedger,
+		Heartbeat:      cfg.AckWait / 3,
+		PublishTimeout: cfg.ShutdownGrace + time.Minute,
+		AllowNamespace: allowed.Allow,
+	})
 
 	// Tasks run under their own context: SIGTERM stops new work at once but
 	// gives running tasks the grace period before they are cancelled.
@@ -71,7 +105,7 @@ func serve(ctx context.Context) error {
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- httpServer.ListenAndServe() }()
 
-	log.Info("helm-service is running", "subjects", dispatcher.Subjects(), "queueGroup", cfg.QueueGroup, "chartDir", cfg.ChartDir, "http", cfg.HTTPAddr)
+	log.Info("helm-service is running", "subjects", dispatcher.Subjects(), "mode", cfg.NATSMode, "queueGroup", cfg.QueueGroup, "maxParallelTasks", cfg.MaxParallelTasks, "allowedNamespaces", cfg.AllowedNamespaces, "chartDir", cfg.ChartDir, "http", cfg.HTTPAddr)
 	select {
 	case <-ctx.Done():
 	case err := <-httpErr:
@@ -81,6 +115,9 @@ func serve(ctx context.Context) error {
 	log.Info("shutting down: no new tasks; waiting for running ones", "grace", cfg.ShutdownGrace.String())
 	graceCtx, cancelGrace := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancelGrace()
+	// Queued tasks are handed back at once, for another replica or the next
+	// start; running ones get the grace period.
+	dispatcher.StopAccepting()
 	if err := bus.Drain(graceCtx); err != nil {
 		log.Warn("grace period over: cancelling running tasks", "error", err)
 		cancelTasks()
@@ -98,7 +135,7 @@ func serve(ctx context.Context) error {
 // connectCluster finds the Kubernetes cluster. With none configured it
 // returns nil collaborators, and the service answers every task with an
 // error saying so.
-func connectCluster(ctx context.Context, log *slog.Logger) (handler.Namespaces, handler.Releases, error) {
+func connectCluster(ctx context.Context, cfg config.Config, log *slog.Logger) (handler.Namespaces, handler.Releases, error) {
 	restConfig, from, err := kube.LoadConfig()
 	if errors.Is(err, kube.ErrNoCluster) {
 		log.Warn("no Kubernetes cluster configured: every task will be answered with an error until helm-service is restarted with KUBECONFIG set or inside a cluster")
@@ -119,7 +156,18 @@ func connectCluster(ctx context.Context, log *slog.Logger) (handler.Namespaces, 
 	} else {
 		log.Info("using Kubernetes cluster", "host", restConfig.Host, "from", from)
 	}
-	return kube.Namespaces{Clientset: clientset}, helm.NewClient(restConfig, clientset, log), nil
+	releases := helm.NewClient(restConfig, clientset, log)
+	releases.SetPendingAge(cfg.PendingReleaseAge)
+	return kube.Namespaces{Clientset: clientset}, releases, nil
+}
+
+// natsAuth is the NATS credentials of the configuration.
+func natsAuth(cfg config.Config) eventbus.Auth {
+	return eventbus.Auth{
+		User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken,
+		CredsFile: cfg.NATSCredsFile, NKeyFile: cfg.NATSNKeyFile,
+		TLSCAFile: cfg.NATSTLSCA, TLSCertFile: cfg.NATSTLSCert, TLSKeyFile: cfg.NATSTLSKey,
+	}
 }
 
 // healthHandler serves /healthz (the process is alive) and /readyz (it is

@@ -36,6 +36,9 @@ type Result struct {
 	Services []Service
 	// Workloads are the Deployments and StatefulSets of the release.
 	Workloads []kube.Workload
+	// Recovered says how a release left pending by an interrupted
+	// operation was recovered before the action, or is empty.
+	Recovered string
 }
 
 // Service is a Kubernetes Service of a release and its first port.
