@@ -184,7 +184,10 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		}
 	}
 
-	finished, handBack, err := d.run(ctx, del, task, t, decodeErr)
+	finished, done, handBack, err := d.run(ctx, del, task, t, decodeErr)
+	// The release stays held until the delivery is settled, so that a newer
+	// task for it never finishes before this one is acknowledged.
+	defer done()
 	if handBack {
 		log.Info("task handed back unanswered", "reason", err)
 		d.nak(del, log)
@@ -201,29 +204,38 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		}
 		log.Info("task finished", "result", base.Result, "message", base.Message)
 	}
-	sent, err := d.reply(ctx, t, events.Type(task.Name(), events.PhaseFinished), finished)
+	reply, err := d.build(t, events.Type(task.Name(), events.PhaseFinished), finished)
 	if err != nil {
+		log.Error("cannot build reply", "type", events.PhaseFinished, "error", err)
+		d.ack(ctx, del, log)
+		return
+	}
+	// Recorded before it is sent: a redelivery after a crash in between
+	// sends this answer instead of running the task again.
+	if d.opts.Ledger != nil && trigger.ID() != "" {
+		if err := d.opts.Ledger.Finished(ctx, trigger.ID(), reply); err != nil {
+			log.Warn("cannot record the answer; a redelivery would run the task again", "error", err)
+		}
+	}
+	if err := d.publish(ctx, reply); err != nil {
 		log.Error("cannot publish reply", "type", events.PhaseFinished, "error", err)
 		d.nak(del, log)
 		return
 	}
-	if d.opts.Ledger != nil && trigger.ID() != "" {
-		if err := d.opts.Ledger.Finished(ctx, trigger.ID(), sent); err != nil {
-			log.Warn("cannot record the answer; a redelivery would run the task again", "error", err)
-		}
-	}
 	d.ack(ctx, del, log)
 }
 
-// run runs the task in its release's queue. handBack is true when the task
-// did not run to an answer because helm-service is stopping: the delivery
-// goes back to the bus unanswered.
-func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, t Trigger, decodeErr error) (finished events.Finished, handBack bool, err error) {
+// run runs the task in its release's queue and returns done, which lets
+// the next task of the release go. handBack is true when the task did not
+// run to an answer because helm-service is stopping: the delivery goes
+// back to the bus unanswered.
+func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, t Trigger, decodeErr error) (finished events.Finished, done func(), handBack bool, err error) {
+	done = func() {}
 	if decodeErr != nil {
-		return nil, false, decodeErr
+		return nil, done, false, decodeErr
 	}
 	if del.LastAttempt() && del.Attempt > 1 {
-		return nil, false, fmt.Errorf("%s was delivered %d times without being answered (helm-service stopped or lost its connection during each attempt); giving up", t.Event.Type(), del.Attempt)
+		return nil, done, false, fmt.Errorf("%s was delivered %d times without being answered (helm-service stopped or lost its connection during each attempt); giving up", t.Event.Type(), del.Attempt)
 	}
 	c := t.Common
 	key := ""
@@ -231,7 +243,7 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 		namespace := c.Project + "-" + c.Stage
 		if d.opts.AllowNamespace != nil {
 			if err := d.opts.AllowNamespace(namespace); err != nil {
-				return nil, false, err
+				return nil, done, false, err
 			}
 		}
 		key = namespace + "/" + c.Service
@@ -239,19 +251,19 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 	s, ok := task.(Superseding)
 	release, by, err := d.queue.acquire(ctx, key, task.Name(), t.Event.ID(), del.Seq, ok && s.Superseding())
 	if err != nil {
-		return nil, true, err
+		return nil, done, true, err
 	}
 	if by != "" {
-		return nil, false, fmt.Errorf("superseded by trigger %s, a newer %s of release %s queued behind this one; this one was not run", by, task.Name(), key)
+		return nil, done, false, fmt.Errorf("superseded by trigger %s, a newer %s of release %s queued behind this one; this one was not run", by, task.Name(), key)
 	}
-	defer release()
 	finished, err = runSafely(ctx, task, t)
 	if ctx.Err() != nil {
 		// Shutdown cancelled the task: whatever it did is redone on the
 		// next delivery, which also recovers a release it left pending.
-		return nil, true, fmt.Errorf("cancelled by shutdown: %w", context.Cause(ctx))
+		release()
+		return nil, done, true, fmt.Errorf("cancelled by shutdown: %w", context.Cause(ctx))
 	}
-	return finished, false, err
+	return finished, release, false, err
 }
 
 // heartbeat tells the bus, until stopped, that the delivery is still being
@@ -309,16 +321,24 @@ func runSafely(ctx context.Context, task Task, t Trigger) (finished events.Finis
 	return task.Run(ctx, t)
 }
 
-// reply publishes an answer to the trigger, with the trigger's target, and
-// returns it.
+// reply publishes an answer to the trigger and returns it.
 func (d *Dispatcher) reply(ctx context.Context, t Trigger, eventType string, data events.Finished) (cloudevents.Event, error) {
+	e, err := d.build(t, eventType, data)
+	if err != nil {
+		return e, err
+	}
+	return e, d.publish(ctx, e)
+}
+
+// build makes an answer to the trigger, with the trigger's target.
+func (d *Dispatcher) build(t Trigger, eventType string, data events.Finished) (cloudevents.Event, error) {
 	base := data.Base()
 	base.Project, base.Stage, base.Service, base.Labels = t.Common.Project, t.Common.Stage, t.Common.Service, t.Common.Labels
 	e, err := events.NewReply(t.Event, d.source, eventType, data)
 	if err != nil {
 		return e, fmt.Errorf("build %s: %w", eventType, err)
 	}
-	return e, d.publish(ctx, e)
+	return e, nil
 }
 
 // publish publishes e, retrying for up to PublishTimeout, even after ctx
