@@ -78,6 +78,15 @@ type Dispatcher struct {
 	tasks  map[string]Task // by trigger type
 	opts   Options
 	queue  *releaseQueue
+
+	mu      sync.Mutex
+	running map[string]*inflight // by trigger id
+}
+
+// inflight is a trigger this process is working on.
+type inflight struct {
+	done     chan struct{}
+	answered bool // set before done is closed
 }
 
 // NewDispatcher returns a dispatcher for the given tasks. Events whose
@@ -103,6 +112,7 @@ func (d *Dispatcher) With(opts Options) *Dispatcher {
 	}
 	d.opts = opts
 	d.queue = newReleaseQueue(opts.MaxParallel)
+	d.running = map[string]*inflight{}
 	return d
 }
 
@@ -151,6 +161,29 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	stopBeat := d.heartbeat(del, log)
 	defer stopBeat()
 
+	// The server delivers a trigger again when it lost track of it (after
+	// a NATS restart, say) while this process still works on it: that
+	// delivery waits for the first and is settled like it.
+	// Once the first is answered, this one is answered from the ledger.
+	own, prev := d.claim(trigger.ID())
+	for prev != nil {
+		log.Info("trigger delivered again while it is being handled here; waiting for the first delivery")
+		select {
+		case <-prev.done:
+		case <-ctx.Done():
+		}
+		if !prev.answered {
+			d.nak(del, log)
+			return
+		}
+		if d.opts.Ledger == nil {
+			d.ack(ctx, del, log) // nothing to answer from
+			return
+		}
+		own, prev = d.claim(trigger.ID())
+	}
+	defer d.unclaim(trigger.ID(), own)
+
 	started := false
 	if d.opts.Ledger != nil && trigger.ID() != "" {
 		entry, found, err := d.opts.Ledger.Lookup(ctx, trigger.ID())
@@ -164,6 +197,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 				d.nak(del, log)
 				return
 			}
+			own.answered = true
 			d.ack(ctx, del, log)
 			return
 		case found:
@@ -207,6 +241,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	reply, err := d.build(t, events.Type(task.Name(), events.PhaseFinished), finished)
 	if err != nil {
 		log.Error("cannot build reply", "type", events.PhaseFinished, "error", err)
+		own.answered = true
 		d.ack(ctx, del, log)
 		return
 	}
@@ -222,7 +257,33 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		d.nak(del, log)
 		return
 	}
+	own.answered = true
 	d.ack(ctx, del, log)
+}
+
+// claim registers the trigger as handled here. When it already is, it
+// returns the first delivery's record instead.
+func (d *Dispatcher) claim(id string) (own, prev *inflight) {
+	own = &inflight{done: make(chan struct{})}
+	if id == "" {
+		return own, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.running[id]; ok {
+		return nil, p
+	}
+	d.running[id] = own
+	return own, nil
+}
+
+func (d *Dispatcher) unclaim(id string, own *inflight) {
+	if id != "" {
+		d.mu.Lock()
+		delete(d.running, id)
+		d.mu.Unlock()
+	}
+	close(own.done)
 }
 
 // run runs the task in its release's queue and returns done, which lets

@@ -203,3 +203,38 @@ func TestStopAcceptingHandsQueuedTasksBack(t *testing.T) {
 		t.Errorf("the queued task was answered during shutdown: %+v", byID["queued"])
 	}
 }
+
+// TestSameTriggerDeliveredTwiceAtOnceRunsOnce: a server that lost track
+// of a delivery (NATS restarted) delivers it again while it still runs.
+func TestSameTriggerDeliveredTwiceAtOnceRunsOnce(t *testing.T) {
+	f := newFixture(t)
+	unblock := make(chan struct{})
+	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil).Times(1)
+	f.namespaces.EXPECT().Ensure(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil).Times(1)
+	f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
+		<-unblock
+		return &helm.Result{Namespace: req.Namespace, Name: req.Name, Revision: 1}, nil
+	}).Times(1)
+	e := triggerEvent(t, validTrigger())
+	var wg sync.WaitGroup
+	for attempt := 1; attempt <= 2; attempt++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.dispatcher.Handle(context.Background(), eventbus.Delivery{Subject: e.Type(), Event: e, Seq: 7, Attempt: attempt})
+		}()
+		if attempt == 1 {
+			eventually(t, "the first delivery runs", func() bool {
+				f.dispatcher.mu.Lock()
+				defer f.dispatcher.mu.Unlock()
+				return len(f.dispatcher.running) == 1
+			})
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(unblock)
+	wg.Wait()
+	if got := f.published.finishedByID(t)["trigger-id"]; len(got) != 1 || got[0].Status != events.StatusSucceeded {
+		t.Errorf(".finished = %+v, want one, succeeded", got)
+	}
+}
