@@ -63,6 +63,11 @@ func newRig(t *testing.T, name string, env map[string]string) *rig {
 	l.Close()
 	r.startNATS()
 	t.Cleanup(func() { r.ns.Shutdown() })
+	// The local cluster's nodes hold a few hundred pods: leave room for
+	// the next case.
+	t.Cleanup(func() {
+		_ = suite.clientset.CoreV1().Namespaces().Delete(context.Background(), r.namespace(), metav1.DeleteOptions{})
+	})
 
 	// Answers are read through a durable JetStream consumer of their own,
 	// so that none is missed while NATS or this connection restarts.
@@ -92,11 +97,11 @@ func newRig(t *testing.T, name string, env map[string]string) *rig {
 		"NATS_URL":            r.url(),
 		"KUBECONFIG":          suite.kubeconfig,
 		"CHART_DIR":           suite.chartDir,
-		"WAIT_TIMEOUT":        "1m",
+		"WAIT_TIMEOUT":        "3m",
 		"HTTP_ADDR":           "127.0.0.1:0",
 		"LOG_LEVEL":           "debug",
 		"NATS_ACK_WAIT":       "4s",
-		"PENDING_RELEASE_AGE": "3s",
+		"PENDING_RELEASE_AGE": "1s",
 		"SHUTDOWN_GRACE":      "10s",
 	}
 	for k, v := range env {
@@ -163,7 +168,7 @@ func (r *rig) send(service string) {
 	r.mu.Lock()
 	image := fmt.Sprintf("example/%s:%d", service, len(r.sent)+1)
 	r.mu.Unlock()
-	id := suite.trigger(r.t, r.nc, deploymentTrigger(r.project, r.stage, service, "direct", map[string]any{"image": image}))
+	id := suite.trigger(r.t, r.nc, deploymentTrigger(r.project, r.stage, service, "direct", map[string]any{"image": image, "replicaCount": 1}))
 	r.mu.Lock()
 	r.sent = append(r.sent, sentTrigger{id: id, service: service, image: image})
 	r.mu.Unlock()
@@ -473,4 +478,27 @@ func leavePendingUpgrade(t *testing.T, namespace, name string, age time.Duration
 	if err := store.Create(&pending); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestFaultGracefulShutdown: helm-service gets SIGTERM mid-run with a short
+// grace period: it stops taking work, hands back what it did not finish,
+// and exits; the next start answers everything, once.
+func TestFaultGracefulShutdown(t *testing.T) {
+	r := newRig(t, "ft-term", map[string]string{"SHUTDOWN_GRACE": "1s", "MAX_PARALLEL_TASKS": "2"})
+	p := r.startService()
+	services := r.services(6)
+	for _, svc := range services {
+		r.send(svc)
+	}
+	r.waitFinished(1, 2*time.Minute)
+	stopped := time.Now()
+	if _, err := p.stop(); err != nil {
+		t.Fatalf("helm-service did not stop cleanly on SIGTERM: %v", err)
+	}
+	t.Logf("stopped in %s with %d of %d triggers answered", time.Since(stopped).Round(time.Millisecond), r.count().finished, len(r.sent))
+	if r.count().finished == len(r.sent) {
+		t.Log("every trigger was answered before the stop; nothing to hand back")
+	}
+	r.startService()
+	r.settle(5*time.Minute, time.Now())
 }
