@@ -28,7 +28,13 @@ func startServer(t *testing.T) string {
 
 func connect(t *testing.T, url string, parallel int) *Bus {
 	t.Helper()
-	b, err := Connect(url, parallel, quiet)
+	return connectWith(t, Options{URL: url, Mode: ModeCore, MaxInFlight: parallel})
+}
+
+func connectWith(t *testing.T, opts Options) *Bus {
+	t.Helper()
+	opts.Log = quiet
+	b, err := Connect(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,6 +141,9 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	}}
 	out.Message = fmt.Sprintf("release %s/%s is at revision %d (chart %s-%s) and its workloads are ready",
 		namespace, res.Name, res.Revision, ch.Metadata.Name, ch.Metadata.Version)
+	if res.Recovered != "" {
+		out.Message = res.Recovered + ". " + out.Message
+	}
 	return out, nil
 }
 

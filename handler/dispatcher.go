@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
+	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/ledger"
 )
 
 // Task does the work of one kind of trigger.
@@ -35,16 +38,55 @@ type Trigger struct {
 	Log    *slog.Logger
 }
 
-// publishTimeout bounds one publish of .started or .finished.
-const publishTimeout = 10 * time.Second
+// Superseding is implemented by tasks for which, when several triggers for
+// one release queue up, only the newest matters (a deployment replaces the
+// one before it). The older ones are answered without running.
+type Superseding interface {
+	Superseding() bool
+}
 
-// Dispatcher routes each delivery to its task and reports the task on the
-// bus as .started then .finished.
+// Ledger records answered triggers so that a redelivered trigger is not
+// worked on twice. *ledger.Ledger implements it.
+type Ledger interface {
+	Lookup(ctx context.Context, triggerID string) (ledger.Entry, bool, error)
+	Started(ctx context.Context, triggerID string) error
+	Finished(ctx context.Context, triggerID string, finished cloudevents.Event) error
+}
+
+// Options tune the dispatcher; the zero value works.
+type Options struct {
+	// MaxParallel bounds the tasks running at once (default 4).
+	MaxParallel int
+	// Ledger, when set, makes redeliveries idempotent.
+	Ledger Ledger
+	// Heartbeat is how often a running or queued task tells the bus it is
+	// still in progress (default 10s): well under the bus's ack wait.
+	Heartbeat time.Duration
+	// PublishTimeout bounds the retries of one publish (default 2m).
+	PublishTimeout time.Duration
+	// AllowNamespace says why a namespace may not be deployed to, or nil.
+	AllowNamespace func(namespace string) error
+}
+
+// Dispatcher routes each delivery to its task, runs it in its release's
+// queue, reports it on the bus as .started then .finished, and settles the
+// delivery once .finished is out.
 type Dispatcher struct {
 	source string
 	pub    Publisher
 	log    *slog.Logger
 	tasks  map[string]Task // by trigger type
+	opts   Options
+	queue  *releaseQueue
+
+	mu      sync.Mutex
+	running map[string]*inflight // by trigger id
+}
+
+// inflight is a trigger this process is working on.
+type inflight struct {
+	done     chan struct{}
+	answered bool // set before done is closed
 }
 
 // NewDispatcher returns a dispatcher for the given tasks. Events whose
@@ -54,6 +96,23 @@ func NewDispatcher(source string, pub Publisher, log *slog.Logger, tasks ...Task
 	for _, t := range tasks {
 		d.tasks[events.Type(t.Name(), events.PhaseTriggered)] = t
 	}
+	return d.With(Options{})
+}
+
+// With sets the options and returns d.
+func (d *Dispatcher) With(opts Options) *Dispatcher {
+	if opts.MaxParallel <= 0 {
+		opts.MaxParallel = 4
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 10 * time.Second
+	}
+	if opts.PublishTimeout <= 0 {
+		opts.PublishTimeout = 2 * time.Minute
+	}
+	d.opts = opts
+	d.queue = newReleaseQueue(opts.MaxParallel)
+	d.running = map[string]*inflight{}
 	return d
 }
 
@@ -63,19 +122,27 @@ func (d *Dispatcher) Subjects() []string {
 	for s := range d.tasks {
 		subjects = append(subjects, s)
 	}
+	slices.Sort(subjects)
 	return subjects
 }
+
+// StopAccepting makes tasks that have not started give up: their
+// deliveries are handed back to the bus unanswered, for another replica or
+// the next start. Running tasks go on.
+func (d *Dispatcher) StopAccepting() { d.queue.stop() }
 
 // Handle handles one delivery from the bus. It never panics.
 func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	trigger, decodeErr := d.triggerOf(del)
 	if trigger.Source() == d.source {
 		d.log.Debug("ignoring own event", "type", trigger.Type(), "id", trigger.ID())
+		d.ack(ctx, del, d.log)
 		return
 	}
 	task, ok := d.tasks[del.Subject]
 	if !ok {
 		d.log.Warn("no task for subject", "subject", del.Subject)
+		d.ack(ctx, del, d.log)
 		return
 	}
 	var common events.Common
@@ -86,17 +153,79 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		"task", task.Name(),
 		"project", common.Project, "stage", common.Stage, "service", common.Service,
 	)
+	if del.Attempt > 1 {
+		log = log.With("attempt", del.Attempt)
+	}
 	t := Trigger{Event: trigger, Common: common, Log: log}
 
-	started := &events.Common{Status: events.StatusSucceeded}
-	d.reply(ctx, t, events.Type(task.Name(), events.PhaseStarted), started)
+	stopBeat := d.heartbeat(del, log)
+	defer stopBeat()
 
-	var finished events.Finished
-	var err error
-	if decodeErr != nil {
-		err = decodeErr
-	} else {
-		finished, err = runSafely(ctx, task, t)
+	// The server delivers a trigger again when it lost track of it (after
+	// a NATS restart, say) while this process still works on it: that
+	// delivery waits for the first and is settled like it.
+	// Once the first is answered, this one is answered from the ledger.
+	own, prev := d.claim(trigger.ID())
+	for prev != nil {
+		log.Info("trigger delivered again while it is being handled here; waiting for the first delivery")
+		select {
+		case <-prev.done:
+		case <-ctx.Done():
+		}
+		if !prev.answered {
+			d.nak(del, log)
+			return
+		}
+		if d.opts.Ledger == nil {
+			d.ack(ctx, del, log) // nothing to answer from
+			return
+		}
+		own, prev = d.claim(trigger.ID())
+	}
+	defer d.unclaim(trigger.ID(), own)
+
+	started := false
+	if d.opts.Ledger != nil && trigger.ID() != "" {
+		entry, found, err := d.opts.Ledger.Lookup(ctx, trigger.ID())
+		switch {
+		case err != nil:
+			log.Warn("cannot tell whether the trigger was answered before; handling it", "error", err)
+		case found && entry.State == ledger.StateFinished && entry.Finished != nil:
+			log.Info("trigger was answered before; sending the same .finished again")
+			if err := d.publish(ctx, *entry.Finished); err != nil {
+				log.Error("cannot publish reply", "type", entry.Finished.Type(), "error", err)
+				d.nak(del, log)
+				return
+			}
+			own.answered = true
+			d.ack(ctx, del, log)
+			return
+		case found:
+			started = true
+			log.Info("trigger was started before and cut off; running it again")
+		}
+	}
+	if !started {
+		if _, err := d.reply(ctx, t, events.Type(task.Name(), events.PhaseStarted), &events.Common{Status: events.StatusSucceeded}); err != nil {
+			log.Error("cannot publish reply", "type", events.PhaseStarted, "error", err)
+			d.nak(del, log)
+			return
+		}
+		if d.opts.Ledger != nil && trigger.ID() != "" {
+			if err := d.opts.Ledger.Started(ctx, trigger.ID()); err != nil {
+				log.Warn("cannot record the start", "error", err)
+			}
+		}
+	}
+
+	finished, done, handBack, err := d.run(ctx, del, task, t, decodeErr)
+	// The release stays held until the delivery is settled, so that a newer
+	// task for it never finishes before this one is acknowledged.
+	defer done()
+	if handBack {
+		log.Info("task handed back unanswered", "reason", err)
+		d.nak(del, log)
+		return
 	}
 	if err != nil {
 		finished = &events.Common{Status: events.StatusErrored, Result: events.ResultFail, Message: err.Error()}
@@ -109,7 +238,137 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		}
 		log.Info("task finished", "result", base.Result, "message", base.Message)
 	}
-	d.reply(ctx, t, events.Type(task.Name(), events.PhaseFinished), finished)
+	reply, err := d.build(t, events.Type(task.Name(), events.PhaseFinished), finished)
+	if err != nil {
+		log.Error("cannot build reply", "type", events.PhaseFinished, "error", err)
+		own.answered = true
+		d.ack(ctx, del, log)
+		return
+	}
+	// Recorded before it is sent: a redelivery after a crash in between
+	// sends this answer instead of running the task again.
+	if d.opts.Ledger != nil && trigger.ID() != "" {
+		if err := d.opts.Ledger.Finished(ctx, trigger.ID(), reply); err != nil {
+			log.Warn("cannot record the answer; a redelivery would run the task again", "error", err)
+		}
+	}
+	if err := d.publish(ctx, reply); err != nil {
+		log.Error("cannot publish reply", "type", events.PhaseFinished, "error", err)
+		d.nak(del, log)
+		return
+	}
+	own.answered = true
+	d.ack(ctx, del, log)
+}
+
+// claim registers the trigger as handled here. When it already is, it
+// returns the first delivery's record instead.
+func (d *Dispatcher) claim(id string) (own, prev *inflight) {
+	own = &inflight{done: make(chan struct{})}
+	if id == "" {
+		return own, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.running[id]; ok {
+		return nil, p
+	}
+	d.running[id] = own
+	return own, nil
+}
+
+func (d *Dispatcher) unclaim(id string, own *inflight) {
+	if id != "" {
+		d.mu.Lock()
+		delete(d.running, id)
+		d.mu.Unlock()
+	}
+	close(own.done)
+}
+
+// run runs the task in its release's queue and returns done, which lets
+// the next task of the release go. handBack is true when the task did not
+// run to an answer because helm-service is stopping: the delivery goes
+// back to the bus unanswered.
+func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, t Trigger, decodeErr error) (finished events.Finished, done func(), handBack bool, err error) {
+	done = func() {}
+	if decodeErr != nil {
+		return nil, done, false, decodeErr
+	}
+	if del.LastAttempt() && del.Attempt > 1 {
+		return nil, done, false, fmt.Errorf("%s was delivered %d times without being answered (helm-service stopped or lost its connection during each attempt); giving up", t.Event.Type(), del.Attempt)
+	}
+	c := t.Common
+	key := ""
+	if c.Project != "" && c.Stage != "" && c.Service != "" {
+		namespace := c.Project + "-" + c.Stage
+		if d.opts.AllowNamespace != nil {
+			if err := d.opts.AllowNamespace(namespace); err != nil {
+				return nil, done, false, err
+			}
+		}
+		key = namespace + "/" + c.Service
+	}
+	s, ok := task.(Superseding)
+	release, by, err := d.queue.acquire(ctx, key, task.Name(), t.Event.ID(), del.Seq, ok && s.Superseding())
+	if err != nil {
+		return nil, done, true, err
+	}
+	if by != "" {
+		return nil, done, false, fmt.Errorf("superseded by trigger %s, a newer %s of release %s queued behind this one; this one was not run", by, task.Name(), key)
+	}
+	finished, err = runSafely(ctx, task, t)
+	if ctx.Err() != nil {
+		// Shutdown cancelled the task: whatever it did is redone on the
+		// next delivery, which also recovers a release it left pending.
+		release()
+		return nil, done, true, fmt.Errorf("cancelled by shutdown: %w", context.Cause(ctx))
+	}
+	return finished, release, false, err
+}
+
+// heartbeat tells the bus, until stopped, that the delivery is still being
+// worked on.
+func (d *Dispatcher) heartbeat(del eventbus.Delivery, log *slog.Logger) (stop func()) {
+	if !del.Settled() {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(d.opts.Heartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if err := del.InProgress(); err != nil {
+					log.Debug("cannot signal progress", "error", err)
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// settleTimeout bounds the wait for the server to confirm an ack.
+const settleTimeout = 10 * time.Second
+
+func (d *Dispatcher) ack(ctx context.Context, del eventbus.Delivery, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := del.Ack(ctx); err != nil {
+		log.Warn("cannot acknowledge the trigger; it may be delivered again and will be answered from the ledger", "error", err)
+	}
+}
+
+func (d *Dispatcher) nak(del eventbus.Delivery, log *slog.Logger) {
+	if err := del.Nak(0); err != nil {
+		log.Warn("cannot hand the trigger back; it is delivered again after the ack wait", "error", err)
+	}
 }
 
 // runSafely runs the task and turns a panic into an error.
@@ -123,20 +382,32 @@ func runSafely(ctx context.Context, task Task, t Trigger) (finished events.Finis
 	return task.Run(ctx, t)
 }
 
-// reply publishes an answer to the trigger, with the trigger's target.
-func (d *Dispatcher) reply(ctx context.Context, t Trigger, eventType string, data events.Finished) {
+// reply publishes an answer to the trigger and returns it.
+func (d *Dispatcher) reply(ctx context.Context, t Trigger, eventType string, data events.Finished) (cloudevents.Event, error) {
+	e, err := d.build(t, eventType, data)
+	if err != nil {
+		return e, err
+	}
+	return e, d.publish(ctx, e)
+}
+
+// build makes an answer to the trigger, with the trigger's target.
+func (d *Dispatcher) build(t Trigger, eventType string, data events.Finished) (cloudevents.Event, error) {
 	base := data.Base()
 	base.Project, base.Stage, base.Service, base.Labels = t.Common.Project, t.Common.Stage, t.Common.Service, t.Common.Labels
 	e, err := events.NewReply(t.Event, d.source, eventType, data)
 	if err != nil {
-		t.Log.Error("cannot build reply", "type", eventType, "error", err)
-		return
+		return e, fmt.Errorf("build %s: %w", eventType, err)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	return e, nil
+}
+
+// publish publishes e, retrying for up to PublishTimeout, even after ctx
+// is cancelled: an answer that is due is worth the wait.
+func (d *Dispatcher) publish(ctx context.Context, e cloudevents.Event) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.PublishTimeout)
 	defer cancel()
-	if err := d.pub.Publish(ctx, e); err != nil {
-		t.Log.Error("cannot publish reply", "type", eventType, "error", err)
-	}
+	return d.pub.Publish(ctx, e)
 }
 
 // triggerOf returns the delivered event. For a delivery that is not a valid

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of helm-service: static checks, the unit tests, then the
-# end-to-end suite against the local Kubernetes cluster (test/cluster), which
+# end-to-end suite and its fault cases against the local Kubernetes cluster (test/cluster), which
 # it builds on first use (about 16 minutes on 2 cores; cached afterwards),
 # brings up, and takes down again unless it was already running.
 #
@@ -32,4 +32,4 @@ else
 fi
 # Fake nodes are free; four leave room for every pod the suite makes.
 kubeconfig="$(CLUSTER_NODES="${CLUSTER_NODES:-4}" test/cluster/cluster.sh up)"
-E2E_KUBECONFIG="${kubeconfig}" go test -race -count=1 -v -timeout 20m ./test/e2e/
+E2E_KUBECONFIG="${kubeconfig}" go test -race -count=1 -v -timeout 25m ./test/e2e/

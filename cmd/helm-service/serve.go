@@ -15,10 +15,12 @@ import (
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/handler"
+	"github.com/helm-service/helm-service/pkg/allowlist"
 	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/ledger"
 	"github.com/helm-service/helm-service/pkg/routing"
 )
 
@@ -43,11 +45,37 @@ func serve(ctx context.Context) error {
 		natsURL = ns.ClientURL()
 		log.Info("started embedded NATS server", "url", natsURL)
 	}
-	bus, err := eventbus.Connect(natsURL, cfg.MaxParallelTasks, log)
+	bus, err := eventbus.Connect(ctx, eventbus.Options{
+		URL:           natsURL,
+		Mode:          eventbus.Mode(cfg.NATSMode),
+		Name:          cfg.Source,
+		Auth:          natsAuth(cfg),
+		MaxInFlight:   cfg.MaxQueuedTasks,
+		MaxEventBytes: cfg.MaxEventBytes,
+		Stream:        cfg.Stream,
+		StreamMaxAge:  cfg.StreamMaxAge,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		Log:           log,
+	})
 	if err != nil {
 		return err
 	}
 	defer bus.Close()
+	var taskLedger handler.Ledger
+	if bus.Mode() == eventbus.ModeJetStream {
+		kv, err := bus.KeyValue(ctx, cfg.LedgerBucket, cfg.LedgerTTL)
+		if err != nil {
+			return err
+		}
+		taskLedger = ledger.New(kv)
+	} else {
+		log.Warn("NATS_MODE=core: events are delivered at most once; one that arrives while helm-service is down or restarting is lost")
+	}
+	allowed, err := allowlist.Parse(cfg.AllowedNamespaces)
+	if err != nil {
+		return err
+	}
 
 	cl, err := connectCluster(ctx, log, cfg)
 	if err != nil {
@@ -65,7 +93,13 @@ func serve(ctx context.Context) error {
 	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail}
 	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, locks, lifecycle)
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, locks, lifecycle)
-	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment, release, rollback)
+	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment, release, rollback).With(handler.Options{
+		MaxParallel:    cfg.MaxParallelTasks,
+		Ledger:         taskLedger,
+		Heartbeat:      cfg.AckWait / 3,
+		PublishTimeout: cfg.ShutdownGrace + time.Minute,
+		AllowNamespace: allowed.Allow,
+	})
 
 	// Tasks run under their own context: SIGTERM stops new work at once but
 	// gives running tasks the grace period before they are cancelled.
@@ -79,7 +113,7 @@ func serve(ctx context.Context) error {
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- httpServer.ListenAndServe() }()
 
-	log.Info("helm-service is running", "subjects", dispatcher.Subjects(), "queueGroup", cfg.QueueGroup, "chartDir", cfg.ChartDir, "http", cfg.HTTPAddr)
+	log.Info("helm-service is running", "subjects", dispatcher.Subjects(), "mode", cfg.NATSMode, "queueGroup", cfg.QueueGroup, "maxParallelTasks", cfg.MaxParallelTasks, "allowedNamespaces", cfg.AllowedNamespaces, "chartDir", cfg.ChartDir, "http", cfg.HTTPAddr)
 	select {
 	case <-ctx.Done():
 	case err := <-httpErr:
@@ -89,6 +123,9 @@ func serve(ctx context.Context) error {
 	log.Info("shutting down: no new tasks; waiting for running ones", "grace", cfg.ShutdownGrace.String())
 	graceCtx, cancelGrace := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancelGrace()
+	// Queued tasks are handed back at once, for another replica or the next
+	// start; running ones get the grace period.
+	dispatcher.StopAccepting()
 	if err := bus.Drain(graceCtx); err != nil {
 		log.Warn("grace period over: cancelling running tasks", "error", err)
 		cancelTasks()
@@ -141,9 +178,11 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config) (c
 	if err != nil {
 		return cluster{}, err
 	}
+	releases := helm.NewClient(restConfig, clientset, log)
+	releases.SetPendingAge(cfg.PendingReleaseAge)
 	return cluster{
 		namespaces: kube.Namespaces{Clientset: clientset},
-		releases:   helm.NewClient(restConfig, clientset, log),
+		releases:   releases,
 		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},
 	}, nil
@@ -162,6 +201,15 @@ func newRouter(cfg config.Config, restConfig *rest.Config, clientset kubernetes.
 		return routing.NewIstioRouter(dyn, clientset, cfg.IstioGateways), nil
 	}
 	return routing.NewGatewayAPIRouter(dyn, clientset, routing.GatewayRef{Name: cfg.GatewayName, Namespace: cfg.GatewayNamespace}), nil
+}
+
+// natsAuth is the NATS credentials of the configuration.
+func natsAuth(cfg config.Config) eventbus.Auth {
+	return eventbus.Auth{
+		User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken,
+		CredsFile: cfg.NATSCredsFile, NKeyFile: cfg.NATSNKeyFile,
+		TLSCAFile: cfg.NATSTLSCA, TLSCertFile: cfg.NATSTLSCert, TLSKeyFile: cfg.NATSTLSKey,
+	}
 }
 
 // healthHandler serves /healthz (the process is alive) and /readyz (it is

@@ -5,10 +5,14 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/helm-service/helm-service/pkg/allowlist"
 )
 
 // Config is every setting of helm-service. Each field is read from the
@@ -22,8 +26,40 @@ type Config struct {
 	// NATSDataDir is where the embedded NATS server keeps JetStream data.
 	// Empty means a directory under the system's temporary directory.
 	NATSDataDir string `envconfig:"NATS_DATA_DIR"`
-	// QueueGroup is the NATS queue group that replicas share work in.
+	// QueueGroup is the NATS queue group (core mode) or durable JetStream
+	// consumer (jetstream mode) that replicas share work in.
 	QueueGroup string `envconfig:"NATS_QUEUE_GROUP" default:"helm-service"`
+	// NATSMode is jetstream (at least once) or core (at most once).
+	NATSMode string `envconfig:"NATS_MODE" default:"jetstream"`
+	// Stream is the JetStream stream over sh.keptn.event.>.
+	Stream string `envconfig:"NATS_STREAM" default:"KEPTN"`
+	// StreamMaxAge bounds how long the stream keeps an unacknowledged event.
+	StreamMaxAge time.Duration `envconfig:"NATS_STREAM_MAX_AGE" default:"24h"`
+	// AckWait is how long JetStream waits for a sign of life from a task
+	// before it delivers the trigger again.
+	AckWait time.Duration `envconfig:"NATS_ACK_WAIT" default:"30s"`
+	// MaxDeliver bounds the deliveries of one trigger; the last one is
+	// answered errored without running the task.
+	MaxDeliver int `envconfig:"NATS_MAX_DELIVER" default:"5"`
+	// MaxQueuedTasks bounds the triggers received and not yet answered.
+	MaxQueuedTasks int `envconfig:"MAX_QUEUED_TASKS" default:"1000"`
+	// LedgerBucket is the JetStream key-value bucket of answered triggers.
+	LedgerBucket string `envconfig:"LEDGER_BUCKET" default:"helm-service-tasks"`
+	// LedgerTTL is how long an answered trigger is remembered.
+	LedgerTTL time.Duration `envconfig:"LEDGER_TTL" default:"72h"`
+	// MaxEventBytes refuses larger events.
+	MaxEventBytes int `envconfig:"MAX_EVENT_BYTES" default:"1048576"`
+
+	// NATS credentials: at most one of user/password, token, creds file
+	// and NKey seed file; TLS with any.
+	NATSUser      string `envconfig:"NATS_USER"`
+	NATSPassword  string `envconfig:"NATS_PASSWORD"`
+	NATSToken     string `envconfig:"NATS_TOKEN"`
+	NATSCredsFile string `envconfig:"NATS_CREDS_FILE"`
+	NATSNKeyFile  string `envconfig:"NATS_NKEY_FILE"`
+	NATSTLSCA     string `envconfig:"NATS_TLS_CA"`
+	NATSTLSCert   string `envconfig:"NATS_TLS_CERT"`
+	NATSTLSKey    string `envconfig:"NATS_TLS_KEY"`
 
 	// Source is the CloudEvents source of every event helm-service sends;
 	// events from this source are ignored.
@@ -33,8 +69,20 @@ type Config struct {
 	ChartDir string `envconfig:"CHART_DIR" default:"./charts"`
 	// WaitTimeout bounds how long a deployment waits for its workloads.
 	WaitTimeout time.Duration `envconfig:"WAIT_TIMEOUT" default:"5m"`
-	// MaxParallelTasks bounds how many tasks run at once.
-	MaxParallelTasks int `envconfig:"MAX_PARALLEL_TASKS" default:"10"`
+	// MaxParallelTasks bounds how many tasks run at once; 0 sizes it for
+	// the machine (DefaultParallelTasks).
+	MaxParallelTasks int `envconfig:"MAX_PARALLEL_TASKS" default:"0"`
+	// PendingReleaseAge is how old a release stuck in pending-install,
+	// pending-upgrade or pending-rollback must be before helm-service
+	// recovers it. Keep it above WAIT_TIMEOUT so that an operation still
+	// running elsewhere is never taken over.
+	PendingReleaseAge time.Duration `envconfig:"PENDING_RELEASE_AGE" default:"10m"`
+	// AllowedNamespaces are the namespaces tasks may deploy to: globs,
+	// "!" excludes. Empty means allowlist.Default(OwnNamespace).
+	AllowedNamespaces string `envconfig:"ALLOWED_NAMESPACES"`
+	// OwnNamespace is helm-service's namespace; empty reads the service
+	// account's namespace when running in a cluster.
+	OwnNamespace string `envconfig:"POD_NAMESPACE"`
 
 	// KubeQPS and KubeBurst limit the requests per second each Kubernetes
 	// client sends (client-go's own defaults are 5 and 10).
@@ -88,11 +136,29 @@ func Load() (Config, error) {
 	if err := envconfig.Process("", &c); err != nil {
 		return Config{}, fmt.Errorf("read configuration from environment: %w", err)
 	}
+	if c.MaxParallelTasks == 0 {
+		c.MaxParallelTasks = DefaultParallelTasks()
+	}
+	if c.OwnNamespace == "" {
+		if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
+			c.OwnNamespace = strings.TrimSpace(string(b))
+		}
+	}
+	if c.AllowedNamespaces == "" {
+		c.AllowedNamespaces = allowlist.Default(c.OwnNamespace)
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
 }
+
+// serviceAccountNamespace holds the pod's namespace inside a cluster.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// DefaultParallelTasks is MAX_PARALLEL_TASKS when unset: Helm tasks mostly
+// wait on the API server, so a few per CPU, at least 4.
+func DefaultParallelTasks() int { return max(4, 2*runtime.NumCPU()) }
 
 // Validate reports settings that cannot work.
 func (c Config) Validate() error {
@@ -104,6 +170,30 @@ func (c Config) Validate() error {
 	}
 	if c.KubeQPS <= 0 || c.KubeBurst < 1 {
 		return fmt.Errorf("KUBE_QPS and KUBE_BURST must be positive, got %v and %d", c.KubeQPS, c.KubeBurst)
+	}
+	if c.NATSMode != "jetstream" && c.NATSMode != "core" {
+		return fmt.Errorf("NATS_MODE must be jetstream or core, got %q", c.NATSMode)
+	}
+	if c.AckWait < time.Second {
+		return fmt.Errorf("NATS_ACK_WAIT must be at least 1s, got %s", c.AckWait)
+	}
+	if c.MaxDeliver < 2 {
+		return fmt.Errorf("NATS_MAX_DELIVER must be at least 2, got %d", c.MaxDeliver)
+	}
+	if c.MaxQueuedTasks < c.MaxParallelTasks {
+		return fmt.Errorf("MAX_QUEUED_TASKS (%d) must be at least MAX_PARALLEL_TASKS (%d)", c.MaxQueuedTasks, c.MaxParallelTasks)
+	}
+	if c.LedgerTTL <= 0 {
+		return fmt.Errorf("LEDGER_TTL must be positive, got %s", c.LedgerTTL)
+	}
+	if c.MaxEventBytes < 1024 {
+		return fmt.Errorf("MAX_EVENT_BYTES must be at least 1024, got %d", c.MaxEventBytes)
+	}
+	if c.PendingReleaseAge <= 0 {
+		return fmt.Errorf("PENDING_RELEASE_AGE must be positive, got %s", c.PendingReleaseAge)
+	}
+	if _, err := allowlist.Parse(c.AllowedNamespaces); err != nil {
+		return err
 	}
 	if c.Source == "" {
 		return fmt.Errorf("EVENT_SOURCE must not be empty")

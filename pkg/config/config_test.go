@@ -16,6 +16,12 @@ func TestLoadDefaults(t *testing.T) {
 		c.RouteMode != "canary" || c.TrafficRouter != "service" || !c.RollbackDirectOnFail {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
+	if c.NATSMode != "jetstream" || c.MaxParallelTasks != DefaultParallelTasks() || c.MaxParallelTasks < 4 {
+		t.Errorf("mode %q, %d parallel tasks; want jetstream and %d", c.NATSMode, c.MaxParallelTasks, DefaultParallelTasks())
+	}
+	if !strings.Contains(c.AllowedNamespaces, "!kube-*") || !strings.Contains(c.AllowedNamespaces, "!default") {
+		t.Errorf("default ALLOWED_NAMESPACES = %q", c.AllowedNamespaces)
+	}
 }
 
 func TestLoadFromEnvironment(t *testing.T) {
@@ -24,12 +30,16 @@ func TestLoadFromEnvironment(t *testing.T) {
 	t.Setenv("CHART_DIR", "/charts")
 	t.Setenv("ROUTE_MODE", "dark")
 	t.Setenv("ROLLBACK_DIRECT_ON_FAIL", "false")
+	t.Setenv("POD_NAMESPACE", "keptn")
 	c, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.WaitTimeout != 90*time.Second || c.ChartDir != "/charts" || c.RouteMode != "dark" || c.RollbackDirectOnFail {
 		t.Errorf("environment not read: %+v", c)
+	}
+	if c.AllowedNamespaces != "*,!kube-*,!default,!keptn" {
+		t.Errorf("ALLOWED_NAMESPACES = %q, want the own namespace excluded", c.AllowedNamespaces)
 	}
 	if l, _ := c.SlogLevel(); l != slog.LevelDebug {
 		t.Errorf("level = %v, want debug", l)
@@ -38,8 +48,12 @@ func TestLoadFromEnvironment(t *testing.T) {
 
 func TestLoadRejects(t *testing.T) {
 	for env, value := range map[string]string{
-		"MAX_PARALLEL_TASKS": "0",
 		"KUBE_QPS":           "0",
+		"MAX_PARALLEL_TASKS": "-1",
+		"NATS_MODE":          "push",
+		"NATS_MAX_DELIVER":   "1",
+		"ALLOWED_NAMESPACES": "!kube-*",
+		"MAX_EVENT_BYTES":    "10",
 		"WAIT_TIMEOUT":       "-1s",
 		"LOG_LEVEL":          "loud",
 		"LOG_FORMAT":         "xml",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/kube"
@@ -27,6 +28,9 @@ type Client struct {
 
 	// newConfig returns a fresh action configuration for a namespace.
 	newConfig func(namespace string) (*action.Configuration, error)
+	// pendingAge is how old a pending release must be to be recovered.
+	pendingAge time.Duration
+	now        func() time.Time
 
 	mu      sync.Mutex
 	getters map[string]*restClientGetter
@@ -39,10 +43,16 @@ func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slo
 		clientset:  clientset,
 		log:        log,
 		getters:    make(map[string]*restClientGetter),
+		pendingAge: DefaultPendingAge,
+		now:        time.Now,
 	}
 	c.newConfig = c.clusterConfig
 	return c
 }
+
+// SetPendingAge sets how old a release stuck in a pending state must be
+// before Upgrade recovers it.
+func (c *Client) SetPendingAge(d time.Duration) { c.pendingAge = d }
 
 // clusterConfig builds an action configuration that talks to the cluster.
 func (c *Client) clusterConfig(namespace string) (*action.Configuration, error) {

@@ -42,6 +42,9 @@ type Result struct {
 	// ChartName and ChartVersion identify the chart the release runs.
 	ChartName    string
 	ChartVersion string
+	// Recovered says how a release left pending by an interrupted
+	// operation was recovered before the action, or is empty.
+	Recovered string
 }
 
 // Service is a Kubernetes Service of a release and its first port.

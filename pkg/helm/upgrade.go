@@ -18,7 +18,22 @@ func (c *Client) Upgrade(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = cfg.Releases.Last(req.Name)
+	recovered, err := c.recoverPending(ctx, cfg, req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.installOrUpgrade(ctx, cfg, req)
+	if recovered != "" {
+		if err != nil {
+			return nil, fmt.Errorf("%s; then: %w", recovered, err)
+		}
+		res.Recovered = recovered
+	}
+	return res, err
+}
+
+func (c *Client) installOrUpgrade(ctx context.Context, cfg *action.Configuration, req Request) (*Result, error) {
+	_, err := cfg.Releases.Last(req.Name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		return c.install(ctx, cfg, req)
 	}

@@ -187,6 +187,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown strategy", deploymentTrigger(project, "dev", "carts", "canary-magic", nil), []string{`deployment.deploymentstrategy "canary-magic"`}},
 		{"missing chart", deploymentTrigger(project, "dev", "orders", "direct", nil), []string{`chart not found for service "orders"`, filepath.Join(suite.chartDir, "orders")}},
 		{"render failure", deploymentTrigger(project, "dev", "carts", "direct", map[string]any{"image": nil}), []string{"values.image is required"}},
+		{"namespace not allowed", deploymentTrigger("kube", "system", "carts", "direct", nil), []string{`namespace "kube-system" is not allowed`, "ALLOWED_NAMESPACES"}},
 		{"wrong value type", map[string]any{"project": project, "stage": "dev", "service": "carts", "configurationChange": map[string]any{"values": []string{"image=x"}}}, []string{"field configurationChange.values"}},
 	}
 	for _, c := range cases {

@@ -1,0 +1,97 @@
+package helm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+)
+
+// DefaultPendingAge is how old a pending release must be before it is
+// recovered, unless SetPendingAge says otherwise.
+const DefaultPendingAge = 10 * time.Minute
+
+// ErrPendingRelease is wrapped by the error for a release that another
+// operation may still be working on.
+var ErrPendingRelease = errors.New("another Helm operation may still be in progress on the release")
+
+// recoverPending finds a release left pending-install, pending-upgrade or
+// pending-rollback by an operation that never ended (a crash, a killed
+// process) and puts it back in a state Helm can work from. The caller holds
+// the release: no task of this process runs on it. A pending record younger
+// than the pending age may belong to an operation still running elsewhere;
+// it is left alone and reported with ErrPendingRelease. The message says
+// what was recovered, or is empty when nothing needed recovery.
+func (c *Client) recoverPending(ctx context.Context, cfg *action.Configuration, req Request) (string, error) {
+	last, err := cfg.Releases.Last(req.Name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read history of release %s/%s: %w", req.Namespace, req.Name, err)
+	}
+	if last.Info == nil || !last.Info.Status.IsPending() {
+		return "", nil
+	}
+	status := last.Info.Status
+	age := c.now().Sub(last.Info.LastDeployed.Time).Round(time.Second)
+	if age < c.pendingAge {
+		return "", fmt.Errorf("release %s/%s is %s at revision %d since %s ago: %w; helm-service recovers a pending release once it is older than %s (PENDING_RELEASE_AGE)",
+			req.Namespace, req.Name, status, last.Version, age, ErrPendingRelease, c.pendingAge)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	history, err := cfg.Releases.History(req.Name)
+	if err != nil {
+		return "", fmt.Errorf("read history of release %s/%s: %w", req.Namespace, req.Name, err)
+	}
+	target := lastGood(history, last.Version)
+	what := fmt.Sprintf("release %s/%s was left %s at revision %d by an operation that did not end (%s ago)", req.Namespace, req.Name, status, last.Version, age)
+	c.log.Warn("recovering a pending release", "namespace", req.Namespace, "release", req.Name, "status", status, "revision", last.Version, "age", age.String())
+
+	if target == nil {
+		// Never deployed: nothing to go back to.
+		un := action.NewUninstall(cfg)
+		un.Timeout = req.Timeout
+		if _, err := un.Run(req.Name); err != nil {
+			return "", fmt.Errorf("%s; uninstalling it failed: %w", what, err)
+		}
+		return what + "; it had never been deployed, so helm-service uninstalled it", nil
+	}
+
+	last.SetStatus(release.StatusFailed, fmt.Sprintf("%s interrupted; marked failed by helm-service", status))
+	if err := cfg.Releases.Update(last); err != nil {
+		return "", fmt.Errorf("%s; marking it failed: %w", what, err)
+	}
+	rb := action.NewRollback(cfg)
+	rb.Version = target.Version
+	rb.Wait = true
+	rb.Timeout = req.Timeout
+	rb.MaxHistory = maxHistory
+	if err := rb.Run(req.Name); err != nil {
+		return "", fmt.Errorf("%s; marked it failed, but rolling back to revision %d failed: %w", what, target.Version, err)
+	}
+	return fmt.Sprintf("%s; helm-service marked it failed and rolled back to revision %d", what, target.Version), nil
+}
+
+// lastGood is the newest revision before pending that was deployed.
+func lastGood(history []*release.Release, pending int) *release.Release {
+	var best *release.Release
+	for _, r := range history {
+		if r.Version >= pending || r.Info == nil {
+			continue
+		}
+		switch r.Info.Status {
+		case release.StatusDeployed, release.StatusSuperseded:
+			if best == nil || r.Version > best.Version {
+				best = r
+			}
+		}
+	}
+	return best
+}

@@ -1,0 +1,89 @@
+package helm
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
+	helmtime "helm.sh/helm/v3/pkg/time"
+)
+
+// leavePending stores a revision in a pending state, as a process killed
+// mid-operation leaves it, started age ago.
+func leavePending(t *testing.T, cfg *action.Configuration, version int, status release.Status, age time.Duration) {
+	t.Helper()
+	ch := sampleChart(t)
+	rel := &release.Release{
+		Name: "carts", Namespace: "ns", Version: version, Chart: ch, Config: ch.Values,
+		Info: &release.Info{Status: status, LastDeployed: helmtime.Time{Time: time.Now().Add(-age)}},
+	}
+	if err := cfg.Releases.Create(rel); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRecoverPendingUpgradeRollsBack(t *testing.T) {
+	c, cfg := memoryClient(t, nil)
+	c.SetPendingAge(time.Minute)
+	ch := sampleChart(t)
+	req := Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}
+	if _, err := c.Upgrade(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	leavePending(t, cfg, 2, release.StatusPendingUpgrade, time.Hour)
+
+	res, err := c.Upgrade(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"left pending-upgrade at revision 2", "marked it failed and rolled back to revision 1"} {
+		if !strings.Contains(res.Recovered, want) {
+			t.Errorf("Recovered = %q, want it to say %q", res.Recovered, want)
+		}
+	}
+	if res.Revision != 4 || res.Status != "deployed" {
+		t.Errorf("after recovery: revision %d %s, want 4 deployed (2 failed, 3 the rollback)", res.Revision, res.Status)
+	}
+	for version, want := range map[int]release.Status{2: release.StatusFailed, 3: release.StatusSuperseded} {
+		r, err := cfg.Releases.Get("carts", version)
+		if err != nil || r.Info.Status != want {
+			t.Errorf("revision %d: %v (%v), want %s", version, r.Info.Status, err, want)
+		}
+	}
+}
+
+func TestRecoverNeverDeployedUninstalls(t *testing.T) {
+	c, cfg := memoryClient(t, nil)
+	c.SetPendingAge(time.Minute)
+	leavePending(t, cfg, 1, release.StatusPendingInstall, time.Hour)
+	ch := sampleChart(t)
+	res, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Recovered, "never been deployed, so helm-service uninstalled it") {
+		t.Errorf("Recovered = %q", res.Recovered)
+	}
+	if res.Revision != 1 || res.Status != "deployed" {
+		t.Errorf("after recovery: revision %d %s, want a fresh install at 1", res.Revision, res.Status)
+	}
+}
+
+func TestRecentPendingIsLeftAlone(t *testing.T) {
+	c, cfg := memoryClient(t, nil)
+	c.SetPendingAge(time.Hour)
+	leavePending(t, cfg, 1, release.StatusPendingInstall, time.Minute)
+	ch := sampleChart(t)
+	_, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute})
+	if !errors.Is(err, ErrPendingRelease) || !strings.Contains(err.Error(), "PENDING_RELEASE_AGE") {
+		t.Fatalf("error = %v, want ErrPendingRelease naming PENDING_RELEASE_AGE", err)
+	}
+	r, _ := cfg.Releases.Last("carts")
+	if r.Info.Status != release.StatusPendingInstall {
+		t.Errorf("a recent pending release was touched: %s", r.Info.Status)
+	}
+}

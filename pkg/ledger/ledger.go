@@ -1,0 +1,90 @@
+// Package ledger records which triggers helm-service has answered, keyed on
+// the trigger's CloudEvent id, so that a trigger delivered again is
+// answered with the same .finished instead of being worked on twice.
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Store is the part of a JetStream key-value bucket the ledger uses.
+type Store interface {
+	Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error)
+	Put(ctx context.Context, key string, value []byte) (uint64, error)
+}
+
+// State is how far the task of a trigger got.
+type State string
+
+const (
+	// StateStarted: .started was sent; the task may have been cut off.
+	StateStarted State = "started"
+	// StateFinished: .finished was sent; Finished holds it.
+	StateFinished State = "finished"
+)
+
+// Entry is what the ledger knows about one trigger.
+type Entry struct {
+	State    State              `json:"state"`
+	Finished *cloudevents.Event `json:"finished,omitempty"`
+}
+
+// Ledger records task outcomes in a key-value bucket; the bucket's TTL
+// expires old entries.
+type Ledger struct {
+	store Store
+}
+
+// New returns a ledger over store.
+func New(store Store) *Ledger { return &Ledger{store: store} }
+
+// key maps any trigger id to a valid key: ids are free text, keys are not.
+func key(triggerID string) string {
+	sum := sha256.Sum256([]byte(triggerID))
+	return "trigger." + hex.EncodeToString(sum[:])
+}
+
+// Lookup returns the entry of a trigger; found is false when the trigger
+// was never seen (or its entry expired).
+func (l *Ledger) Lookup(ctx context.Context, triggerID string) (entry Entry, found bool, err error) {
+	kve, err := l.store.Get(ctx, key(triggerID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("look up trigger %s in the ledger: %w", triggerID, err)
+	}
+	if err := json.Unmarshal(kve.Value(), &entry); err != nil {
+		return Entry{}, false, fmt.Errorf("ledger entry of trigger %s is unreadable: %w", triggerID, err)
+	}
+	return entry, true, nil
+}
+
+// Started records that .started was sent for the trigger.
+func (l *Ledger) Started(ctx context.Context, triggerID string) error {
+	return l.put(ctx, triggerID, Entry{State: StateStarted})
+}
+
+// Finished records the .finished sent for the trigger.
+func (l *Ledger) Finished(ctx context.Context, triggerID string, finished cloudevents.Event) error {
+	return l.put(ctx, triggerID, Entry{State: StateFinished, Finished: &finished})
+}
+
+func (l *Ledger) put(ctx context.Context, triggerID string, e Entry) error {
+	value, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode ledger entry of trigger %s: %w", triggerID, err)
+	}
+	if _, err := l.store.Put(ctx, key(triggerID), value); err != nil {
+		return fmt.Errorf("record trigger %s as %s in the ledger: %w", triggerID, e.State, err)
+	}
+	return nil
+}

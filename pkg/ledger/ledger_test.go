@@ -1,0 +1,80 @@
+package ledger
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/helm-service/helm-service/eventbus"
+)
+
+func bucket(t *testing.T, ttl time.Duration) *Ledger {
+	t.Helper()
+	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	bus, err := eventbus.Connect(context.Background(), eventbus.Options{URL: ns.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
+	kv, err := bus.KeyValue(context.Background(), "tasks", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(kv)
+}
+
+func TestLedgerRecordsStartedThenFinished(t *testing.T) {
+	l := bucket(t, time.Hour)
+	ctx := context.Background()
+	// Trigger ids are free text; any of them must work as a key.
+	id := "keptn/trigger id with spaces & ünïcode*>"
+	if _, found, err := l.Lookup(ctx, id); err != nil || found {
+		t.Fatalf("unknown trigger: found=%v err=%v", found, err)
+	}
+	if err := l.Started(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if e, found, err := l.Lookup(ctx, id); err != nil || !found || e.State != StateStarted || e.Finished != nil {
+		t.Fatalf("after Started: %+v %v %v", e, found, err)
+	}
+	fin := cloudevents.NewEvent()
+	fin.SetID("finished-1")
+	fin.SetSource("helm-service")
+	fin.SetType("sh.keptn.event.deployment.finished")
+	_ = fin.SetData(cloudevents.ApplicationJSON, map[string]string{"status": "succeeded"})
+	if err := l.Finished(ctx, id, fin); err != nil {
+		t.Fatal(err)
+	}
+	e, found, err := l.Lookup(ctx, id)
+	if err != nil || !found || e.State != StateFinished || e.Finished.ID() != "finished-1" || string(e.Finished.Data()) != `{"status":"succeeded"}` {
+		t.Fatalf("after Finished: %+v %v %v", e, found, err)
+	}
+}
+
+func TestLedgerEntriesExpire(t *testing.T) {
+	l := bucket(t, time.Second)
+	ctx := context.Background()
+	if err := l.Started(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, found, err := l.Lookup(ctx, "old")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("entry still there 10s after a 1s TTL")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
