@@ -122,7 +122,11 @@ func (l *lifecycle) promote(ctx context.Context, log *slog.Logger, d *deployed) 
 	if d.canary.Status != release.StatusDeployed.String() {
 		return nil, "", fmt.Errorf("promote %s/%s: the canary's newest revision %d is %s, not deployed: deploy a working version before promoting it", d.namespace, d.service, d.canary.Revision, d.canary.Status)
 	}
-	log.Info("promoting canary", "namespace", d.namespace, "canary", d.canary.Name, "canaryRevision", d.canary.Revision)
+	kept, err := keptReplicas(ctx, l.scaler, d.primary)
+	if err != nil {
+		return nil, "", fmt.Errorf("promote %s/%s: %w", d.namespace, d.service, err)
+	}
+	log.Info("promoting canary", "namespace", d.namespace, "canary", d.canary.Name, "canaryRevision", d.canary.Revision, "keptReplicas", len(kept))
 	start := time.Now()
 	res, err := l.releases.Upgrade(ctx, helm.Request{
 		Namespace:    d.namespace,
@@ -132,6 +136,7 @@ func (l *lifecycle) promote(ctx context.Context, log *slog.Logger, d *deployed) 
 		Labels:       blueGreenLabels(d.primary.Labels, sidePrimary),
 		ObjectLabels: objectLabels(d.service, sidePrimary),
 		Timeout:      l.settings.WaitTimeout,
+		Replicas:     kept,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("promote %s/%s: the primary did not take the canary's version (traffic unchanged): %w", d.namespace, d.service, err)
