@@ -140,7 +140,9 @@ func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings
 	dep := NewDeployment(f.charts, f.namespaces, f.releases, f.router, f.scaler, locks, settings)
 	rel := NewRelease(f.releases, f.router, f.scaler, locks, lifecycleSettings)
 	rb := NewRollback(f.releases, f.router, f.scaler, locks, lifecycleSettings)
-	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb)
+	act := NewAction(f.releases, f.scaler, locks, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute})
+	del := NewServiceDelete(f.releases, f.router, f.namespaces, locks, ServiceDeleteSettings{WaitTimeout: time.Minute, DeleteEmptyNamespaces: true})
+	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb, act, del)
 	return f
 }
 
