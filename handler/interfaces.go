@@ -48,6 +48,8 @@ type Namespaces interface {
 	// DeleteIfEmpty deletes a namespace helm-service created once nothing
 	// is left in it, and reports whether it did.
 	DeleteIfEmpty(ctx context.Context, name string) (bool, error)
+	// List returns the names of every namespace.
+	List(ctx context.Context) ([]string, error)
 }
 
 // Router routes a blue/green service's stable endpoint between its primary

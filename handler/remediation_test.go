@@ -12,6 +12,8 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/golang/mock/gomock"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
@@ -282,5 +284,25 @@ func TestServiceDeleteBadInputAndOwnEvents(t *testing.T) {
 	f.deliver(own)
 	if n := len(f.published.events); n != 0 {
 		t.Errorf("own service.delete.finished answered with %d events", n)
+	}
+}
+
+func TestServiceDeleteSearchesNamespacesWhenListingAllIsForbidden(t *testing.T) {
+	f := newFixture(t)
+	labels := map[string]string{kube.LabelProject: "sockshop", kube.LabelService: "carts"}
+	forbidden := func(ns string) error {
+		return fmt.Errorf("list releases in %s: %w", ns, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", errors.New("no access")))
+	}
+	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, labels).Return(nil, forbidden("every namespace"))
+	f.namespaces.EXPECT().List(gomock.Any()).Return([]string{"kube-system", "sockshop-secret", "sockshop-staging", "shop-staging"}, nil)
+	f.releases.EXPECT().Find(gomock.Any(), "sockshop-secret", labels).Return(nil, forbidden("sockshop-secret"))
+	f.releases.EXPECT().Find(gomock.Any(), ns, labels).Return([]*helm.Record{directV2}, nil)
+	f.releases.EXPECT().Uninstall(gomock.Any(), ns, "carts", gomock.Any()).Return(nil)
+	f.router.EXPECT().Remove(gomock.Any(), ns, "carts").Return(nil, nil)
+	f.namespaces.EXPECT().DeleteIfEmpty(gomock.Any(), ns).Return(false, nil)
+	f.deliver(deleteEvent(t))
+	_, out := deleteAnswer(t, f.published)
+	if out.Status != events.StatusSucceeded || !slices.Equal(out.Removed.Releases, []string{"sockshop-staging/carts"}) {
+		t.Errorf("finished %s %q %+v", out.Status, out.Message, out.Removed)
 	}
 }

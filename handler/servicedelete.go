@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -67,7 +69,7 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 	if s.releases == nil || s.router == nil || s.namespaces == nil {
 		return nil, kube.ErrNoCluster
 	}
-	records, err := s.releases.Find(ctx, helm.AllNamespaces, map[string]string{kube.LabelProject: in.Project, kube.LabelService: in.Service})
+	records, err := s.find(ctx, t, in.Project, in.Service)
 	if err != nil {
 		return nil, fmt.Errorf("find the releases of service %s of project %s: %w", in.Service, in.Project, err)
 	}
@@ -141,4 +143,37 @@ func describeRemoved(project, service string, r *events.Removed) string {
 		parts = append(parts, "empty namespaces "+strings.Join(r.Namespaces, ", "))
 	}
 	return fmt.Sprintf("removed service %s of project %s: %s", service, project, strings.Join(parts, "; "))
+}
+
+// find returns the releases of a service in every namespace. Without the
+// right to list release records cluster-wide (the chart's namespaced RBAC
+// mode), it searches the namespaces of the project's stages,
+// <project>-*, one by one, skipping those it may not read.
+func (s *ServiceDelete) find(ctx context.Context, t Trigger, project, service string) ([]*helm.Record, error) {
+	labels := map[string]string{kube.LabelProject: project, kube.LabelService: service}
+	records, err := s.releases.Find(ctx, helm.AllNamespaces, labels)
+	if !apierrors.IsForbidden(err) {
+		return records, err
+	}
+	t.Log.Info("may not list releases in every namespace: searching the project's namespaces one by one", "error", err)
+	names, err := s.namespaces.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	records = nil
+	for _, ns := range names {
+		if !strings.HasPrefix(ns, project+"-") {
+			continue
+		}
+		found, err := s.releases.Find(ctx, ns, labels)
+		if apierrors.IsForbidden(err) {
+			t.Log.Debug("may not list releases in namespace: skipped", "namespace", ns)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, found...)
+	}
+	return records, nil
 }

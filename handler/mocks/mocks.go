@@ -242,6 +242,21 @@ func (mr *MockNamespacesMockRecorder) Ensure(ctx, name, labels interface{}) *gom
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Ensure", reflect.TypeOf((*MockNamespaces)(nil).Ensure), ctx, name, labels)
 }
 
+// List mocks base method.
+func (m *MockNamespaces) List(ctx context.Context) ([]string, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "List", ctx)
+	ret0, _ := ret[0].([]string)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// List indicates an expected call of List.
+func (mr *MockNamespacesMockRecorder) List(ctx interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "List", reflect.TypeOf((*MockNamespaces)(nil).List), ctx)
+}
+
 // MockRouter is a mock of Router interface.
 type MockRouter struct {
 	ctrl     *gomock.Controller

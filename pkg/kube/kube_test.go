@@ -108,3 +108,14 @@ func TestDeleteIfEmpty(t *testing.T) {
 		}
 	}
 }
+
+func TestListNamespaces(t *testing.T) {
+	cs := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "b"}}, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a"}})
+	names, err := Namespaces{Clientset: cs}.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(names, ",") != "a,b" {
+		t.Errorf("names = %v, want a and b", names)
+	}
+}

@@ -136,3 +136,16 @@ func countOf(err error, count func() int) (int, error) {
 	}
 	return count(), nil
 }
+
+// List returns the names of every namespace.
+func (n Namespaces) List(ctx context.Context) ([]string, error) {
+	list, err := n.Clientset.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	names := make([]string, 0, len(list.Items))
+	for _, ns := range list.Items {
+		names = append(names, ns.Name)
+	}
+	return names, nil
+}
