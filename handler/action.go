@@ -70,11 +70,10 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if a.releases == nil || a.scaler == nil {
 		return nil, kube.ErrNoCluster
 	}
-	l := lifecycle{releases: a.releases}
 	namespace := in.Project + "-" + in.Stage
 	unlock := a.locks.Lock(serviceKey(namespace, in.Service))
 	defer unlock()
-	d, err := l.find(ctx, namespace, in.Service)
+	d, err := findDeployed(ctx, a.releases, namespace, in.Service)
 	if err != nil {
 		return nil, fmt.Errorf("scale: %w", err)
 	}

@@ -65,10 +65,16 @@ type deployed struct {
 	canary  *helm.Record
 }
 
-// find reads the releases of a service and tells its strategy from their
-// labels. Releases from before strategies were recorded count as direct.
+// find reads the releases of a service (see findDeployed).
 func (l *lifecycle) find(ctx context.Context, namespace, service string) (*deployed, error) {
-	records, err := l.releases.Find(ctx, namespace, map[string]string{kube.LabelService: service})
+	return findDeployed(ctx, l.releases, namespace, service)
+}
+
+// findDeployed reads the releases of a service and tells its strategy from
+// their labels. Releases from before strategies were recorded count as
+// direct.
+func findDeployed(ctx context.Context, releases Releases, namespace, service string) (*deployed, error) {
+	records, err := releases.Find(ctx, namespace, map[string]string{kube.LabelService: service})
 	if err != nil {
 		return nil, fmt.Errorf("find the releases of service %s in %s: %w", service, namespace, err)
 	}
