@@ -71,6 +71,9 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 		return nil, kube.ErrNoCluster
 	}
 	namespace := in.Project + "-" + in.Stage
+	if len(namespace) > 63 {
+		return nil, fmt.Errorf("project and stage make the namespace %q, longer than Kubernetes' 63 characters: shorten project or stage", namespace)
+	}
 	unlock := a.locks.Lock(serviceKey(namespace, in.Service))
 	defer unlock()
 	d, err := findDeployed(ctx, a.releases, namespace, in.Service)

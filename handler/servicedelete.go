@@ -61,9 +61,7 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 		return nil, err
 	}
 	// No stage: the service is gone from every stage.
-	probe := *in
-	probe.Stage = "any"
-	if err := probe.ValidateTarget(); err != nil {
+	if err := in.ValidateService(); err != nil {
 		return nil, err
 	}
 	if s.releases == nil || s.router == nil || s.namespaces == nil {
@@ -86,6 +84,7 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 		}
 	}
 	for _, ns := range namespaces {
+		failed := len(errs)
 		unlock := s.locks.Lock(serviceKey(ns, in.Service))
 		for _, r := range records {
 			if r.Namespace != ns {
@@ -107,7 +106,7 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 			errs = append(errs, fmt.Errorf("remove routing of %s in %s: %w", in.Service, ns, err))
 		}
 		unlock()
-		if s.settings.DeleteEmptyNamespaces && err == nil {
+		if s.settings.DeleteEmptyNamespaces && len(errs) == failed {
 			deleted, err := s.namespaces.DeleteIfEmpty(ctx, ns)
 			if err != nil {
 				errs = append(errs, err)
