@@ -110,7 +110,7 @@ func TestScaleByClampsAndRecords(t *testing.T) {
 	if *d.Spec.Replicas != 5 || d.Annotations[AnnotationReplicas] != "5" {
 		t.Errorf("web: %d replicas, annotation %q; want 5 and 5", *d.Spec.Replicas, d.Annotations[AnnotationReplicas])
 	}
-	kept, err := s.Kept(context.Background(), []Workload{web, db, {Kind: "Deployment", Namespace: "ns", Name: "gone"}, {Kind: "DaemonSet", Namespace: "ns", Name: "agent"}})
+	kept, err := s.Kept(context.Background(), []Workload{web, db, {Kind: "Deployment", Namespace: "ns", Name: "gone"}, {Kind: "DaemonSet", Namespace: "ns", Name: "exporter"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestScaleByClampsAndRecords(t *testing.T) {
 
 func TestScaleByUnknownKindAndMissingWorkload(t *testing.T) {
 	s := Scaler{Clientset: workloadCluster(t)}
-	if _, err := s.ScaleBy(context.Background(), Workload{Kind: "DaemonSet", Namespace: "ns", Name: "agent"}, 1, 10); !errors.Is(err, ErrNotScalable) {
+	if _, err := s.ScaleBy(context.Background(), Workload{Kind: "DaemonSet", Namespace: "ns", Name: "exporter"}, 1, 10); !errors.Is(err, ErrNotScalable) {
 		t.Errorf("DaemonSet: %v, want ErrNotScalable", err)
 	}
 	_, err := s.ScaleBy(context.Background(), Workload{Kind: "Deployment", Namespace: "ns", Name: "gone"}, 1, 10)
