@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -116,7 +117,17 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if c := events.StringExtension(t.Event, events.ExtContext); len(validation.IsValidLabelValue(c)) == 0 && c != "" {
 		labels[kube.LabelContext] = c
 	}
-	t.Log.Info("deploying", "namespace", namespace, "release", in.Service, "chart", ch.Metadata.Name, "chartVersion", ch.Metadata.Version, "strategy", strategy)
+	var kept map[kube.Workload]int32
+	switch cur, err := d.releases.Get(ctx, namespace, in.Service); {
+	case errors.Is(err, helm.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		if kept, err = keptReplicas(ctx, d.scaler, cur); err != nil {
+			return nil, err
+		}
+	}
+	t.Log.Info("deploying", "namespace", namespace, "release", in.Service, "chart", ch.Metadata.Name, "chartVersion", ch.Metadata.Version, "strategy", strategy, "keptReplicas", len(kept))
 	res, err := d.releases.Upgrade(ctx, helm.Request{
 		Namespace: namespace,
 		Name:      in.Service,
@@ -124,6 +135,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		Values:    values,
 		Labels:    labels,
 		Timeout:   d.settings.WaitTimeout,
+		Replicas:  kept,
 	})
 	if err != nil {
 		return nil, err

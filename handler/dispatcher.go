@@ -29,6 +29,20 @@ type Task interface {
 	Run(ctx context.Context, t Trigger) (events.Finished, error)
 }
 
+// Accepter is a Task that handles only some of its triggers. The
+// dispatcher asks it before sending .started; a declined trigger gets no
+// answer at all (it belongs to another service).
+type Accepter interface {
+	Accepts(t Trigger) bool
+}
+
+// Listener is a Task that reacts to an event other than its own .triggered,
+// e.g. another service's .finished. It is answered with .finished only.
+type Listener interface {
+	// Subject is the event type the task handles.
+	Subject() string
+}
+
 // Trigger is a received trigger event and what is known of it.
 type Trigger struct {
 	Event cloudevents.Event
@@ -94,7 +108,11 @@ type inflight struct {
 func NewDispatcher(source string, pub Publisher, log *slog.Logger, tasks ...Task) *Dispatcher {
 	d := &Dispatcher{source: source, pub: pub, log: log, tasks: make(map[string]Task, len(tasks))}
 	for _, t := range tasks {
-		d.tasks[events.Type(t.Name(), events.PhaseTriggered)] = t
+		subject := events.Type(t.Name(), events.PhaseTriggered)
+		if l, ok := t.(Listener); ok {
+			subject = l.Subject()
+		}
+		d.tasks[subject] = t
 	}
 	return d.With(Options{})
 }
@@ -157,6 +175,11 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		log = log.With("attempt", del.Attempt)
 	}
 	t := Trigger{Event: trigger, Common: common, Log: log}
+	if a, ok := task.(Accepter); ok && decodeErr == nil && !a.Accepts(t) {
+		log.Debug("trigger is not for helm-service: ignored")
+		d.ack(ctx, del, log)
+		return
+	}
 
 	stopBeat := d.heartbeat(del, log)
 	defer stopBeat()
@@ -184,7 +207,8 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	}
 	defer d.unclaim(trigger.ID(), own)
 
-	started := false
+	// A listener answers an event that is not a trigger: no .started.
+	_, started := task.(Listener)
 	if d.opts.Ledger != nil && trigger.ID() != "" {
 		entry, found, err := d.opts.Ledger.Lookup(ctx, trigger.ID())
 		switch {

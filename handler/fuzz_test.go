@@ -29,6 +29,10 @@ type fakeNamespaces struct{}
 
 func (fakeNamespaces) Ensure(context.Context, string, map[string]string) error { return nil }
 
+func (fakeNamespaces) DeleteIfEmpty(context.Context, string) (bool, error) { return false, nil }
+
+func (fakeNamespaces) List(context.Context) ([]string, error) { return nil, nil }
+
 type fakeReleases struct{}
 
 func (fakeReleases) Upgrade(_ context.Context, req helm.Request) (*helm.Result, error) {
@@ -41,6 +45,10 @@ func (fakeReleases) Get(_ context.Context, namespace, name string) (*helm.Record
 
 func (fakeReleases) Find(context.Context, string, map[string]string) ([]*helm.Record, error) {
 	return nil, nil
+}
+
+func (fakeReleases) Uninstall(_ context.Context, namespace, name string, _ time.Duration) error {
+	return fmt.Errorf("release %s/%s: %w", namespace, name, helm.ErrNotFound)
 }
 
 func (fakeReleases) Rollback(_ context.Context, namespace, name string, _ time.Duration) (*helm.Result, error) {

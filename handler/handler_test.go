@@ -140,7 +140,9 @@ func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings
 	dep := NewDeployment(f.charts, f.namespaces, f.releases, f.router, f.scaler, locks, settings)
 	rel := NewRelease(f.releases, f.router, f.scaler, locks, lifecycleSettings)
 	rb := NewRollback(f.releases, f.router, f.scaler, locks, lifecycleSettings)
-	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb)
+	act := NewAction(f.releases, f.scaler, locks, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute})
+	del := NewServiceDelete(f.releases, f.router, f.namespaces, locks, ServiceDeleteSettings{WaitTimeout: time.Minute, DeleteEmptyNamespaces: true})
+	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb, act, del)
 	return f
 }
 
@@ -152,9 +154,15 @@ func TestDeploymentDirect(t *testing.T) {
 	f := newFixture(t)
 	f.charts.EXPECT().Load(gomock.Any(), charts.Ref{Project: "sockshop", Stage: "staging", Service: "carts"}).Return(testChart(), nil)
 	f.namespaces.EXPECT().Ensure(gomock.Any(), "sockshop-staging", gomock.Any()).Return(nil)
+	live := kube.Workload{Kind: "Deployment", Namespace: "sockshop-staging", Name: "carts"}
+	f.releases.EXPECT().Get(gomock.Any(), "sockshop-staging", "carts").Return(&helm.Record{Result: helm.Result{Namespace: "sockshop-staging", Name: "carts", Workloads: []kube.Workload{live}}}, nil)
+	f.scaler.EXPECT().Kept(gomock.Any(), []kube.Workload{live}).Return(map[kube.Workload]int32{live: 5}, nil)
 	f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
 		if req.Namespace != "sockshop-staging" || req.Name != "carts" || req.Timeout != time.Minute {
 			t.Errorf("request target = %s/%s timeout %s", req.Namespace, req.Name, req.Timeout)
+		}
+		if len(req.Replicas) != 1 || req.Replicas[live] != 5 {
+			t.Errorf("replicas set by scaling not kept: %v", req.Replicas)
 		}
 		if req.Values["image"] != "carts:2" || req.Values["replicaCount"] != 2 {
 			t.Errorf("values not merged: %v", req.Values)
@@ -205,6 +213,7 @@ func TestDeploymentUserManagedKeepsChartValues(t *testing.T) {
 	in["deployment"] = map[string]any{"deploymentstrategy": "user_managed"}
 	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
 	f.namespaces.EXPECT().Ensure(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil)
+	f.releases.EXPECT().Get(gomock.Any(), "sockshop-staging", "carts").Return(nil, helm.ErrNotFound)
 	f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
 		if _, ok := req.Values["keptn"]; ok {
 			t.Errorf("user_managed release got keptn values: %v", req.Values)
@@ -274,6 +283,7 @@ func TestDeploymentCollaboratorErrors(t *testing.T) {
 		f := newFixture(t)
 		f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
 		f.namespaces.EXPECT().Ensure(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil)
+		f.releases.EXPECT().Get(gomock.Any(), "sockshop-staging", "carts").Return(nil, helm.ErrNotFound)
 		f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).Return(nil, errors.New("helm upgrade of release sockshop-staging/carts: context deadline exceeded; not ready: deployment sockshop-staging/carts: 0 of 2 replicas updated"))
 		f.deliver(triggerEvent(t, validTrigger()))
 		_, data := f.published.finished(t)
@@ -285,6 +295,7 @@ func TestDeploymentCollaboratorErrors(t *testing.T) {
 		f := newFixture(t)
 		f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
 		f.namespaces.EXPECT().Ensure(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil)
+		f.releases.EXPECT().Get(gomock.Any(), "sockshop-staging", "carts").Return(nil, helm.ErrNotFound)
 		f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(context.Context, helm.Request) (*helm.Result, error) {
 			panic("boom")
 		})

@@ -37,11 +37,19 @@ type Releases interface {
 	Find(ctx context.Context, namespace string, labels map[string]string) ([]*helm.Record, error)
 	// Rollback rolls a release back to its previous revision.
 	Rollback(ctx context.Context, namespace, name string, timeout time.Duration) (*helm.Result, error)
+	// Uninstall removes a release and its history; the error wraps
+	// helm.ErrNotFound when there is none.
+	Uninstall(ctx context.Context, namespace, name string, timeout time.Duration) error
 }
 
 // Namespaces prepares the namespace a release goes into.
 type Namespaces interface {
 	Ensure(ctx context.Context, name string, labels map[string]string) error
+	// DeleteIfEmpty deletes a namespace helm-service created once nothing
+	// is left in it, and reports whether it did.
+	DeleteIfEmpty(ctx context.Context, name string) (bool, error)
+	// List returns the names of every namespace.
+	List(ctx context.Context) ([]string, error)
 }
 
 // Router routes a blue/green service's stable endpoint between its primary
@@ -49,6 +57,9 @@ type Namespaces interface {
 type Router interface {
 	Route(ctx context.Context, t routing.Target, s routing.Split) error
 	Split(ctx context.Context, t routing.Target) (routing.Split, error)
+	// Remove deletes the routing objects of a service in a namespace and
+	// names them.
+	Remove(ctx context.Context, namespace, service string) ([]string, error)
 }
 
 // Scaler sets the replicas of workloads.
@@ -56,4 +67,15 @@ type Scaler interface {
 	Scale(ctx context.Context, workloads []kube.Workload, replicas int32) error
 	// ScaleUpFromZero sets the workloads that have zero replicas to one.
 	ScaleUpFromZero(ctx context.Context, workloads []kube.Workload) error
+	// ScaleBy adds delta to a workload's replicas, clamped to
+	// [0, maxReplicas], and records the new count on it.
+	ScaleBy(ctx context.Context, w kube.Workload, delta, maxReplicas int32) (kube.Change, error)
+	// Kept returns the counts ScaleBy recorded on the workloads.
+	Kept(ctx context.Context, workloads []kube.Workload) (map[kube.Workload]int32, error)
+	// Autoscaler names the HorizontalPodAutoscaler that targets a
+	// workload, or returns "" when none does.
+	Autoscaler(ctx context.Context, w kube.Workload) (string, error)
+	// WaitScaled waits until the workloads run their desired replicas,
+	// all ready.
+	WaitScaled(ctx context.Context, workloads []kube.Workload) error
 }

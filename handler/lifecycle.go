@@ -65,10 +65,16 @@ type deployed struct {
 	canary  *helm.Record
 }
 
-// find reads the releases of a service and tells its strategy from their
-// labels. Releases from before strategies were recorded count as direct.
+// find reads the releases of a service (see findDeployed).
 func (l *lifecycle) find(ctx context.Context, namespace, service string) (*deployed, error) {
-	records, err := l.releases.Find(ctx, namespace, map[string]string{kube.LabelService: service})
+	return findDeployed(ctx, l.releases, namespace, service)
+}
+
+// findDeployed reads the releases of a service and tells its strategy from
+// their labels. Releases from before strategies were recorded count as
+// direct.
+func findDeployed(ctx context.Context, releases Releases, namespace, service string) (*deployed, error) {
+	records, err := releases.Find(ctx, namespace, map[string]string{kube.LabelService: service})
 	if err != nil {
 		return nil, fmt.Errorf("find the releases of service %s in %s: %w", service, namespace, err)
 	}
@@ -122,7 +128,11 @@ func (l *lifecycle) promote(ctx context.Context, log *slog.Logger, d *deployed) 
 	if d.canary.Status != release.StatusDeployed.String() {
 		return nil, "", fmt.Errorf("promote %s/%s: the canary's newest revision %d is %s, not deployed: deploy a working version before promoting it", d.namespace, d.service, d.canary.Revision, d.canary.Status)
 	}
-	log.Info("promoting canary", "namespace", d.namespace, "canary", d.canary.Name, "canaryRevision", d.canary.Revision)
+	kept, err := keptReplicas(ctx, l.scaler, d.primary)
+	if err != nil {
+		return nil, "", fmt.Errorf("promote %s/%s: %w", d.namespace, d.service, err)
+	}
+	log.Info("promoting canary", "namespace", d.namespace, "canary", d.canary.Name, "canaryRevision", d.canary.Revision, "keptReplicas", len(kept))
 	start := time.Now()
 	res, err := l.releases.Upgrade(ctx, helm.Request{
 		Namespace:    d.namespace,
@@ -132,6 +142,7 @@ func (l *lifecycle) promote(ctx context.Context, log *slog.Logger, d *deployed) 
 		Labels:       blueGreenLabels(d.primary.Labels, sidePrimary),
 		ObjectLabels: objectLabels(d.service, sidePrimary),
 		Timeout:      l.settings.WaitTimeout,
+		Replicas:     kept,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("promote %s/%s: the primary did not take the canary's version (traffic unchanged): %w", d.namespace, d.service, err)

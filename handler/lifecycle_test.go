@@ -95,8 +95,15 @@ func TestLifecycleTransitions(t *testing.T) {
 			f.releases.EXPECT().Find(gomock.Any(), ns, map[string]string{kube.LabelService: "carts"}).Return(records, nil).Times(2)
 		}
 	}
+	keptPrimary := func(f *fixture) {
+		f.scaler.EXPECT().Kept(gomock.Any(), primaryV1.Workloads).Return(map[kube.Workload]int32{primaryV1.Workloads[0]: 4}, nil)
+	}
 	promoteOK := func(f *fixture) {
+		keptPrimary(f)
 		f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
+			if req.Replicas[primaryV1.Workloads[0]] != 4 {
+				return nil, fmt.Errorf("primary upgraded with replicas %v, want the count scaling set kept", req.Replicas)
+			}
 			if req.Name != "carts-primary" || req.Chart != canaryV2.Chart || fmt.Sprint(req.Values) != fmt.Sprint(canaryV2.Values) {
 				return nil, fmt.Errorf("primary upgraded with %s %v, want the canary's chart and values", req.Name, req.Values)
 			}
@@ -137,7 +144,7 @@ func TestLifecycleTransitions(t *testing.T) {
 		{"blue/green rollback reverts", "rollback", "", nil, all(found(canaryV2, primaryV1), routePrimary, scaleCanary), "succeeded", "rolled-back", "blue_green_service", "rolled back"},
 		{"blue/green failed canary is not promoted", "release", "pass", nil, found(primaryV1, failedCanary), "errored", "", "", "the canary's newest revision 3 is failed, not deployed"},
 		{"blue/green promote without canary", "release", "pass", nil, found(primaryV1), "errored", "", "", "no canary release carts-canary"},
-		{"blue/green primary upgrade fails", "release", "pass", nil, all(found(primaryV1, canaryV2), func(f *fixture) {
+		{"blue/green primary upgrade fails", "release", "pass", nil, all(found(primaryV1, canaryV2), keptPrimary, func(f *fixture) {
 			f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).Return(nil, errors.New("timed out waiting"))
 		}), "errored", "", "", "traffic unchanged"},
 		{"blue/green routing fails", "release", "fail", nil, all(found(primaryV1, canaryV2), func(f *fixture) {

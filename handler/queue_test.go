@@ -60,6 +60,7 @@ func (r *recorder) finishedByID(t *testing.T) map[string][]events.DeploymentFini
 
 func TestQueuedDeploymentsOfOneReleaseOnlyTheNewestRuns(t *testing.T) {
 	f := newFixture(t)
+	f.releases.EXPECT().Get(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, helm.ErrNotFound).AnyTimes() // nothing deployed yet
 	unblock := make(chan struct{})
 	var ran []string
 	var mu sync.Mutex
@@ -117,6 +118,7 @@ func TestQueuedDeploymentsOfOneReleaseOnlyTheNewestRuns(t *testing.T) {
 
 func TestReleasesRunInParallelOnABoundedPool(t *testing.T) {
 	f := newFixture(t)
+	f.releases.EXPECT().Get(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, helm.ErrNotFound).AnyTimes() // nothing deployed yet
 	f.dispatcher.With(Options{MaxParallel: 2})
 	var running, peak atomic.Int32
 	perRelease := sync.Map{}
@@ -165,6 +167,7 @@ func TestNamespaceOutsideTheAllowListIsRefused(t *testing.T) {
 
 func TestStopAcceptingHandsQueuedTasksBack(t *testing.T) {
 	f := newFixture(t)
+	f.releases.EXPECT().Get(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, helm.ErrNotFound).AnyTimes() // nothing deployed yet
 	unblock := make(chan struct{})
 	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
 	f.namespaces.EXPECT().Ensure(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil)
@@ -208,6 +211,7 @@ func TestStopAcceptingHandsQueuedTasksBack(t *testing.T) {
 // of a delivery (NATS restarted) delivers it again while it still runs.
 func TestSameTriggerDeliveredTwiceAtOnceRunsOnce(t *testing.T) {
 	f := newFixture(t)
+	f.releases.EXPECT().Get(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, helm.ErrNotFound).AnyTimes() // nothing deployed yet
 	unblock := make(chan struct{})
 	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil).Times(1)
 	f.namespaces.EXPECT().Ensure(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil).Times(1)

@@ -93,7 +93,12 @@ func serve(ctx context.Context) error {
 	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail}
 	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, locks, lifecycle)
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, locks, lifecycle)
-	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment, release, rollback).With(handler.Options{
+	action := handler.NewAction(cl.releases, cl.scaler, locks, handler.ActionSettings{MaxReplicas: cfg.MaxReplicas, WaitTimeout: cfg.WaitTimeout})
+	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, locks, handler.ServiceDeleteSettings{
+		WaitTimeout:           cfg.WaitTimeout,
+		DeleteEmptyNamespaces: cfg.DeleteEmptyNamespaces,
+	})
+	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment, release, rollback, action, serviceDelete).With(handler.Options{
 		MaxParallel:    cfg.MaxParallelTasks,
 		Ledger:         taskLedger,
 		Heartbeat:      cfg.AckWait / 3,

@@ -161,6 +161,20 @@ func (mr *MockReleasesMockRecorder) Rollback(ctx, namespace, name, timeout inter
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Rollback", reflect.TypeOf((*MockReleases)(nil).Rollback), ctx, namespace, name, timeout)
 }
 
+// Uninstall mocks base method.
+func (m *MockReleases) Uninstall(ctx context.Context, namespace, name string, timeout time.Duration) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Uninstall", ctx, namespace, name, timeout)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// Uninstall indicates an expected call of Uninstall.
+func (mr *MockReleasesMockRecorder) Uninstall(ctx, namespace, name, timeout interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Uninstall", reflect.TypeOf((*MockReleases)(nil).Uninstall), ctx, namespace, name, timeout)
+}
+
 // Upgrade mocks base method.
 func (m *MockReleases) Upgrade(ctx context.Context, req helm.Request) (*helm.Result, error) {
 	m.ctrl.T.Helper()
@@ -199,6 +213,21 @@ func (m *MockNamespaces) EXPECT() *MockNamespacesMockRecorder {
 	return m.recorder
 }
 
+// DeleteIfEmpty mocks base method.
+func (m *MockNamespaces) DeleteIfEmpty(ctx context.Context, name string) (bool, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "DeleteIfEmpty", ctx, name)
+	ret0, _ := ret[0].(bool)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// DeleteIfEmpty indicates an expected call of DeleteIfEmpty.
+func (mr *MockNamespacesMockRecorder) DeleteIfEmpty(ctx, name interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "DeleteIfEmpty", reflect.TypeOf((*MockNamespaces)(nil).DeleteIfEmpty), ctx, name)
+}
+
 // Ensure mocks base method.
 func (m *MockNamespaces) Ensure(ctx context.Context, name string, labels map[string]string) error {
 	m.ctrl.T.Helper()
@@ -211,6 +240,21 @@ func (m *MockNamespaces) Ensure(ctx context.Context, name string, labels map[str
 func (mr *MockNamespacesMockRecorder) Ensure(ctx, name, labels interface{}) *gomock.Call {
 	mr.mock.ctrl.T.Helper()
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Ensure", reflect.TypeOf((*MockNamespaces)(nil).Ensure), ctx, name, labels)
+}
+
+// List mocks base method.
+func (m *MockNamespaces) List(ctx context.Context) ([]string, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "List", ctx)
+	ret0, _ := ret[0].([]string)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// List indicates an expected call of List.
+func (mr *MockNamespacesMockRecorder) List(ctx interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "List", reflect.TypeOf((*MockNamespaces)(nil).List), ctx)
 }
 
 // MockRouter is a mock of Router interface.
@@ -234,6 +278,21 @@ func NewMockRouter(ctrl *gomock.Controller) *MockRouter {
 // EXPECT returns an object that allows the caller to indicate expected use.
 func (m *MockRouter) EXPECT() *MockRouterMockRecorder {
 	return m.recorder
+}
+
+// Remove mocks base method.
+func (m *MockRouter) Remove(ctx context.Context, namespace, service string) ([]string, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Remove", ctx, namespace, service)
+	ret0, _ := ret[0].([]string)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// Remove indicates an expected call of Remove.
+func (mr *MockRouterMockRecorder) Remove(ctx, namespace, service interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Remove", reflect.TypeOf((*MockRouter)(nil).Remove), ctx, namespace, service)
 }
 
 // Route mocks base method.
@@ -288,6 +347,36 @@ func (m *MockScaler) EXPECT() *MockScalerMockRecorder {
 	return m.recorder
 }
 
+// Autoscaler mocks base method.
+func (m *MockScaler) Autoscaler(ctx context.Context, w kube.Workload) (string, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Autoscaler", ctx, w)
+	ret0, _ := ret[0].(string)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// Autoscaler indicates an expected call of Autoscaler.
+func (mr *MockScalerMockRecorder) Autoscaler(ctx, w interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Autoscaler", reflect.TypeOf((*MockScaler)(nil).Autoscaler), ctx, w)
+}
+
+// Kept mocks base method.
+func (m *MockScaler) Kept(ctx context.Context, workloads []kube.Workload) (map[kube.Workload]int32, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Kept", ctx, workloads)
+	ret0, _ := ret[0].(map[kube.Workload]int32)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// Kept indicates an expected call of Kept.
+func (mr *MockScalerMockRecorder) Kept(ctx, workloads interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Kept", reflect.TypeOf((*MockScaler)(nil).Kept), ctx, workloads)
+}
+
 // Scale mocks base method.
 func (m *MockScaler) Scale(ctx context.Context, workloads []kube.Workload, replicas int32) error {
 	m.ctrl.T.Helper()
@@ -302,6 +391,21 @@ func (mr *MockScalerMockRecorder) Scale(ctx, workloads, replicas interface{}) *g
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Scale", reflect.TypeOf((*MockScaler)(nil).Scale), ctx, workloads, replicas)
 }
 
+// ScaleBy mocks base method.
+func (m *MockScaler) ScaleBy(ctx context.Context, w kube.Workload, delta, maxReplicas int32) (kube.Change, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "ScaleBy", ctx, w, delta, maxReplicas)
+	ret0, _ := ret[0].(kube.Change)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// ScaleBy indicates an expected call of ScaleBy.
+func (mr *MockScalerMockRecorder) ScaleBy(ctx, w, delta, maxReplicas interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ScaleBy", reflect.TypeOf((*MockScaler)(nil).ScaleBy), ctx, w, delta, maxReplicas)
+}
+
 // ScaleUpFromZero mocks base method.
 func (m *MockScaler) ScaleUpFromZero(ctx context.Context, workloads []kube.Workload) error {
 	m.ctrl.T.Helper()
@@ -314,4 +418,18 @@ func (m *MockScaler) ScaleUpFromZero(ctx context.Context, workloads []kube.Workl
 func (mr *MockScalerMockRecorder) ScaleUpFromZero(ctx, workloads interface{}) *gomock.Call {
 	mr.mock.ctrl.T.Helper()
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ScaleUpFromZero", reflect.TypeOf((*MockScaler)(nil).ScaleUpFromZero), ctx, workloads)
+}
+
+// WaitScaled mocks base method.
+func (m *MockScaler) WaitScaled(ctx context.Context, workloads []kube.Workload) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "WaitScaled", ctx, workloads)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// WaitScaled indicates an expected call of WaitScaled.
+func (mr *MockScalerMockRecorder) WaitScaled(ctx, workloads interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "WaitScaled", reflect.TypeOf((*MockScaler)(nil).WaitScaled), ctx, workloads)
 }

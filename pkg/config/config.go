@@ -119,6 +119,12 @@ type Config struct {
 	// revision on a failed release or a rollback.
 	RollbackDirectOnFail bool `envconfig:"ROLLBACK_DIRECT_ON_FAIL" default:"true"`
 
+	// MaxReplicas is the most replicas a scaling action sets on a workload.
+	MaxReplicas int32 `envconfig:"MAX_REPLICAS" default:"100"`
+	// DeleteEmptyNamespaces deletes a namespace helm-service created when
+	// removing a deleted service leaves it empty.
+	DeleteEmptyNamespaces bool `envconfig:"DELETE_EMPTY_NAMESPACES" default:"false"`
+
 	// HTTPAddr serves /healthz and /readyz.
 	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080"`
 	// ShutdownGrace bounds how long in-flight tasks may run after SIGTERM.
@@ -194,6 +200,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := allowlist.Parse(c.AllowedNamespaces); err != nil {
 		return err
+	}
+	if c.MaxReplicas < 0 {
+		return fmt.Errorf("MAX_REPLICAS must not be negative, got %d", c.MaxReplicas)
 	}
 	if c.Source == "" {
 		return fmt.Errorf("EVENT_SOURCE must not be empty")

@@ -13,7 +13,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.ChartDir != "./charts" || c.WaitTimeout != 5*time.Minute || c.Source != "helm-service" || c.NATSListen != "127.0.0.1:4222" ||
-		c.RouteMode != "canary" || c.TrafficRouter != "service" || !c.RollbackDirectOnFail {
+		c.RouteMode != "canary" || c.TrafficRouter != "service" || !c.RollbackDirectOnFail || c.MaxReplicas != 100 || c.DeleteEmptyNamespaces {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 	if c.NATSMode != "jetstream" || c.MaxParallelTasks != DefaultParallelTasks() || c.MaxParallelTasks < 4 {
@@ -31,11 +31,13 @@ func TestLoadFromEnvironment(t *testing.T) {
 	t.Setenv("ROUTE_MODE", "dark")
 	t.Setenv("ROLLBACK_DIRECT_ON_FAIL", "false")
 	t.Setenv("POD_NAMESPACE", "keptn")
+	t.Setenv("MAX_REPLICAS", "20")
+	t.Setenv("DELETE_EMPTY_NAMESPACES", "true")
 	c, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.WaitTimeout != 90*time.Second || c.ChartDir != "/charts" || c.RouteMode != "dark" || c.RollbackDirectOnFail {
+	if c.WaitTimeout != 90*time.Second || c.ChartDir != "/charts" || c.RouteMode != "dark" || c.RollbackDirectOnFail || c.MaxReplicas != 20 || !c.DeleteEmptyNamespaces {
 		t.Errorf("environment not read: %+v", c)
 	}
 	if c.AllowedNamespaces != "*,!kube-*,!default,!keptn" {
@@ -59,6 +61,7 @@ func TestLoadRejects(t *testing.T) {
 		"LOG_FORMAT":         "xml",
 		"ROUTE_MODE":         "shadow",
 		"TRAFFIC_ROUTER":     "nginx",
+		"MAX_REPLICAS":       "-1",
 	} {
 		t.Run(env, func(t *testing.T) {
 			t.Setenv(env, value)

@@ -115,3 +115,13 @@ func TestNewReply(t *testing.T) {
 		t.Errorf("data = %s (%v), want project p", reply.Data(), err)
 	}
 }
+
+func TestValidateService(t *testing.T) {
+	if err := (Common{Project: "sockshop", Service: "carts"}).ValidateService(); err != nil {
+		t.Errorf("valid project and service without a stage: %v", err)
+	}
+	err := Common{Project: "Sock Shop"}.ValidateService()
+	if err == nil || !strings.Contains(err.Error(), `project "Sock Shop" is not a valid Kubernetes name`) || !strings.Contains(err.Error(), "service is missing") {
+		t.Errorf("error = %v, want both fields named", err)
+	}
+}

@@ -25,6 +25,12 @@ func (c Common) ValidateTarget() error {
 	return errors.Join(errs...)
 }
 
+// ValidateService checks project and service as ValidateTarget does, for
+// events about a service in every stage (they carry no stage).
+func (c Common) ValidateService() error {
+	return errors.Join(validateName("project", c.Project), validateName("service", c.Service))
+}
+
 func validateName(field, value string) error {
 	if value == "" {
 		return fmt.Errorf("%s is missing", field)

@@ -44,8 +44,9 @@ func (c *Client) Get(ctx context.Context, namespace, name string) (*Record, erro
 	return recordOf(rel)
 }
 
-// Find returns the newest revision of every release in namespace whose
-// record carries all the given labels, in no particular order.
+// Find returns the newest revision of every release in namespace (every
+// namespace for AllNamespaces) whose record carries all the given labels,
+// in no particular order.
 func (c *Client) Find(ctx context.Context, namespace string, labels map[string]string) ([]*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -63,7 +64,11 @@ func (c *Client) Find(ctx context.Context, namespace string, labels map[string]s
 		return true
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list releases in %s: %w", namespace, err)
+		where := "namespace " + namespace
+		if namespace == AllNamespaces {
+			where = "every namespace"
+		}
+		return nil, fmt.Errorf("list releases in %s: %w", where, err)
 	}
 	newest := map[string]*release.Release{}
 	for _, rel := range all {

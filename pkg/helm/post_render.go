@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/postrender"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"sigs.k8s.io/yaml"
+
+	"github.com/helm-service/helm-service/pkg/kube"
 )
 
 // LabelPostRenderer adds labels to every object Helm rendered, and to the pod
@@ -33,37 +36,12 @@ func hasPodTemplate(kind string) bool {
 
 // Run implements postrender.PostRenderer.
 func (p LabelPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
-	out := new(bytes.Buffer)
-	docs := releaseutil.SplitManifests(rendered.String())
-	keys := make([]string, 0, len(docs))
-	for k := range docs {
-		keys = append(keys, k)
-	}
-	sort.Sort(releaseutil.BySplitManifestsOrder(keys))
-	for _, k := range keys {
-		doc := docs[k]
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		var obj map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-			return nil, fmt.Errorf("post-render: read rendered object: %w", err)
-		}
-		if len(obj) == 0 {
-			continue
-		}
+	return eachObject(rendered, func(obj map[string]any) {
 		addLabels(obj, p.Labels, "metadata")
 		if kind, _ := obj["kind"].(string); hasPodTemplate(kind) {
 			addLabels(obj, p.Labels, "spec", "template", "metadata")
 		}
-		data, err := yaml.Marshal(obj)
-		if err != nil {
-			return nil, fmt.Errorf("post-render: write object: %w", err)
-		}
-		out.WriteString("---\n")
-		out.Write(data)
-	}
-	return out, nil
+	})
 }
 
 // addLabels merges labels into the map at path/labels of obj, creating the
@@ -83,10 +61,106 @@ func addLabels(obj map[string]any, labels map[string]string, path ...string) {
 	}
 }
 
+// ReplicasPostRenderer sets spec.replicas of the given Deployments and
+// StatefulSets, matched by kind and name, and records the count in their
+// kube.AnnotationReplicas, so that a count set by a scaling action survives
+// later deployments.
+type ReplicasPostRenderer struct {
+	Replicas map[kube.Workload]int32
+}
+
+var _ postrender.PostRenderer = ReplicasPostRenderer{}
+
+// Run implements postrender.PostRenderer.
+func (p ReplicasPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
+	byKindName := make(map[[2]string]int32, len(p.Replicas))
+	for w, n := range p.Replicas {
+		byKindName[[2]string{w.Kind, w.Name}] = n
+	}
+	return eachObject(rendered, func(obj map[string]any) {
+		kind, _ := obj["kind"].(string)
+		meta, _ := obj["metadata"].(map[string]any)
+		name, _ := meta["name"].(string)
+		n, ok := byKindName[[2]string{kind, name}]
+		if !ok {
+			return
+		}
+		spec, ok := obj["spec"].(map[string]any)
+		if !ok {
+			spec = map[string]any{}
+			obj["spec"] = spec
+		}
+		spec["replicas"] = int64(n)
+		annotations, ok := meta["annotations"].(map[string]any)
+		if !ok {
+			annotations = map[string]any{}
+			meta["annotations"] = annotations
+		}
+		annotations[kube.AnnotationReplicas] = strconv.Itoa(int(n))
+	})
+}
+
+// eachObject calls edit on every rendered object, in Helm's order, and
+// returns the edited manifest.
+func eachObject(rendered *bytes.Buffer, edit func(obj map[string]any)) (*bytes.Buffer, error) {
+	out := new(bytes.Buffer)
+	docs := releaseutil.SplitManifests(rendered.String())
+	keys := make([]string, 0, len(docs))
+	for k := range docs {
+		keys = append(keys, k)
+	}
+	sort.Sort(releaseutil.BySplitManifestsOrder(keys))
+	for _, k := range keys {
+		doc := docs[k]
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			return nil, fmt.Errorf("post-render: read rendered object: %w", err)
+		}
+		if len(obj) == 0 {
+			continue
+		}
+		edit(obj)
+		data, err := yaml.Marshal(obj)
+		if err != nil {
+			return nil, fmt.Errorf("post-render: write object: %w", err)
+		}
+		out.WriteString("---\n")
+		out.Write(data)
+	}
+	return out, nil
+}
+
+// chain runs post-renderers one after the other.
+type chain []postrender.PostRenderer
+
+// Run implements postrender.PostRenderer.
+func (c chain) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
+	var err error
+	for _, p := range c {
+		if rendered, err = p.Run(rendered); err != nil {
+			return nil, err
+		}
+	}
+	return rendered, nil
+}
+
 // postRendererFor returns the post-renderer of a request, or nil for none.
 func postRendererFor(req Request) postrender.PostRenderer {
-	if len(req.ObjectLabels) == 0 {
-		return nil
+	var c chain
+	if len(req.ObjectLabels) > 0 {
+		c = append(c, LabelPostRenderer{Labels: req.ObjectLabels})
 	}
-	return LabelPostRenderer{Labels: req.ObjectLabels}
+	if len(req.Replicas) > 0 {
+		c = append(c, ReplicasPostRenderer{Replicas: req.Replicas})
+	}
+	switch len(c) {
+	case 0:
+		return nil
+	case 1:
+		return c[0]
+	}
+	return c
 }

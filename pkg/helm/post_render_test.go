@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/helm-service/helm-service/pkg/kube"
 )
 
 func TestLabelPostRendererLabelsObjectsAndPodTemplates(t *testing.T) {
@@ -102,5 +104,103 @@ func TestUpgradeAppliesObjectLabels(t *testing.T) {
 	rel, _ := cfg.Releases.Last("carts-canary")
 	if n := strings.Count(rel.Manifest, "keptn.sh/deployment: canary"); n != 4 {
 		t.Errorf("manifest carries the label %d times, want 4 (ConfigMap, Service, Deployment, pod template):\n%s", n, rel.Manifest)
+	}
+}
+
+func TestReplicasPostRendererSetsAndRecordsCounts(t *testing.T) {
+	in := bytes.NewBufferString(`---
+apiVersion: v1
+kind: Service
+metadata:
+  name: carts
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: carts
+  annotations:
+    team: shop
+spec:
+  replicas: 2
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: carts-db
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: orders
+spec:
+  replicas: 1
+`)
+	out, err := ReplicasPostRenderer{Replicas: map[kube.Workload]int32{
+		{Kind: "Deployment", Name: "carts"}:     5,
+		{Kind: "StatefulSet", Name: "carts-db"}: 0,
+	}}.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type object struct {
+		Kind     string
+		Metadata struct {
+			Name        string
+			Annotations map[string]string
+		}
+		Spec struct {
+			Replicas *int32
+		}
+	}
+	got := map[string]object{}
+	for _, doc := range strings.Split(out.String(), "---\n") {
+		var o object
+		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.Kind != "" {
+			got[o.Kind+"/"+o.Metadata.Name] = o
+		}
+	}
+	if len(got) != 4 {
+		t.Fatalf("objects = %v, want all four kept", got)
+	}
+	check := func(key string, replicas int32, annotation string) {
+		t.Helper()
+		o := got[key]
+		if o.Spec.Replicas == nil || *o.Spec.Replicas != replicas || o.Metadata.Annotations[kube.AnnotationReplicas] != annotation {
+			t.Errorf("%s: replicas %v, annotation %q; want %d and %q", key, o.Spec.Replicas, o.Metadata.Annotations[kube.AnnotationReplicas], replicas, annotation)
+		}
+	}
+	check("Deployment/carts", 5, "5")
+	check("StatefulSet/carts-db", 0, "0")
+	check("Deployment/orders", 1, "")
+	if got["Deployment/carts"].Metadata.Annotations["team"] != "shop" {
+		t.Errorf("the chart's own annotations must stay: %v", got["Deployment/carts"].Metadata.Annotations)
+	}
+	if got["Service/carts"].Spec.Replicas != nil {
+		t.Errorf("a Service of the same name must not get replicas")
+	}
+}
+
+func TestUpgradeKeepsScaledReplicasWithLabels(t *testing.T) {
+	c, cfg := memoryClient(t, nil)
+	ch := sampleChart(t)
+	req := Request{
+		Namespace: "ns", Name: "carts-primary", Chart: ch, Values: ch.Values, Timeout: time.Minute,
+		ObjectLabels: map[string]string{"keptn.sh/deployment": "primary"},
+		Replicas:     map[kube.Workload]int32{{Kind: "Deployment", Namespace: "ns", Name: "carts-primary"}: 7},
+	}
+	if _, err := c.Upgrade(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := cfg.Releases.Last("carts-primary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"replicas: 7", `keptn.sh/replicas: "7"`, "keptn.sh/deployment: primary"} {
+		if !strings.Contains(rel.Manifest, want) {
+			t.Errorf("manifest lacks %q:\n%s", want, rel.Manifest)
+		}
 	}
 }

@@ -27,6 +27,10 @@ type Request struct {
 	// ObjectLabels, when set, are added to every rendered object and to the
 	// pod templates of its workloads (see LabelPostRenderer).
 	ObjectLabels map[string]string
+	// Replicas, when set, override the replicas the chart renders for the
+	// given Deployments and StatefulSets, and are recorded on them (see
+	// ReplicasPostRenderer). Namespaces of the keys are ignored.
+	Replicas map[kube.Workload]int32
 }
 
 // Result describes a release after an action.

@@ -79,3 +79,43 @@ func TestNotReady(t *testing.T) {
 		}
 	}
 }
+
+func TestDeleteIfEmpty(t *testing.T) {
+	ns := func(name string, managed bool) *corev1.Namespace {
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if managed {
+			n.Labels = map[string]string{LabelManagedBy: ManagedByValue}
+		}
+		return n
+	}
+	ownedPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "carts-abc", Namespace: "empty", OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "carts-1"}}}}
+	cs := fake.NewClientset(
+		ns("empty", true), ownedPod,
+		ns("theirs", false),
+		ns("busy", true), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "busy"}},
+		ns("helm", true), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sh.helm.release.v1.orders.v1", Namespace: "helm", Labels: map[string]string{"owner": "helm"}}},
+		ns("pod", true), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "debug", Namespace: "pod"}},
+	)
+	n := Namespaces{Clientset: cs}
+	for name, want := range map[string]bool{"empty": true, "theirs": false, "busy": false, "helm": false, "pod": false, "missing": false} {
+		got, err := n.DeleteIfEmpty(context.Background(), name)
+		if err != nil || got != want {
+			t.Errorf("DeleteIfEmpty(%s) = %v, %v; want %v", name, got, err, want)
+		}
+		_, err = cs.CoreV1().Namespaces().Get(context.Background(), name, metav1.GetOptions{})
+		if exists := err == nil; name != "missing" && exists == want {
+			t.Errorf("namespace %s exists = %v after DeleteIfEmpty returned %v", name, exists, want)
+		}
+	}
+}
+
+func TestListNamespaces(t *testing.T) {
+	cs := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "b"}}, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a"}})
+	names, err := Namespaces{Clientset: cs}.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(names, ",") != "a,b" {
+		t.Errorf("names = %v, want a and b", names)
+	}
+}

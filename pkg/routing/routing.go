@@ -18,6 +18,9 @@ type Router interface {
 	// Split reports how traffic is routed now; an error wrapping
 	// ErrNotRouted when the stable endpoints do not exist.
 	Split(ctx context.Context, t Target) (Split, error)
+	// Remove deletes every routing object made for service in namespace
+	// and returns them as "Kind namespace/name".
+	Remove(ctx context.Context, namespace, service string) ([]string, error)
 }
 
 // ErrNotRouted is returned by Split for a target without stable endpoints.

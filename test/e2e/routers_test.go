@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/routing"
 )
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
@@ -226,6 +228,20 @@ func TestWeightedRouters(t *testing.T) {
 			expect("v4 rolled back", 100, 0)
 			if img := image(t, ns, "carts-primary"); img != "example/carts:2" {
 				t.Errorf("after rollback primary runs %s, want example/carts:2", img)
+			}
+
+			// Removing the service removes the router's objects with it.
+			kind, gvr := "HTTPRoute", routing.HTTPRouteGVR
+			if c.router == "istio" {
+				kind, gvr = "VirtualService", routing.VirtualServiceGVR
+			}
+			_, out := e.serviceDeleted(t, project, "carts")
+			want := []string{kind + " " + ns + "/carts", "Service " + ns + "/carts"}
+			if out.Status != events.StatusSucceeded || out.Removed == nil || !slices.Equal(out.Removed.RoutingObjects, want) {
+				t.Errorf("service removal: %s %q, routing objects %+v; want %v", out.Status, out.Message, out.Removed, want)
+			}
+			if _, err := dyn.Resource(gvr).Namespace(ns).Get(ctx(t), "carts", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("%s %s/carts after removal: %v, want NotFound", kind, ns, err)
 			}
 		})
 	}

@@ -1,0 +1,178 @@
+package handler
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/kube"
+)
+
+// ServiceDeleteSettings are the knobs of service removal.
+type ServiceDeleteSettings struct {
+	// WaitTimeout bounds the wait for each release's objects to be gone.
+	WaitTimeout time.Duration
+	// DeleteEmptyNamespaces deletes a namespace helm-service created once
+	// the removal leaves it empty.
+	DeleteEmptyNamespaces bool
+}
+
+// ServiceDelete handles sh.keptn.event.service.delete.finished from the
+// control plane: the service is gone from the project, so every Helm
+// release helm-service made for it, in every stage, is uninstalled together
+// with the routing objects of blue/green services. It answers with its own
+// service.delete.finished.
+type ServiceDelete struct {
+	releases   Releases
+	router     Router
+	namespaces Namespaces
+	locks      *Locks
+	settings   ServiceDeleteSettings
+}
+
+// NewServiceDelete returns the service removal task. The collaborators
+// are nil when no cluster is configured. locks are shared with the other
+// tasks.
+func NewServiceDelete(releases Releases, router Router, namespaces Namespaces, locks *Locks, settings ServiceDeleteSettings) *ServiceDelete {
+	return &ServiceDelete{releases: releases, router: router, namespaces: namespaces, locks: locks, settings: settings}
+}
+
+// Name implements Task.
+func (s *ServiceDelete) Name() string { return events.TaskServiceDelete }
+
+// Subject implements Listener: the task follows the control plane's
+// service.delete.finished.
+func (s *ServiceDelete) Subject() string {
+	return events.Type(events.TaskServiceDelete, events.PhaseFinished)
+}
+
+// Run implements Task.
+func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, error) {
+	in, err := decodeStrict[events.Common](t.Event.Data(), t.Event.Type())
+	if err != nil {
+		return nil, err
+	}
+	// No stage: the service is gone from every stage.
+	if err := in.ValidateService(); err != nil {
+		return nil, err
+	}
+	if s.releases == nil || s.router == nil || s.namespaces == nil {
+		return nil, kube.ErrNoCluster
+	}
+	records, err := s.find(ctx, t, in.Project, in.Service)
+	if err != nil {
+		return nil, fmt.Errorf("find the releases of service %s of project %s: %w", in.Service, in.Project, err)
+	}
+	slices.SortFunc(records, func(a, b *helm.Record) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+
+	removed := &events.Removed{Releases: []string{}, RoutingObjects: []string{}}
+	var errs []error
+	var namespaces []string
+	for _, r := range records {
+		if !slices.Contains(namespaces, r.Namespace) {
+			namespaces = append(namespaces, r.Namespace)
+		}
+	}
+	for _, ns := range namespaces {
+		failed := len(errs)
+		unlock := s.locks.Lock(serviceKey(ns, in.Service))
+		for _, r := range records {
+			if r.Namespace != ns {
+				continue
+			}
+			t.Log.Info("uninstalling", "namespace", r.Namespace, "release", r.Name)
+			err := s.releases.Uninstall(ctx, r.Namespace, r.Name, s.settings.WaitTimeout)
+			switch {
+			case errors.Is(err, helm.ErrNotFound): // removed meanwhile
+			case err != nil:
+				errs = append(errs, err)
+			default:
+				removed.Releases = append(removed.Releases, r.Namespace+"/"+r.Name)
+			}
+		}
+		objects, err := s.router.Remove(ctx, ns, in.Service)
+		removed.RoutingObjects = append(removed.RoutingObjects, objects...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("remove routing of %s in %s: %w", in.Service, ns, err))
+		}
+		unlock()
+		if s.settings.DeleteEmptyNamespaces && len(errs) == failed {
+			deleted, err := s.namespaces.DeleteIfEmpty(ctx, ns)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if deleted {
+				removed.Namespaces = append(removed.Namespaces, ns)
+			}
+		}
+	}
+
+	summary := describeRemoved(in.Project, in.Service, removed)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s; failed: %w", summary, errors.Join(errs...))
+	}
+	out := &events.ServiceDeleteFinished{Removed: removed}
+	out.Message = summary
+	return out, nil
+}
+
+// describeRemoved says in words what was removed for a service.
+func describeRemoved(project, service string, r *events.Removed) string {
+	if len(r.Releases) == 0 && len(r.RoutingObjects) == 0 {
+		return fmt.Sprintf("service %s of project %s had nothing deployed by helm-service", service, project)
+	}
+	var parts []string
+	if len(r.Releases) > 0 {
+		parts = append(parts, "releases "+strings.Join(r.Releases, ", "))
+	}
+	if len(r.RoutingObjects) > 0 {
+		parts = append(parts, "routing objects "+strings.Join(r.RoutingObjects, ", "))
+	}
+	if len(r.Namespaces) > 0 {
+		parts = append(parts, "empty namespaces "+strings.Join(r.Namespaces, ", "))
+	}
+	return fmt.Sprintf("removed service %s of project %s: %s", service, project, strings.Join(parts, "; "))
+}
+
+// find returns the releases of a service in every namespace. Without the
+// right to list release records cluster-wide (the chart's namespaced RBAC
+// mode), it searches the namespaces of the project's stages,
+// <project>-*, one by one, skipping those it may not read.
+func (s *ServiceDelete) find(ctx context.Context, t Trigger, project, service string) ([]*helm.Record, error) {
+	labels := map[string]string{kube.LabelProject: project, kube.LabelService: service}
+	records, err := s.releases.Find(ctx, helm.AllNamespaces, labels)
+	if !apierrors.IsForbidden(err) {
+		return records, err
+	}
+	t.Log.Info("may not list releases in every namespace: searching the project's namespaces one by one", "error", err)
+	names, err := s.namespaces.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	records = nil
+	for _, ns := range names {
+		if !strings.HasPrefix(ns, project+"-") {
+			continue
+		}
+		found, err := s.releases.Find(ctx, ns, labels)
+		if apierrors.IsForbidden(err) {
+			t.Log.Debug("may not list releases in namespace: skipped", "namespace", ns)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, found...)
+	}
+	return records, nil
+}

@@ -1,0 +1,68 @@
+package events
+
+import "encoding/json"
+
+// ActionScaling is the remediation action helm-service carries out; other
+// actions belong to other services.
+const ActionScaling = "scaling"
+
+// ActionTriggered is the data of sh.keptn.event.action.triggered.
+type ActionTriggered struct {
+	Common
+	Action  ActionInfo      `json:"action"`
+	Problem json.RawMessage `json:"problem,omitempty"`
+}
+
+// ActionInfo is the remediation action asked for. Value is kept raw: its
+// type depends on the action (for scaling, a replica increment given as a
+// JSON number or a string).
+type ActionInfo struct {
+	Name        string          `json:"name,omitempty"`
+	Action      string          `json:"action"`
+	Description string          `json:"description,omitempty"`
+	Value       json.RawMessage `json:"value,omitempty"`
+}
+
+// ActionFinished is the data of sh.keptn.event.action.finished.
+type ActionFinished struct {
+	Common
+	Scaling *Scaling `json:"scaling,omitempty"`
+}
+
+// Scaling is helm-service's extension to action.finished: what a scaling
+// action changed.
+type Scaling struct {
+	Namespace   string `json:"namespace"`
+	ReleaseName string `json:"releaseName"`
+	// Increment is the increment asked for.
+	Increment int32 `json:"increment"`
+	// Workloads are the workloads scaled, each from and to how many
+	// replicas.
+	Workloads []WorkloadScaling `json:"workloads"`
+}
+
+// WorkloadScaling is the change of one workload's replicas.
+type WorkloadScaling struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	From int32  `json:"from"`
+	To   int32  `json:"to"`
+}
+
+// ServiceDeleteFinished is the data of sh.keptn.event.service.delete.finished
+// as helm-service sends it.
+type ServiceDeleteFinished struct {
+	Common
+	Removed *Removed `json:"removed,omitempty"`
+}
+
+// Removed lists what helm-service removed for a deleted service.
+type Removed struct {
+	// Releases are namespace/name of the uninstalled Helm releases.
+	Releases []string `json:"releases"`
+	// RoutingObjects are kind namespace/name of the routing objects of
+	// blue/green services.
+	RoutingObjects []string `json:"routingObjects"`
+	// Namespaces are the namespaces deleted because they were left empty.
+	Namespaces []string `json:"namespaces,omitempty"`
+}

@@ -1,0 +1,38 @@
+package helm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/storage/driver"
+)
+
+// AllNamespaces passed to Find searches the releases of every namespace.
+const AllNamespaces = ""
+
+// Uninstall removes a release, its objects and its history, and waits up to
+// timeout for the objects to be gone. The error wraps ErrNotFound when the
+// release does not exist.
+func (c *Client) Uninstall(ctx context.Context, namespace, name string, timeout time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cfg, err := c.newConfig(namespace)
+	if err != nil {
+		return err
+	}
+	un := action.NewUninstall(cfg)
+	un.Wait = true
+	un.Timeout = timeout
+	un.DeletionPropagation = "background"
+	if _, err := un.Run(name); err != nil {
+		if errors.Is(err, driver.ErrReleaseNotFound) {
+			return fmt.Errorf("uninstall release %s/%s: %w", namespace, name, ErrNotFound)
+		}
+		return fmt.Errorf("uninstall release %s/%s: %w", namespace, name, err)
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// AnnotationReplicas is set on a workload scaled by a remediation action:
+// the replica count it was scaled to. Later deployments of the release keep
+// that count instead of the chart's.
+const AnnotationReplicas = "keptn.sh/replicas"
+
+// Change is what scaling did to one workload.
+type Change struct {
+	Workload Workload
+	From     int32
+	To       int32
+}
+
+func (c Change) String() string {
+	return fmt.Sprintf("%s from %d to %d", c.Workload, c.From, c.To)
+}
+
+// ErrNotScalable is wrapped by ScaleBy for a kind without replicas.
+var ErrNotScalable = errors.New("kind has no scale subresource")
+
+// ScaleBy adds delta to the replicas of a Deployment or StatefulSet
+// through its scale subresource, clamped to [0, maxReplicas], and records
+// the new count in the workload's AnnotationReplicas.
+func (s Scaler) ScaleBy(ctx context.Context, w Workload, delta, maxReplicas int32) (Change, error) {
+	cur, err := s.getScale(ctx, w)
+	if err != nil {
+		return Change{}, err
+	}
+	to := clamp(int64(cur.Spec.Replicas)+int64(delta), 0, int64(maxReplicas))
+	ch := Change{Workload: w, From: cur.Spec.Replicas, To: to}
+	if to != cur.Spec.Replicas {
+		cur.Spec.Replicas = to
+		if err := s.updateScale(ctx, w, cur); err != nil {
+			return Change{}, err
+		}
+	}
+	if err := s.annotate(ctx, w, to); err != nil {
+		return ch, err
+	}
+	return ch, nil
+}
+
+func clamp(v, lo, hi int64) int32 {
+	return int32(max(lo, min(v, hi)))
+}
+
+func (s Scaler) getScale(ctx context.Context, w Workload) (*autoscalingv1.Scale, error) {
+	var cur *autoscalingv1.Scale
+	var err error
+	switch w.Kind {
+	case "Deployment":
+		cur, err = s.Clientset.AppsV1().Deployments(w.Namespace).GetScale(ctx, w.Name, metav1.GetOptions{})
+	case "StatefulSet":
+		cur, err = s.Clientset.AppsV1().StatefulSets(w.Namespace).GetScale(ctx, w.Name, metav1.GetOptions{})
+	default:
+		return nil, fmt.Errorf("scale %s: %w", w, ErrNotScalable)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read scale of %s: %w", w, err)
+	}
+	return cur, nil
+}
+
+func (s Scaler) updateScale(ctx context.Context, w Workload, scale *autoscalingv1.Scale) error {
+	var err error
+	switch w.Kind {
+	case "Deployment":
+		_, err = s.Clientset.AppsV1().Deployments(w.Namespace).UpdateScale(ctx, w.Name, scale, metav1.UpdateOptions{})
+	case "StatefulSet":
+		_, err = s.Clientset.AppsV1().StatefulSets(w.Namespace).UpdateScale(ctx, w.Name, scale, metav1.UpdateOptions{})
+	default:
+		err = ErrNotScalable
+	}
+	if err != nil {
+		return fmt.Errorf("scale %s to %d: %w", w, scale.Spec.Replicas, err)
+	}
+	return nil
+}
+
+// annotate records replicas in the workload's AnnotationReplicas.
+func (s Scaler) annotate(ctx context.Context, w Workload, replicas int32) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
+		AnnotationReplicas: strconv.Itoa(int(replicas)),
+	}}})
+	if err != nil {
+		return err
+	}
+	switch w.Kind {
+	case "Deployment":
+		_, err = s.Clientset.AppsV1().Deployments(w.Namespace).Patch(ctx, w.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	case "StatefulSet":
+		_, err = s.Clientset.AppsV1().StatefulSets(w.Namespace).Patch(ctx, w.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("record %d replicas on %s: %w", replicas, w, err)
+	}
+	return nil
+}
+
+// Kept returns the replica counts recorded by ScaleBy on the given
+// workloads. Workloads without a record, or that do not exist, are left
+// out; a record that is not a count is an error naming the workload.
+func (s Scaler) Kept(ctx context.Context, workloads []Workload) (map[Workload]int32, error) {
+	out := map[Workload]int32{}
+	for _, w := range workloads {
+		var meta metav1.Object
+		var err error
+		switch w.Kind {
+		case "Deployment":
+			meta, err = s.Clientset.AppsV1().Deployments(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+		case "StatefulSet":
+			meta, err = s.Clientset.AppsV1().StatefulSets(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+		default:
+			continue
+		}
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", w, err)
+		}
+		v, ok := meta.GetAnnotations()[AnnotationReplicas]
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%s: annotation %s=%q is not a replica count", w, AnnotationReplicas, v)
+		}
+		out[w] = int32(n)
+	}
+	return out, nil
+}
+
+// Autoscaler returns the name of a HorizontalPodAutoscaler that targets
+// the workload, or "" when none does.
+func (s Scaler) Autoscaler(ctx context.Context, w Workload) (string, error) {
+	list, err := s.Clientset.AutoscalingV2().HorizontalPodAutoscalers(w.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", fmt.Errorf("list HorizontalPodAutoscalers in %s: %w", w.Namespace, err)
+	}
+	for _, h := range list.Items {
+		ref := h.Spec.ScaleTargetRef
+		if ref.Kind == w.Kind && ref.Name == w.Name {
+			return h.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// readyPoll is how often WaitScaled checks the workloads.
+const readyPoll = 250 * time.Millisecond
+
+// WaitScaled waits until every workload runs exactly its desired replicas,
+// all ready, or ctx ends; the error then says which are not there yet.
+func (s Scaler) WaitScaled(ctx context.Context, workloads []Workload) error {
+	for {
+		var pending []string
+		for _, w := range workloads {
+			if why := s.notScaled(ctx, w); why != "" {
+				pending = append(pending, w.String()+": "+why)
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for replicas: %w; not there yet: %v", ctx.Err(), pending)
+		case <-time.After(readyPoll):
+		}
+	}
+}
+
+// notScaled says why a workload does not run its desired replicas, all
+// ready and updated, or "" when it does.
+func (s Scaler) notScaled(ctx context.Context, w Workload) string {
+	var gen, observed int64
+	var want, replicas, ready int32 = 1, 0, 0
+	switch w.Kind {
+	case "Deployment":
+		d, err := s.Clientset.AppsV1().Deployments(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Sprintf("cannot read it: %v", err)
+		}
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
+		gen, observed, replicas, ready = d.Generation, d.Status.ObservedGeneration, d.Status.Replicas, d.Status.ReadyReplicas
+	case "StatefulSet":
+		st, err := s.Clientset.AppsV1().StatefulSets(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Sprintf("cannot read it: %v", err)
+		}
+		if st.Spec.Replicas != nil {
+			want = *st.Spec.Replicas
+		}
+		gen, observed, replicas, ready = st.Generation, st.Status.ObservedGeneration, st.Status.Replicas, st.Status.ReadyReplicas
+	default:
+		return ""
+	}
+	if observed >= gen && replicas == want && ready == want {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d replicas ready, %d running", ready, want, replicas)
+}

@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/chart/loader"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/helm-service/helm-service/pkg/charts"
+	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/kube"
+)
+
+// restrictedKubeconfig installs the service's own chart with namespaced
+// RBAC for the given namespaces and returns a kubeconfig that acts as its
+// service account.
+func restrictedKubeconfig(t *testing.T, namespaces []string) string {
+	t.Helper()
+	restConfig, err := clientcmd.BuildConfigFromFlags("", suite.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := loader.Load("../../chart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	system := suite.project("hs-rbac")
+	if err := (kube.Namespaces{Clientset: suite.clientset}).Ensure(ctx(t), system, nil); err != nil {
+		t.Fatal(err)
+	}
+	name, sa := "hs-rbac-"+suite.runID, "helm-service-restricted"
+	list := make([]any, len(namespaces))
+	for i, n := range namespaces {
+		list[i] = n
+	}
+	client := helm.NewClient(restConfig, suite.clientset, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := client.Upgrade(ctx(t), helm.Request{
+		Namespace: system, Name: name, Chart: ch, Timeout: 2 * time.Minute,
+		Values: charts.MergeValues(ch.Values, map[string]any{
+			"image":          map[string]any{"tag": "e2e"},
+			"serviceAccount": map[string]any{"name": sa},
+			"rbac":           map[string]any{"mode": "namespaced", "namespaces": list},
+		}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Uninstall(ctx(t), system, name, time.Minute) })
+
+	expiry := int64(3600)
+	tok, err := suite.clientset.CoreV1().ServiceAccounts(system).CreateToken(ctx(t), sa,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.LoadFromFile(suite.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AuthInfos = map[string]*clientcmdapi.AuthInfo{sa: {Token: tok.Status.Token}}
+	for _, c := range cfg.Contexts {
+		c.AuthInfo = sa
+	}
+	path := filepath.Join(t.TempDir(), "restricted.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestDeleteServiceWithNamespacedRBAC removes a service with the rights of
+// the chart's namespaced RBAC mode, which may not list releases in every
+// namespace: helm-service searches the project's namespaces one by one and
+// skips one it may not read.
+func TestDeleteServiceWithNamespacedRBAC(t *testing.T) {
+	project := suite.project("delrb")
+	dev, prod, locked := project+"-dev", project+"-prod", project+"-locked"
+	for _, ns := range []string{dev, prod, locked} {
+		if err := (kube.Namespaces{Clientset: suite.clientset}).Ensure(ctx(t), ns, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Deployed with full rights by the suite's instance.
+	for _, stage := range []string{"dev", "prod", "locked"} {
+		_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "carts", "direct", nil)), deployTimeout)
+		expectSucceeded(t, data)
+	}
+
+	inst := startInstance(t, map[string]string{"KUBECONFIG": restrictedKubeconfig(t, []string{dev, prod})})
+	_, out := inst.serviceDeleted(t, project, "carts")
+	if out.Status != events.StatusSucceeded || out.Removed == nil || !slices.Equal(out.Removed.Releases, []string{dev + "/carts", prod + "/carts"}) {
+		t.Fatalf("finished %s %q, removed %+v; want the releases in %s and %s", out.Status, out.Message, out.Removed, dev, prod)
+	}
+	log, err := os.ReadFile(inst.service.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "may not list releases in every namespace") {
+		t.Errorf("the restricted instance did not fall back to searching namespaces one by one")
+	}
+	if r := helmRelease(t, locked, "carts"); r.status != "deployed" {
+		t.Errorf("release in the namespace the instance may not read: %s, want deployed (untouched)", r.status)
+	}
+}

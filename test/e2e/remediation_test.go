@@ -1,0 +1,322 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/kube"
+)
+
+// publish sends an event of any type with the given data and returns its id.
+func (e *env) publish(t *testing.T, eventType string, data any) string {
+	t.Helper()
+	ev := cloudevents.NewEvent()
+	ev.SetID(uuid.NewString())
+	ev.SetSource("e2e-test")
+	ev.SetType(eventType)
+	ev.SetExtension(events.ExtContext, "e2e-"+t.Name())
+	if err := ev.SetData(cloudevents.ApplicationJSON, data); err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.nats.Publish(eventType, body); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.nats.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return ev.ID()
+}
+
+func actionTrigger(project, stage, service string, action string, value any) map[string]any {
+	a := map[string]any{"name": "remediate", "action": action, "description": "e2e"}
+	if value != nil {
+		a["value"] = value
+	}
+	return map[string]any{
+		"project": project, "stage": stage, "service": service, "action": a,
+		"problem": map[string]any{"problemTitle": "Response time degradation"},
+	}
+}
+
+// scale triggers a scaling action and returns its .finished data after
+// checking that .started came first; it also returns how long it took.
+func (e *env) scale(t *testing.T, project, stage, service string, value any) (events.ActionFinished, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	id := e.publish(t, events.Type(events.TaskAction, events.PhaseTriggered), actionTrigger(project, stage, service, events.ActionScaling, value))
+	answers := e.answers.await(t, id, deployTimeout)
+	took := time.Since(start)
+	if len(answers) != 2 || answers[0].Type() != "sh.keptn.event.action.started" || answers[1].Type() != "sh.keptn.event.action.finished" {
+		t.Fatalf("answers to the scaling action: %d, want action .started and .finished", len(answers))
+	}
+	var data events.ActionFinished
+	if err := json.Unmarshal(answers[1].Data(), &data); err != nil {
+		t.Fatalf("finished data %s: %v", answers[1].Data(), err)
+	}
+	return data, took
+}
+
+// scaleOK scales and requires success with one workload going from to.
+func (e *env) scaleOK(t *testing.T, project, stage, service string, value any, workload string, from, to int32) {
+	t.Helper()
+	data, took := e.scale(t, project, stage, service, value)
+	if data.Status != events.StatusSucceeded || data.Result != events.ResultPass {
+		t.Fatalf("scaling by %v finished %s/%s: %s", value, data.Status, data.Result, data.Message)
+	}
+	want := fmt.Sprintf("from %d to %d", from, to)
+	if data.Scaling == nil || len(data.Scaling.Workloads) != 1 || data.Scaling.Workloads[0] != (events.WorkloadScaling{Kind: "Deployment", Name: workload, From: from, To: to}) || !strings.Contains(data.Message, want) {
+		t.Fatalf("scaling by %v: data %+v message %q, want %s %s", value, data.Scaling, data.Message, workload, want)
+	}
+	ns := project + "-" + stage
+	d := getDeployment(t, ns, workload)
+	if *d.Spec.Replicas != to || d.Status.ReadyReplicas != to || d.Status.Replicas != to {
+		t.Fatalf("after scaling by %v: %s wants %d, runs %d, %d ready; want %d", value, workload, *d.Spec.Replicas, d.Status.Replicas, d.Status.ReadyReplicas, to)
+	}
+	t.Logf("scaled %s by %v from %d to %d replicas, all ready, in %s", workload, value, from, to, took.Round(time.Millisecond))
+}
+
+// TestScaleDirect scales a direct service up, down, to the floor and back,
+// then redeploys it and sees the scaled count kept; bad values and actions
+// that are not helm-service's change nothing.
+func TestScaleDirect(t *testing.T) {
+	project, stage := suite.project("scale"), "production"
+	ns := project + "-" + stage
+	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "carts", "direct", nil)), deployTimeout)
+	expectSucceeded(t, data)
+
+	suite.scaleOK(t, project, stage, "carts", "+2", "carts", 2, 4)
+	suite.scaleOK(t, project, stage, "carts", -1, "carts", 4, 3)
+	suite.scaleOK(t, project, stage, "carts", "-10", "carts", 3, 0)
+	suite.scaleOK(t, project, stage, "carts", "1", "carts", 0, 1)
+	suite.scaleOK(t, project, stage, "carts", 2, "carts", 1, 3)
+
+	t.Run("bad values", func(t *testing.T) {
+		for _, value := range []any{"abc", 1.5, "1.5", nil, map[string]any{"replicas": 1}} {
+			data, _ := suite.scale(t, project, stage, "carts", value)
+			if data.Status != events.StatusErrored || data.Result != events.ResultFail || !strings.Contains(data.Message, "action.value") {
+				t.Errorf("value %v: finished %s/%s %q, want errored naming action.value", value, data.Status, data.Result, data.Message)
+			}
+		}
+		if got := replicas(t, ns, "carts"); got != 3 {
+			t.Errorf("replicas after bad values = %d, want 3", got)
+		}
+	})
+
+	t.Run("other actions are not answered", func(t *testing.T) {
+		other := suite.publish(t, events.Type(events.TaskAction, events.PhaseTriggered), actionTrigger(project, stage, "carts", "toggle-feature", "1"))
+		// A scaling action sent after it is answered; by then the other
+		// action has long been seen.
+		suite.scaleOK(t, project, stage, "carts", 0, "carts", 3, 3)
+		time.Sleep(time.Second)
+		suite.answers.mu.Lock()
+		got := len(suite.answers.byID[other])
+		suite.answers.mu.Unlock()
+		if got != 0 {
+			t.Errorf("an action that is not scaling got %d answers, want none", got)
+		}
+	})
+
+	t.Run("redeploy keeps the scaled count", func(t *testing.T) {
+		_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "carts", "direct", map[string]any{"image": "example/carts:2"})), deployTimeout)
+		expectSucceeded(t, data)
+		d := getDeployment(t, ns, "carts")
+		if d.Spec.Template.Spec.Containers[0].Image != "example/carts:2" {
+			t.Fatalf("redeploy did not roll out the new image: %s", d.Spec.Template.Spec.Containers[0].Image)
+		}
+		if *d.Spec.Replicas != 3 || d.Status.ReadyReplicas != 3 || d.Annotations[kube.AnnotationReplicas] != "3" {
+			t.Errorf("after redeploy: %d replicas, %d ready, annotation %q; want the scaled 3 kept", *d.Spec.Replicas, d.Status.ReadyReplicas, d.Annotations[kube.AnnotationReplicas])
+		}
+	})
+}
+
+// TestScaleBlueGreenPrimary scales the primary of a blue/green service,
+// leaves the canary alone, and keeps the count when a canary is promoted.
+func TestScaleBlueGreenPrimary(t *testing.T) {
+	project, stage := suite.project("scalebg"), "production"
+	ns := project + "-" + stage
+	suite.deployBlueGreen(t, project, stage, "carts", nil)
+	suite.scaleOK(t, project, stage, "carts", "+1", "carts-primary", 2, 3)
+	if got := replicas(t, ns, "carts-canary"); got != 2 {
+		t.Errorf("canary replicas = %d, want 2 (untouched)", got)
+	}
+
+	suite.deployBlueGreen(t, project, stage, "carts", map[string]any{"image": "example/carts:2"})
+	suite.runTask(t, "release", lifecycleTrigger(project, stage, "carts", "pass"))
+	d := getDeployment(t, ns, "carts-primary")
+	if d.Spec.Template.Spec.Containers[0].Image != "example/carts:2" {
+		t.Fatalf("primary not promoted: runs %s", d.Spec.Template.Spec.Containers[0].Image)
+	}
+	if *d.Spec.Replicas != 3 || d.Status.ReadyReplicas != 3 {
+		t.Errorf("promoted primary: %d replicas, %d ready; want the scaled 3 kept", *d.Spec.Replicas, d.Status.ReadyReplicas)
+	}
+}
+
+// TestScaleRefusesAutoscaledWorkload: a workload a HorizontalPodAutoscaler
+// manages is not scaled; the answer names the autoscaler.
+func TestScaleRefusesAutoscaledWorkload(t *testing.T) {
+	project, stage := suite.project("scalehpa"), "production"
+	ns := project + "-" + stage
+	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "carts", "direct", nil)), deployTimeout)
+	expectSucceeded(t, data)
+	minReplicas := int32(2)
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "carts-autoscaler", Namespace: ns},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "carts"},
+			MinReplicas:    &minReplicas,
+			MaxReplicas:    5,
+		},
+	}
+	if _, err := suite.clientset.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx(t), hpa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := suite.scale(t, project, stage, "carts", "+2")
+	if out.Status != events.StatusErrored || !strings.Contains(out.Message, "HorizontalPodAutoscaler "+ns+"/carts-autoscaler") {
+		t.Errorf("finished %s: %q, want errored naming the autoscaler", out.Status, out.Message)
+	}
+	d := getDeployment(t, ns, "carts")
+	if *d.Spec.Replicas != 2 || d.Annotations[kube.AnnotationReplicas] != "" {
+		t.Errorf("autoscaled workload changed: %d replicas, annotation %q", *d.Spec.Replicas, d.Annotations[kube.AnnotationReplicas])
+	}
+}
+
+// serviceDeleted publishes the control plane's service.delete.finished and
+// returns helm-service's answer.
+func (e *env) serviceDeleted(t *testing.T, project, service string) (cloudevents.Event, events.ServiceDeleteFinished) {
+	t.Helper()
+	typ := events.Type(events.TaskServiceDelete, events.PhaseFinished)
+	id := e.publish(t, typ, map[string]any{"project": project, "service": service, "status": "succeeded", "result": "pass"})
+	answers := e.answers.await(t, id, deployTimeout)
+	if len(answers) != 1 || answers[0].Type() != typ || answers[0].Source() != "helm-service" {
+		t.Fatalf("answers to service.delete.finished: %d, want one %s from helm-service", len(answers), typ)
+	}
+	var data events.ServiceDeleteFinished
+	if err := json.Unmarshal(answers[0].Data(), &data); err != nil {
+		t.Fatal(err)
+	}
+	return answers[0], data
+}
+
+// TestDeleteService deletes a service deployed directly in one stage and
+// blue/green in another: no release or routing object of it remains, and
+// another service of the project is untouched.
+func TestDeleteService(t *testing.T) {
+	project := suite.project("del")
+	dev, prod := project+"-dev", project+"-prod"
+	if err := os.CopyFS(filepath.Join(suite.chartDir, project, "orders"), os.DirFS("../testdata/charts/carts")); err != nil {
+		t.Fatal(err)
+	}
+	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, "dev", "carts", "direct", nil)), deployTimeout)
+	expectSucceeded(t, data)
+	suite.deployBlueGreen(t, project, "prod", "carts", nil)
+	_, data = suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, "prod", "orders", "direct", nil)), deployTimeout)
+	expectSucceeded(t, data)
+
+	start := time.Now()
+	reply, out := suite.serviceDeleted(t, project, "carts")
+	t.Logf("service removed in %s: %s", time.Since(start).Round(time.Millisecond), out.Message)
+	if out.Status != events.StatusSucceeded || out.Result != events.ResultPass || out.Project != project || out.Service != "carts" {
+		t.Fatalf("finished %+v", out.Common)
+	}
+	wantReleases := []string{dev + "/carts", prod + "/carts-canary", prod + "/carts-primary"}
+	if out.Removed == nil || !slices.Equal(out.Removed.Releases, wantReleases) || !slices.Contains(out.Removed.RoutingObjects, "Service "+prod+"/carts") {
+		t.Errorf("removed = %+v, want releases %v and the stable Service", out.Removed, wantReleases)
+	}
+	for _, r := range wantReleases {
+		if !strings.Contains(out.Message, r) {
+			t.Errorf("message %q does not name %s", out.Message, r)
+		}
+	}
+
+	for _, ns := range []string{dev, prod} {
+		secrets, err := suite.clientset.CoreV1().Secrets(ns).List(ctx(t), metav1.ListOptions{LabelSelector: "owner=helm," + kube.LabelService + "=carts"})
+		if err != nil || len(secrets.Items) != 0 {
+			t.Errorf("Helm releases of carts left in %s: %d (%v)", ns, len(secrets.Items), err)
+		}
+		svcs, err := suite.clientset.CoreV1().Services(ns).List(ctx(t), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range svcs.Items {
+			if strings.HasPrefix(s.Name, "carts") {
+				t.Errorf("Service %s/%s left", ns, s.Name)
+			}
+		}
+		deps, err := suite.clientset.AppsV1().Deployments(ns).List(ctx(t), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range deps.Items {
+			if strings.HasPrefix(d.Name, "carts") {
+				t.Errorf("Deployment %s/%s left", ns, d.Name)
+			}
+		}
+		if _, err := suite.clientset.CoreV1().Namespaces().Get(ctx(t), ns, metav1.GetOptions{}); err != nil {
+			t.Errorf("namespace %s: %v; namespaces stay unless DELETE_EMPTY_NAMESPACES is set", ns, err)
+		}
+	}
+	if d := getDeployment(t, prod, "orders"); d.Status.ReadyReplicas != 2 {
+		t.Errorf("orders has %d ready replicas, want 2 (untouched)", d.Status.ReadyReplicas)
+	}
+	if r := helmRelease(t, prod, "orders"); r.status != "deployed" {
+		t.Errorf("orders release is %s, want deployed", r.status)
+	}
+
+	t.Run("own answer is ignored", func(t *testing.T) {
+		time.Sleep(time.Second)
+		suite.answers.mu.Lock()
+		got := len(suite.answers.byID[reply.ID()])
+		suite.answers.mu.Unlock()
+		if got != 0 {
+			t.Errorf("helm-service answered its own service.delete.finished %d times", got)
+		}
+	})
+	t.Run("nothing deployed is a success", func(t *testing.T) {
+		_, again := suite.serviceDeleted(t, project, "carts")
+		if again.Status != events.StatusSucceeded || !strings.Contains(again.Message, "nothing deployed") {
+			t.Errorf("second delete: %s %q", again.Status, again.Message)
+		}
+	})
+}
+
+// TestDeleteServiceEmptyNamespaces: with DELETE_EMPTY_NAMESPACES=true the
+// namespace helm-service made is deleted once the removal leaves it empty,
+// and a namespace with another service stays.
+func TestDeleteServiceEmptyNamespaces(t *testing.T) {
+	inst := startInstance(t, map[string]string{"DELETE_EMPTY_NAMESPACES": "true", "NATS_QUEUE_GROUP": "helm-service-ns"})
+	project := suite.project("delns")
+	if err := os.CopyFS(filepath.Join(suite.chartDir, project, "orders"), os.DirFS("../testdata/charts/carts")); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []struct{ stage, service string }{{"dev", "carts"}, {"prod", "carts"}, {"prod", "orders"}} {
+		_, data := inst.finished(t, inst.trigger(t, inst.nats, deploymentTrigger(project, d.stage, d.service, "direct", nil)), deployTimeout)
+		expectSucceeded(t, data)
+	}
+	_, out := inst.serviceDeleted(t, project, "carts")
+	if out.Status != events.StatusSucceeded || out.Removed == nil || !slices.Equal(out.Removed.Namespaces, []string{project + "-dev"}) {
+		t.Fatalf("finished %s %q, removed %+v; want namespace %s-dev deleted", out.Status, out.Message, out.Removed, project)
+	}
+	ns, err := suite.clientset.CoreV1().Namespaces().Get(ctx(t), project+"-dev", metav1.GetOptions{})
+	if err == nil && ns.DeletionTimestamp == nil {
+		t.Errorf("namespace %s-dev is still there and not being deleted", project)
+	}
+	if _, err := suite.clientset.CoreV1().Namespaces().Get(ctx(t), project+"-prod", metav1.GetOptions{}); err != nil {
+		t.Errorf("namespace %s-prod with orders in it: %v", project, err)
+	}
+}
