@@ -50,7 +50,7 @@ func TestScale(t *testing.T) {
 	err := Scaler{Clientset: cs}.Scale(context.Background(), []Workload{
 		{Kind: "Deployment", Namespace: "ns", Name: "web"},
 		{Kind: "StatefulSet", Namespace: "ns", Name: "db"},
-		{Kind: "DaemonSet", Namespace: "ns", Name: "agent"},
+		{Kind: "DaemonSet", Namespace: "ns", Name: "log-shipper"},
 	}, 0)
 	if err != nil {
 		t.Fatal(err)
