@@ -8,11 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
 )
 
@@ -263,38 +261,12 @@ func TestTwoServicesAtOnce(t *testing.T) {
 // TestNoClusterConfigured runs a second helm-service, on its own NATS
 // server, with no Kubernetes configuration at all.
 func TestNoClusterConfigured(t *testing.T) {
-	dir := t.TempDir()
-	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "nats")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Shutdown()
-	svc, err := startService(suite.binary, filepath.Join(dir, "service.log"), map[string]string{
-		"NATS_URL": ns.ClientURL(), "CHART_DIR": suite.chartDir, "HTTP_ADDR": "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if _, err := svc.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	logData, _ := os.ReadFile(svc.logPath)
+	other := startInstance(t, map[string]string{"KUBECONFIG": ""})
+	logData, _ := os.ReadFile(other.service.logPath)
 	if !strings.Contains(string(logData), "no Kubernetes cluster configured") {
 		t.Errorf("startup log does not say that no cluster is configured:\n%s", logData)
 	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	answers, err := listen(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := &env{answers: answers}
-	id := suite.trigger(t, nc, deploymentTrigger("sockshop", "dev", "carts", "direct", nil))
+	id := suite.trigger(t, other.nats, deploymentTrigger("sockshop", "dev", "carts", "direct", nil))
 	_, data := other.finished(t, id, 30*time.Second)
 	expectErrored(t, data, "no Kubernetes cluster configured", "KUBECONFIG")
 }
@@ -303,36 +275,9 @@ func TestNoClusterConfigured(t *testing.T) {
 // WAIT_TIMEOUT and deploys pods that no node can take: the errored
 // .finished must say which workload is not ready and why.
 func TestWaitTimeoutNamesTheWorkload(t *testing.T) {
-	dir := t.TempDir()
-	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "nats")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Shutdown()
-	svc, err := startService(suite.binary, filepath.Join(dir, "service.log"), map[string]string{
-		"NATS_URL": ns.ClientURL(), "KUBECONFIG": suite.kubeconfig, "CHART_DIR": suite.chartDir,
-		"HTTP_ADDR": "127.0.0.1:0", "WAIT_TIMEOUT": "4s",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if _, err := svc.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	answers, err := listen(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := &env{answers: answers}
+	other := startInstance(t, map[string]string{"WAIT_TIMEOUT": "4s"})
 	project := suite.project("slow")
-	id := suite.trigger(t, nc, deploymentTrigger(project, "dev", "carts", "direct", map[string]any{"nodeSelector": map[string]any{"no-such-node": "true"}}))
+	id := suite.trigger(t, other.nats, deploymentTrigger(project, "dev", "carts", "direct", map[string]any{"nodeSelector": map[string]any{"no-such-node": "true"}}))
 	_, data := other.finished(t, id, time.Minute)
 	expectErrored(t, data, "helm install of release "+project+"-dev/carts", "not ready: deployment "+project+"-dev/carts", "0 available")
 	t.Logf("timeout message: %s", data.Message)
