@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"fmt"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,25 +19,22 @@ type Scaler struct {
 // without replicas are skipped.
 func (s Scaler) Scale(ctx context.Context, workloads []Workload, replicas int32) error {
 	for _, w := range workloads {
+		if !scalable(w) {
+			continue
+		}
 		scale := &autoscalingv1.Scale{
 			ObjectMeta: metav1.ObjectMeta{Name: w.Name, Namespace: w.Namespace},
 			Spec:       autoscalingv1.ScaleSpec{Replicas: replicas},
 		}
-		var err error
-		switch w.Kind {
-		case "Deployment":
-			_, err = s.Clientset.AppsV1().Deployments(w.Namespace).UpdateScale(ctx, w.Name, scale, metav1.UpdateOptions{})
-		case "StatefulSet":
-			_, err = s.Clientset.AppsV1().StatefulSets(w.Namespace).UpdateScale(ctx, w.Name, scale, metav1.UpdateOptions{})
-		default:
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("scale %s to %d: %w", w, replicas, err)
+		if err := s.updateScale(ctx, w, scale); err != nil {
+			return err
 		}
 	}
 	return nil
 }
+
+// scalable reports whether the workload has a scale subresource.
+func scalable(w Workload) bool { return w.Kind == "Deployment" || w.Kind == "StatefulSet" }
 
 // ScaleUpFromZero sets every given Deployment and StatefulSet that has zero
 // replicas to one, Kubernetes' default, and leaves the others alone. A Helm
@@ -47,21 +43,15 @@ func (s Scaler) Scale(ctx context.Context, workloads []Workload, replicas int32)
 // stay there.
 func (s Scaler) ScaleUpFromZero(ctx context.Context, workloads []Workload) error {
 	for _, w := range workloads {
-		var cur *autoscalingv1.Scale
-		var err error
-		switch w.Kind {
-		case "Deployment":
-			cur, err = s.Clientset.AppsV1().Deployments(w.Namespace).GetScale(ctx, w.Name, metav1.GetOptions{})
-		case "StatefulSet":
-			cur, err = s.Clientset.AppsV1().StatefulSets(w.Namespace).GetScale(ctx, w.Name, metav1.GetOptions{})
-		default:
+		if !scalable(w) {
 			continue
 		}
+		cur, err := s.getScale(ctx, w)
 		if apierrors.IsNotFound(err) {
 			continue // the upgrade creates it
 		}
 		if err != nil {
-			return fmt.Errorf("read scale of %s: %w", w, err)
+			return err
 		}
 		if cur.Spec.Replicas != 0 {
 			continue
