@@ -438,8 +438,16 @@ func TestBlueGreenTwoWorkloads(t *testing.T) {
 		if r := replicas(t, ns, name); r != want {
 			t.Errorf("%s has %d replicas after the next deployment, want %d", name, r, want)
 		}
-		if d := getDeployment(t, ns, name); d.Status.ReadyReplicas != want {
-			t.Errorf("%s has %d ready replicas, want %d", name, d.Status.ReadyReplicas, want)
+		// A pod of the replaced ReplicaSet may still count as ready for a
+		// moment after the rollout; wait for the count to settle.
+		var ready int32
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			if ready = getDeployment(t, ns, name).Status.ReadyReplicas; ready == want || time.Now().After(deadline) {
+				break
+			}
+		}
+		if ready != want {
+			t.Errorf("%s has %d ready replicas, want %d", name, ready, want)
 		}
 	}
 	awaitEndpoints(t, ns, "shop-backend", "shop-canary-backend-")
