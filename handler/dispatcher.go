@@ -5,6 +5,7 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -16,6 +17,9 @@ import (
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/lease"
 	"github.com/helm-service/helm-service/pkg/ledger"
 )
 
@@ -65,6 +69,18 @@ type Ledger interface {
 	Lookup(ctx context.Context, triggerID string) (ledger.Entry, bool, error)
 	Started(ctx context.Context, triggerID string) error
 	Finished(ctx context.Context, triggerID string, finished cloudevents.Event) error
+	// LastRun and RecordRun keep the newest trigger of a kind that ran on
+	// a release, so that a replica refuses an older one that reaches it
+	// after a newer one ran elsewhere.
+	LastRun(ctx context.Context, release, kind string) (ledger.Run, bool, error)
+	RecordRun(ctx context.Context, release, kind string, run ledger.Run) error
+}
+
+// Leases hold a release (namespace/name) against the other replicas on the
+// bus while a task works on it. *lease.Manager implements it.
+type Leases interface {
+	// Acquire waits until the lease of name is held, or ctx ends.
+	Acquire(ctx context.Context, name string) (*lease.Lease, error)
 }
 
 // Options tune the dispatcher; the zero value works.
@@ -80,6 +96,21 @@ type Options struct {
 	PublishTimeout time.Duration
 	// AllowNamespace says why a namespace may not be deployed to, or nil.
 	AllowNamespace func(namespace string) error
+	// Leases, when set, make tasks for one release wait for a task of
+	// another replica on the same release. Without, tasks for one release
+	// run one after the other in this process only.
+	Leases Leases
+	// ClusterRetryTimeout is how long a task that fails because the
+	// Kubernetes API server is unreachable is run again, with backoff,
+	// before it is answered errored; 0 answers at once.
+	ClusterRetryTimeout time.Duration
+	// PendingRetryTimeout is how long a task that finds its release
+	// pending (another operation may still be working on it) is run again
+	// before it is answered errored; 0 answers at once.
+	PendingRetryTimeout time.Duration
+	// RetryBackoff is the first pause before a task is run again (default
+	// 1s); it doubles up to 16 times that.
+	RetryBackoff time.Duration
 }
 
 // Dispatcher routes each delivery to its task, runs it in its release's
@@ -127,6 +158,9 @@ func (d *Dispatcher) With(opts Options) *Dispatcher {
 	}
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 2 * time.Minute
+	}
+	if opts.RetryBackoff <= 0 {
+		opts.RetryBackoff = time.Second
 	}
 	d.opts = opts
 	d.queue = newReleaseQueue(opts.MaxParallel)
@@ -334,21 +368,112 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 		key = namespace + "/" + c.Service
 	}
 	s, ok := task.(Superseding)
-	release, by, err := d.queue.acquire(ctx, key, task.Name(), t.Event.ID(), del.Seq, ok && s.Superseding())
+	superseding := ok && s.Superseding()
+	release, by, err := d.queue.acquire(ctx, key, task.Name(), t.Event.ID(), del.Seq, superseding)
 	if err != nil {
 		return nil, done, true, err
 	}
 	if by != "" {
 		return nil, done, false, fmt.Errorf("superseded by trigger %s, a newer %s of release %s queued behind this one; this one was not run", by, task.Name(), key)
 	}
-	finished, err = runSafely(ctx, task, t)
-	if ctx.Err() != nil {
-		// Shutdown cancelled the task: whatever it did is redone on the
-		// next delivery, which also recovers a release it left pending.
+	// Waits (for another replica's lease, before a retry) end when this
+	// process stops taking work; the task itself runs under ctx.
+	waitCtx, stopWaits := d.queue.waitContext(ctx)
+	defer stopWaits()
+	if key != "" && d.opts.Leases != nil {
+		held, err := d.opts.Leases.Acquire(waitCtx, key)
+		if err != nil {
+			release()
+			return nil, done, true, err
+		}
+		unqueue := release
+		release = func() {
+			ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+			defer cancel()
+			if err := held.Release(ctx); err != nil {
+				t.Log.Warn("cannot release the lease of the release", "release", key, "error", err)
+			}
+			unqueue()
+		}
+	}
+	if superseding && key != "" && d.opts.Ledger != nil {
+		switch last, found, err := d.opts.Ledger.LastRun(ctx, key, task.Name()); {
+		case err != nil:
+			t.Log.Warn("cannot tell whether a newer trigger ran on the release; running this one", "error", err)
+		case found && last.Seq > del.Seq:
+			return nil, release, false, fmt.Errorf("superseded by trigger %s, a newer %s of release %s that already ran; this one was not run", last.TriggerID, task.Name(), key)
+		}
+	}
+	finished, stopped, err := d.runRetrying(ctx, waitCtx, task, t)
+	if ctx.Err() != nil || stopped {
+		// Shutdown cancelled the task, or came while it waited to run
+		// again: whatever it did is redone on the next delivery, which
+		// also recovers a release it left pending.
 		release()
+		if stopped {
+			return nil, done, true, errStopping
+		}
 		return nil, done, true, fmt.Errorf("cancelled by shutdown: %w", context.Cause(ctx))
 	}
+	if superseding && key != "" && d.opts.Ledger != nil {
+		if rerr := d.opts.Ledger.RecordRun(ctx, key, task.Name(), ledger.Run{TriggerID: t.Event.ID(), Seq: del.Seq}); rerr != nil {
+			t.Log.Warn("cannot record the trigger as the last one that ran on the release", "error", rerr)
+		}
+	}
 	return finished, release, false, err
+}
+
+// runRetrying runs the task, and runs it again after a pause while it fails
+// for a reason that passes: the Kubernetes API server is unreachable (for
+// up to ClusterRetryTimeout), or the release is pending (for up to
+// PendingRetryTimeout, pausing until a pending record is old enough to be
+// recovered). stopped is true when waitCtx ended during a pause.
+func (d *Dispatcher) runRetrying(ctx, waitCtx context.Context, task Task, t Trigger) (finished events.Finished, stopped bool, err error) {
+	var unreachableSince, pendingSince time.Time
+	pause, maxPause := d.opts.RetryBackoff, 16*d.opts.RetryBackoff
+	for attempt := 1; ; attempt++ {
+		finished, err = runSafely(ctx, task, t)
+		if err == nil || ctx.Err() != nil {
+			return finished, false, err
+		}
+		now := time.Now()
+		wait := pause
+		switch {
+		case d.opts.ClusterRetryTimeout > 0 && kube.Unreachable(err):
+			if unreachableSince.IsZero() {
+				unreachableSince = now
+			}
+			if down := now.Sub(unreachableSince); down >= d.opts.ClusterRetryTimeout {
+				return nil, false, fmt.Errorf("the Kubernetes API server was unreachable for %s, longer than helm-service waits for it (CLUSTER_RETRY_TIMEOUT %s); gave up after %d attempts, the last of which failed with: %w",
+					down.Round(time.Second), d.opts.ClusterRetryTimeout, attempt, err)
+			}
+		case d.opts.PendingRetryTimeout > 0 && helm.Pending(err):
+			if pendingSince.IsZero() {
+				pendingSince = now
+			}
+			if waited := now.Sub(pendingSince); waited >= d.opts.PendingRetryTimeout {
+				return nil, false, fmt.Errorf("the release stayed pending for the %s helm-service waited (PENDING_RETRY_TIMEOUT %s); gave up after %d attempts: %w",
+					waited.Round(time.Second), d.opts.PendingRetryTimeout, attempt, err)
+			}
+			var pe *helm.PendingError
+			if errors.As(err, &pe) {
+				// Run again once the record is old enough to recover, or
+				// sooner in case its operation ends.
+				wait = min(pe.RecoverAfter+100*time.Millisecond, maxPause)
+			}
+		default:
+			return finished, false, err
+		}
+		t.Log.Warn("task failed for a reason that passes; running it again", "error", err, "attempt", attempt, "in", wait.String())
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-waitCtx.Done():
+			timer.Stop()
+			return nil, true, err
+		}
+		pause = min(2*pause, maxPause)
+	}
 }
 
 // heartbeat tells the bus, until stopped, that the delivery is still being

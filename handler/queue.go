@@ -54,6 +54,20 @@ func newReleaseQueue(parallel int) *releaseQueue {
 // stop makes every task that has not started yet give up with errStopping.
 func (q *releaseQueue) stop() { q.stopOnce.Do(func() { close(q.stopping) }) }
 
+// waitContext returns a context that ends with ctx or when the queue stops
+// taking work (its cause is then errStopping).
+func (q *releaseQueue) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-q.stopping:
+			cancel(errStopping)
+		case <-wctx.Done():
+		}
+	}()
+	return wctx, func() { cancel(nil) }
+}
+
 // acquire waits for the ticket's turn and a slot of the pool. It returns
 // release, to call when the task is done, or supersededBy (the id of the
 // newer trigger) when the task must not run, or errStopping/ctx's error.

@@ -20,6 +20,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/lease"
 	"github.com/helm-service/helm-service/pkg/ledger"
 	"github.com/helm-service/helm-service/pkg/routing"
 )
@@ -63,14 +64,22 @@ func serve(ctx context.Context) error {
 	}
 	defer bus.Close()
 	var taskLedger handler.Ledger
+	var leases handler.Leases
 	if bus.Mode() == eventbus.ModeJetStream {
 		kv, err := bus.KeyValue(ctx, cfg.LedgerBucket, cfg.LedgerTTL)
 		if err != nil {
 			return err
 		}
 		taskLedger = ledger.New(kv)
+		locks, err := bus.LeaseBucket(ctx, cfg.LockBucket, cfg.LockTTL)
+		if err != nil {
+			return err
+		}
+		holder := lease.Holder()
+		leases = lease.New(locks, holder, cfg.LockTTL, log)
+		log.Info("release leases", "bucket", cfg.LockBucket, "holder", holder, "ttl", cfg.LockTTL.String())
 	} else {
-		log.Warn("NATS_MODE=core: events are delivered at most once; one that arrives while helm-service is down or restarting is lost")
+		log.Warn("NATS_MODE=core: events are delivered at most once; one that arrives while helm-service is down or restarting is lost; tasks for one release are serialized within each replica only")
 	}
 	allowed, err := allowlist.Parse(cfg.AllowedNamespaces)
 	if err != nil {
@@ -104,6 +113,9 @@ func serve(ctx context.Context) error {
 		Heartbeat:      cfg.AckWait / 3,
 		PublishTimeout: cfg.ShutdownGrace + time.Minute,
 		AllowNamespace: allowed.Allow,
+		Leases:              leases,
+		ClusterRetryTimeout: cfg.ClusterRetryTimeout,
+		PendingRetryTimeout: cfg.PendingRetryTimeout,
 	})
 
 	// Tasks run under their own context: SIGTERM stops new work at once but

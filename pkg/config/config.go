@@ -47,6 +47,12 @@ type Config struct {
 	LedgerBucket string `envconfig:"LEDGER_BUCKET" default:"helm-service-tasks"`
 	// LedgerTTL is how long an answered trigger is remembered.
 	LedgerTTL time.Duration `envconfig:"LEDGER_TTL" default:"72h"`
+	// LockBucket is the JetStream key-value bucket of release leases, which
+	// keep replicas from working on one release at once.
+	LockBucket string `envconfig:"LOCK_BUCKET" default:"helm-service-locks"`
+	// LockTTL is how long a replica's lease on a release outlives the
+	// replica; a held lease is renewed every LockTTL/3.
+	LockTTL time.Duration `envconfig:"LOCK_TTL" default:"30s"`
 	// MaxEventBytes refuses larger events.
 	MaxEventBytes int `envconfig:"MAX_EVENT_BYTES" default:"1048576"`
 
@@ -77,6 +83,14 @@ type Config struct {
 	// recovers it. Keep it above WAIT_TIMEOUT so that an operation still
 	// running elsewhere is never taken over.
 	PendingReleaseAge time.Duration `envconfig:"PENDING_RELEASE_AGE" default:"10m"`
+	// PendingRetryTimeout is how long a task that finds its release pending
+	// runs again (once the record is old enough to recover, or sooner)
+	// before it is answered errored. Keep it above PENDING_RELEASE_AGE.
+	PendingRetryTimeout time.Duration `envconfig:"PENDING_RETRY_TIMEOUT" default:"15m"`
+	// ClusterRetryTimeout is how long a task that fails because the
+	// Kubernetes API server is unreachable runs again, with backoff, before
+	// it is answered errored.
+	ClusterRetryTimeout time.Duration `envconfig:"CLUSTER_RETRY_TIMEOUT" default:"3m"`
 	// AllowedNamespaces are the namespaces tasks may deploy to: globs,
 	// "!" excludes. Empty means allowlist.Default(OwnNamespace).
 	AllowedNamespaces string `envconfig:"ALLOWED_NAMESPACES"`
@@ -197,6 +211,15 @@ func (c Config) Validate() error {
 	}
 	if c.PendingReleaseAge <= 0 {
 		return fmt.Errorf("PENDING_RELEASE_AGE must be positive, got %s", c.PendingReleaseAge)
+	}
+	if c.PendingRetryTimeout < 0 {
+		return fmt.Errorf("PENDING_RETRY_TIMEOUT must not be negative, got %s", c.PendingRetryTimeout)
+	}
+	if c.ClusterRetryTimeout < 0 {
+		return fmt.Errorf("CLUSTER_RETRY_TIMEOUT must not be negative, got %s", c.ClusterRetryTimeout)
+	}
+	if c.LockTTL < time.Second {
+		return fmt.Errorf("LOCK_TTL must be at least 1s, got %s", c.LockTTL)
 	}
 	if _, err := allowlist.Parse(c.AllowedNamespaces); err != nil {
 		return err

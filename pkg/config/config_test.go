@@ -19,6 +19,12 @@ func TestLoadDefaults(t *testing.T) {
 	if c.NATSMode != "jetstream" || c.MaxParallelTasks != DefaultParallelTasks() || c.MaxParallelTasks < 4 {
 		t.Errorf("mode %q, %d parallel tasks; want jetstream and %d", c.NATSMode, c.MaxParallelTasks, DefaultParallelTasks())
 	}
+	if c.LockBucket != "helm-service-locks" || c.LockTTL != 30*time.Second || c.ClusterRetryTimeout != 3*time.Minute || c.PendingRetryTimeout != 15*time.Minute {
+		t.Errorf("lock bucket %q, lock TTL %s, cluster retry %s, pending retry %s", c.LockBucket, c.LockTTL, c.ClusterRetryTimeout, c.PendingRetryTimeout)
+	}
+	if c.PendingRetryTimeout <= c.PendingReleaseAge {
+		t.Errorf("PENDING_RETRY_TIMEOUT %s is not above PENDING_RELEASE_AGE %s: a task would give up before the release can be recovered", c.PendingRetryTimeout, c.PendingReleaseAge)
+	}
 	if !strings.Contains(c.AllowedNamespaces, "!kube-*") || !strings.Contains(c.AllowedNamespaces, "!default") {
 		t.Errorf("default ALLOWED_NAMESPACES = %q", c.AllowedNamespaces)
 	}
@@ -50,18 +56,21 @@ func TestLoadFromEnvironment(t *testing.T) {
 
 func TestLoadRejects(t *testing.T) {
 	for env, value := range map[string]string{
-		"KUBE_QPS":           "0",
-		"MAX_PARALLEL_TASKS": "-1",
-		"NATS_MODE":          "push",
-		"NATS_MAX_DELIVER":   "1",
-		"ALLOWED_NAMESPACES": "!kube-*",
-		"MAX_EVENT_BYTES":    "10",
-		"WAIT_TIMEOUT":       "-1s",
-		"LOG_LEVEL":          "loud",
-		"LOG_FORMAT":         "xml",
-		"ROUTE_MODE":         "shadow",
-		"TRAFFIC_ROUTER":     "nginx",
-		"MAX_REPLICAS":       "-1",
+		"KUBE_QPS":              "0",
+		"MAX_PARALLEL_TASKS":    "-1",
+		"NATS_MODE":             "push",
+		"NATS_MAX_DELIVER":      "1",
+		"ALLOWED_NAMESPACES":    "!kube-*",
+		"MAX_EVENT_BYTES":       "10",
+		"WAIT_TIMEOUT":          "-1s",
+		"LOG_LEVEL":             "loud",
+		"LOG_FORMAT":            "xml",
+		"ROUTE_MODE":            "shadow",
+		"TRAFFIC_ROUTER":        "nginx",
+		"MAX_REPLICAS":          "-1",
+		"LOCK_TTL":              "100ms",
+		"CLUSTER_RETRY_TIMEOUT": "-1s",
+		"PENDING_RETRY_TIMEOUT": "-1s",
 	} {
 		t.Run(env, func(t *testing.T) {
 			t.Setenv(env, value)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -18,6 +19,39 @@ const DefaultPendingAge = 10 * time.Minute
 // ErrPendingRelease is wrapped by the error for a release that another
 // operation may still be working on.
 var ErrPendingRelease = errors.New("another Helm operation may still be in progress on the release")
+
+// PendingError is the error for a release whose newest record is pending
+// and too young to be recovered: another operation may still be working on
+// it. It wraps ErrPendingRelease.
+type PendingError struct {
+	Namespace, Name string
+	Status          string
+	Revision        int
+	// Age is how long ago the pending operation started.
+	Age time.Duration
+	// RecoverAfter is how much older the record must get before
+	// helm-service recovers it (PendingAge - Age).
+	RecoverAfter time.Duration
+	PendingAge   time.Duration
+}
+
+func (e *PendingError) Error() string {
+	return fmt.Sprintf("release %s/%s is %s at revision %d since %s ago: %s; helm-service recovers a pending release once it is older than %s (PENDING_RELEASE_AGE)",
+		e.Namespace, e.Name, e.Status, e.Revision, e.Age, ErrPendingRelease, e.PendingAge)
+}
+
+func (e *PendingError) Unwrap() error { return ErrPendingRelease }
+
+// helmPending is the text of the error Helm's actions return for a release
+// whose newest record is pending (Helm does not export it).
+const helmPending = "another operation (install/upgrade/rollback) is in progress"
+
+// Pending reports whether err says that a release is pending: helm-service
+// left it alone because it is too young to recover (ErrPendingRelease), or
+// a Helm action refused to touch it.
+func Pending(err error) bool {
+	return err != nil && (errors.Is(err, ErrPendingRelease) || strings.Contains(err.Error(), helmPending))
+}
 
 // recoverPending finds a release left pending-install, pending-upgrade or
 // pending-rollback by an operation that never ended (a crash, a killed
@@ -40,8 +74,7 @@ func (c *Client) recoverPending(ctx context.Context, cfg *action.Configuration, 
 	status := last.Info.Status
 	age := c.now().Sub(last.Info.LastDeployed.Time).Round(time.Second)
 	if age < c.pendingAge {
-		return "", fmt.Errorf("release %s/%s is %s at revision %d since %s ago: %w; helm-service recovers a pending release once it is older than %s (PENDING_RELEASE_AGE)",
-			req.Namespace, req.Name, status, last.Version, age, ErrPendingRelease, c.pendingAge)
+		return "", &PendingError{Namespace: req.Namespace, Name: req.Name, Status: string(status), Revision: last.Version, Age: age, RecoverAfter: c.pendingAge - age, PendingAge: c.pendingAge}
 	}
 	if err := ctx.Err(); err != nil {
 		return "", err

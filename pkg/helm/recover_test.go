@@ -82,6 +82,13 @@ func TestRecentPendingIsLeftAlone(t *testing.T) {
 	if !errors.Is(err, ErrPendingRelease) || !strings.Contains(err.Error(), "PENDING_RELEASE_AGE") {
 		t.Fatalf("error = %v, want ErrPendingRelease naming PENDING_RELEASE_AGE", err)
 	}
+	var pe *PendingError
+	if !errors.As(err, &pe) || pe.RecoverAfter < 58*time.Minute || pe.RecoverAfter > time.Hour || pe.Status != "pending-install" || pe.Revision != 1 {
+		t.Errorf("PendingError = %+v, want pending-install at 1, recoverable in about 59m", pe)
+	}
+	if !Pending(err) {
+		t.Error("Pending(err) = false")
+	}
 	r, _ := cfg.Releases.Last("carts")
 	if r.Info.Status != release.StatusPendingInstall {
 		t.Errorf("a recent pending release was touched: %s", r.Info.Status)

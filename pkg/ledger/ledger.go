@@ -88,3 +88,45 @@ func (l *Ledger) put(ctx context.Context, triggerID string, e Entry) error {
 	}
 	return nil
 }
+
+// Run is a trigger that ran on a release, in stream order.
+type Run struct {
+	TriggerID string `json:"triggerId"`
+	Seq       uint64 `json:"seq"`
+}
+
+// runKey is the key of the newest run of kind on release.
+func runKey(release, kind string) string {
+	sum := sha256.Sum256([]byte(kind + "\x00" + release))
+	return "run." + hex.EncodeToString(sum[:])
+}
+
+// LastRun returns the newest trigger of kind that ran on release (a
+// namespace/name), as recorded by RecordRun from any replica. Replicas use
+// it to refuse an older trigger that reaches them after a newer one ran
+// elsewhere; the caller holds the release's lease.
+func (l *Ledger) LastRun(ctx context.Context, release, kind string) (run Run, found bool, err error) {
+	kve, err := l.store.Get(ctx, runKey(release, kind))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Run{}, false, nil
+	}
+	if err != nil {
+		return Run{}, false, fmt.Errorf("look up the last %s of release %s in the ledger: %w", kind, release, err)
+	}
+	if err := json.Unmarshal(kve.Value(), &run); err != nil {
+		return Run{}, false, fmt.Errorf("ledger entry of the last %s of release %s is unreadable: %w", kind, release, err)
+	}
+	return run, true, nil
+}
+
+// RecordRun records run as the newest trigger of kind that ran on release.
+func (l *Ledger) RecordRun(ctx context.Context, release, kind string, run Run) error {
+	value, err := json.Marshal(run)
+	if err != nil {
+		return fmt.Errorf("encode the last %s of release %s: %w", kind, release, err)
+	}
+	if _, err := l.store.Put(ctx, runKey(release, kind), value); err != nil {
+		return fmt.Errorf("record trigger %s as the last %s of release %s in the ledger: %w", run.TriggerID, kind, release, err)
+	}
+	return nil
+}

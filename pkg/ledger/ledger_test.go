@@ -78,3 +78,24 @@ func TestLedgerEntriesExpire(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+func TestLedgerRemembersTheLastRunPerReleaseAndKind(t *testing.T) {
+	l := bucket(t, time.Hour)
+	ctx := context.Background()
+	if _, found, err := l.LastRun(ctx, "shop-prod/carts", "deployment"); err != nil || found {
+		t.Fatalf("nothing ran yet: found=%v err=%v", found, err)
+	}
+	if err := l.RecordRun(ctx, "shop-prod/carts", "deployment", Run{TriggerID: "t-7", Seq: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RecordRun(ctx, "shop-prod/carts", "release", Run{TriggerID: "t-9", Seq: 9}); err != nil {
+		t.Fatal(err)
+	}
+	run, found, err := l.LastRun(ctx, "shop-prod/carts", "deployment")
+	if err != nil || !found || run != (Run{TriggerID: "t-7", Seq: 7}) {
+		t.Fatalf("LastRun = %+v %v %v, want t-7 at 7", run, found, err)
+	}
+	if _, found, _ := l.LastRun(ctx, "shop-prod/orders", "deployment"); found {
+		t.Error("another release shares the record")
+	}
+}
