@@ -348,6 +348,73 @@ cmd_down() {
 	return 0
 }
 
+# The kube-apiserver of a running cluster, stopped and started again on its
+# own (etcd and kwok keep running), for outage tests. kwokctl can only stop
+# and start whole clusters, so the process is stopped by hand; the command
+# lines of the control plane are kept to start the API server again with the
+# same flags, port and certificates, and to restart the controller manager
+# and the scheduler, which exit when they cannot renew their leader lease
+# during the outage (as a kubelet would restart them).
+saved_dir() { printf '%s/stopped' "$(cluster_dir)"; }
+
+component_pid() { tr -dc '0-9' <"$(cluster_dir)/pids/$1.pid" 2>/dev/null || true; }
+
+cmd_apiserver_stop() {
+	local dir pid name i
+	dir="$(cluster_dir)"
+	[[ -f "${dir}/pids/kube-apiserver.pid" ]] || die "no cluster ${CLUSTER_NAME}"
+	pid="$(component_pid kube-apiserver)"
+	if [[ -z "${pid}" || ! -r "/proc/${pid}/cmdline" ]]; then
+		[[ -f "$(saved_dir)/kube-apiserver.cmdline" ]] && {
+			log "kube-apiserver of ${CLUSTER_NAME} is already stopped"
+			return 0
+		}
+		die "kube-apiserver of ${CLUSTER_NAME} is not running and its command line is unknown"
+	fi
+	tr '\0' '\n' <"/proc/${pid}/cmdline" | grep -qF "${dir}/" || die "process ${pid} is not the kube-apiserver of ${CLUSTER_NAME}"
+	mkdir -p "$(saved_dir)"
+	for name in kube-apiserver kube-controller-manager kube-scheduler; do
+		i="$(component_pid "${name}")"
+		[[ -n "${i}" && -r "/proc/${i}/cmdline" ]] && cp "/proc/${i}/cmdline" "$(saved_dir)/${name}.cmdline"
+	done
+	kill -KILL "${pid}"
+	for i in $(seq 1 100); do
+		[[ -d "/proc/${pid}" ]] || break
+		sleep 0.1
+	done
+	[[ ! -d "/proc/${pid}" ]] || die "kube-apiserver (${pid}) did not stop"
+	log "stopped the kube-apiserver of ${CLUSTER_NAME} (pid ${pid})"
+}
+
+# start_saved NAME: starts a stopped component from its saved command line,
+# in its own session and with no inherited descriptors, so that it outlives
+# this script like the processes kwokctl starts.
+start_saved() {
+	local name="$1" dir pid
+	local -a args
+	dir="$(cluster_dir)"
+	mapfile -d '' -t args <"$(saved_dir)/${name}.cmdline"
+	(cd "${dir}" && exec setsid "${args[@]}" </dev/null >>"${dir}/logs/${name}.log" 2>&1 8>&- 9>&-) &
+	pid=$!
+	printf '%s' "${pid}" >"${dir}/pids/${name}.pid"
+	log "started ${name} of ${CLUSTER_NAME} again (pid ${pid})"
+}
+
+cmd_apiserver_start() {
+	local name pid
+	[[ -f "$(saved_dir)/kube-apiserver.cmdline" ]] || die "the kube-apiserver of ${CLUSTER_NAME} was not stopped with apiserver-stop"
+	UP_START=${SECONDS}
+	for name in kube-apiserver kube-controller-manager kube-scheduler; do
+		pid="$(component_pid "${name}")"
+		if [[ -f "$(saved_dir)/${name}.cmdline" && ! (-n "${pid}" && -d "/proc/${pid}") ]]; then
+			start_saved "${name}"
+		fi
+	done
+	wait_until "the API server" k get --raw /readyz
+	rm -rf "$(saved_dir)"
+	log "kube-apiserver of ${CLUSTER_NAME} ready again in $((SECONDS - UP_START))s"
+}
+
 cmd_env() {
 	printf 'export KUBECONFIG=%q\n' "${KUBECONFIG_PATH}"
 	printf 'export PATH=%q:"${PATH}"\n' "${BIN_DIR}"
@@ -440,6 +507,8 @@ usage: $0 COMMAND
   env            print exports for: eval "\$($0 env)"
   status         print paths and whether the cluster answers
   kubectl ARGS   run the built kubectl against the cluster
+  apiserver-stop stop only the kube-apiserver of the running cluster (SIGKILL)
+  apiserver-start start it again with the same flags and wait until it is ready
   update-tools   regenerate tools/*/go.mod and go.sum from the pinned versions
 EOF
 	exit 2
@@ -455,6 +524,8 @@ main() {
 	env) cmd_env ;;
 	status) cmd_status ;;
 	kubectl) cmd_kubectl "$@" ;;
+	apiserver-stop) cmd_apiserver_stop ;;
+	apiserver-start) cmd_apiserver_start ;;
 	update-tools) cmd_update_tools ;;
 	*) usage ;;
 	esac
