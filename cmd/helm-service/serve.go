@@ -108,11 +108,11 @@ func serve(ctx context.Context) error {
 		DeleteEmptyNamespaces: cfg.DeleteEmptyNamespaces,
 	})
 	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment, release, rollback, action, serviceDelete).With(handler.Options{
-		MaxParallel:    cfg.MaxParallelTasks,
-		Ledger:         taskLedger,
-		Heartbeat:      cfg.AckWait / 3,
-		PublishTimeout: cfg.ShutdownGrace + time.Minute,
-		AllowNamespace: allowed.Allow,
+		MaxParallel:         cfg.MaxParallelTasks,
+		Ledger:              taskLedger,
+		Heartbeat:           cfg.AckWait / 3,
+		PublishTimeout:      cfg.ShutdownGrace + time.Minute,
+		AllowNamespace:      allowed.Allow,
 		Leases:              leases,
 		ClusterRetryTimeout: cfg.ClusterRetryTimeout,
 		PendingRetryTimeout: cfg.PendingRetryTimeout,
