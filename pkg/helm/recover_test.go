@@ -94,3 +94,18 @@ func TestRecentPendingIsLeftAlone(t *testing.T) {
 		t.Errorf("a recent pending release was touched: %s", r.Info.Status)
 	}
 }
+
+func TestPendingRecognizesHelmsOwnRefusal(t *testing.T) {
+	_, cfg := memoryClient(t, nil)
+	leavePending(t, cfg, 1, release.StatusPendingUpgrade, time.Second)
+	ch := sampleChart(t)
+	up := action.NewUpgrade(cfg)
+	up.Namespace = "ns"
+	_, err := up.RunWithContext(context.Background(), "carts", ch, ch.Values)
+	if err == nil || !Pending(err) {
+		t.Fatalf("Helm's upgrade of a pending release: Pending(%v) = false", err)
+	}
+	if Pending(errors.New("chart is broken")) || Pending(nil) {
+		t.Error("Pending is true for an unrelated error")
+	}
+}

@@ -99,9 +99,13 @@ func TestFaultReplicasShareOneRelease(t *testing.T) {
 				cur.trigger, cur.replica, cur.start.Format(time.StampMilli), prev.trigger, prev.replica, prev.end.Format(time.StampMilli))
 		}
 	}
-	t.Logf("%d deployments across %d replicas, none overlapping; %d revisions in Helm's history", len(spans), len(r.procs), len(history))
-	if len(spans) < 2 {
-		t.Errorf("only %d deployments ran: the case did not exercise the leases", len(spans))
+	waits := 0
+	for _, p := range r.procs {
+		waits += logCount(t, p.logPath, "waiting for another replica to finish with the release")
+	}
+	t.Logf("%d deployments across %d replicas, none overlapping; %d waits for another replica's lease; %d revisions in Helm's history", len(spans), len(r.procs), waits, len(history))
+	if len(spans) < 2 || waits == 0 {
+		t.Errorf("%d deployments ran and %d waited for a lease: the case did not exercise the leases", len(spans), waits)
 	}
 }
 
