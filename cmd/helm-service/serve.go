@@ -82,7 +82,7 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	locks := handler.NewLocks()
-	deployment := handler.NewDeployment(charts.Dir{Root: cfg.ChartDir}, cl.namespaces, cl.releases, cl.router, cl.scaler, locks, handler.DeploymentSettings{
+	deployment := handler.NewDeployment(charts.Dir{Root: cfg.ChartDir, MaxBytes: cfg.MaxChartBytes}, cl.namespaces, cl.releases, cl.router, cl.scaler, locks, handler.DeploymentSettings{
 		WaitTimeout:       cfg.WaitTimeout,
 		PublicURITemplate: cfg.PublicURITemplate,
 		IngressProtocol:   cfg.IngressProtocol,
