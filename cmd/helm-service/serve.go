@@ -37,7 +37,7 @@ func serve(ctx context.Context) error {
 
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
-		ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: cfg.NATSListen, DataDir: cfg.NATSDataDir})
+		ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: cfg.NATSListen, DataDir: cfg.NATSDataDir, Auth: natsAuth(cfg)})
 		if err != nil {
 			return err
 		}
