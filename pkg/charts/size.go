@@ -19,8 +19,44 @@ import (
 // charts near this size already fail at install.
 const DefaultMaxBytes = 10 << 20
 
-// ErrTooLarge is wrapped by Dir.Load when a chart is larger than its limit.
-var ErrTooLarge = errors.New("chart too large")
+// TooLargeError is returned by Dir.Load for a chart larger than its limit.
+type TooLargeError struct {
+	// Path is the chart directory or archive.
+	Path string
+	// Size is what was counted: the sum of a directory's files, or an
+	// archive's own size.
+	Size  int64
+	Limit int64
+	// What was over the limit: the directory's files, the archive, or
+	// what the archive unpacks to.
+	What Measure
+}
+
+// Measure is what TooLargeError measured.
+type Measure int
+
+const (
+	// MeasureFiles is the sum of a chart directory's files.
+	MeasureFiles Measure = iota
+	// MeasurePackaged is the size of a .tgz.
+	MeasurePackaged
+	// MeasureUnpacked is what a .tgz unpacks to.
+	MeasureUnpacked
+)
+
+func (e *TooLargeError) Error() string {
+	switch e.What {
+	case MeasurePackaged:
+		return fmt.Sprintf("chart %s is %s packaged, more than the %s allowed (raise MAX_CHART_BYTES)",
+			e.Path, formatBytes(e.Size), formatBytes(e.Limit))
+	case MeasureUnpacked:
+		return fmt.Sprintf("chart %s is %s packaged but unpacks to more than the %s allowed (raise MAX_CHART_BYTES)",
+			e.Path, formatBytes(e.Size), formatBytes(e.Limit))
+	default:
+		return fmt.Sprintf("chart %s holds %s of files, more than the %s allowed (raise MAX_CHART_BYTES, or leave files out of the chart with .helmignore)",
+			e.Path, formatBytes(e.Size), formatBytes(e.Limit))
+	}
+}
 
 // checkDirSize sums the sizes of the files Helm would load from the chart
 // directory dir (those .helmignore does not exclude), without reading them.
@@ -38,8 +74,7 @@ func checkDirSize(dir string, limit int64) error {
 		return fmt.Errorf("chart %s: %w", dir, err)
 	}
 	if total > limit {
-		return fmt.Errorf("%w: chart %s holds %s of files, more than the %s allowed (raise MAX_CHART_BYTES, or leave files out of the chart with .helmignore)",
-			ErrTooLarge, dir, formatBytes(total), formatBytes(limit))
+		return &TooLargeError{Path: dir, Size: total, Limit: limit, What: MeasureFiles}
 	}
 	return nil
 }
@@ -86,8 +121,7 @@ func sumDir(root, rel string, rules *ignore.Rules, total *int64, depth int) erro
 // unpacks to, reading the archive as a stream (never all of it at once).
 func checkArchiveSize(path string, size, limit int64) error {
 	if size > limit {
-		return fmt.Errorf("%w: chart %s is %s packaged, more than the %s allowed (raise MAX_CHART_BYTES)",
-			ErrTooLarge, path, formatBytes(size), formatBytes(limit))
+		return &TooLargeError{Path: path, Size: size, Limit: limit, What: MeasurePackaged}
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -114,8 +148,7 @@ func checkArchiveSize(path string, size, limit int64) error {
 		}
 		total += hdr.Size
 		if total > limit {
-			return fmt.Errorf("%w: chart %s is %s packaged but unpacks to more than the %s allowed (raise MAX_CHART_BYTES)",
-				ErrTooLarge, path, formatBytes(size), formatBytes(limit))
+			return &TooLargeError{Path: path, Size: size, Limit: limit, What: MeasureUnpacked}
 		}
 	}
 }

@@ -42,12 +42,13 @@ func writeSizedChart(t *testing.T, root string, blobBytes int, packed bool) stri
 
 var cartsRef = Ref{Project: "sockshop", Stage: "staging", Service: "carts"}
 
-// expectTooLarge checks that err is ErrTooLarge and names the chart, the
-// limit and the setting.
+// expectTooLarge checks that err is a TooLargeError for path and that it
+// names the chart and the setting, and says each of wants.
 func expectTooLarge(t *testing.T, err error, path string, wants ...string) {
 	t.Helper()
-	if !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("Load: %v, want ErrTooLarge", err)
+	var tooLarge *TooLargeError
+	if !errors.As(err, &tooLarge) || tooLarge.Path != path {
+		t.Fatalf("Load: %v, want a TooLargeError for %s", err, path)
 	}
 	for _, want := range append([]string{path, "MAX_CHART_BYTES"}, wants...) {
 		if !strings.Contains(err.Error(), want) {
@@ -182,7 +183,8 @@ func TestDirBrokenArchiveNamesTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Dir{Root: root, MaxBytes: DefaultMaxBytes}.Load(context.Background(), cartsRef)
-	if err == nil || errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), path) {
+	var tooLarge *TooLargeError
+	if err == nil || errors.As(err, &tooLarge) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("error %v does not name the broken archive %s", err, path)
 	}
 }
