@@ -208,3 +208,18 @@ func credsExpiry(path string) (time.Time, bool) {
 	}
 	return time.Unix(claims.Expires, 0), true
 }
+
+// Dial opens a plain core NATS connection with these credentials, for
+// short-lived clients such as the command line. Errors say what is wrong
+// like Connect's.
+func (a Auth) Dial(url string, extra ...nats.Option) (*nats.Conn, error) {
+	opts, err := a.natsOptions()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(extra, opts...)...)
+	if err != nil {
+		return nil, a.explain(err)
+	}
+	return nc, nil
+}

@@ -380,3 +380,31 @@ func TestAuthRefusesConflictingSettings(t *testing.T) {
 		})
 	}
 }
+
+// Dial, for the command line, takes the same credentials and explains a
+// refusal the same way.
+func TestAuthDial(t *testing.T) {
+	url := startSecuredServer(t, func(o *server.Options) { o.Authorization = "t0ken" })
+	nc, err := Auth{Token: "t0ken"}.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync(triggered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish(triggered, []byte(eventJSON("dial-1"))); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := sub.NextMsg(5 * time.Second); err != nil || !strings.Contains(string(msg.Data), "dial-1") {
+		t.Fatalf("received %v, %v", msg, err)
+	}
+	_, err = Auth{Token: "wrong"}.Dial(url)
+	if err == nil || !strings.Contains(err.Error(), "check NATS_TOKEN") {
+		t.Fatalf("Dial with a wrong token: %v, want one saying to check NATS_TOKEN", err)
+	}
+	if _, err := (Auth{Token: "t", NKeyFile: "x"}).Dial(url); err == nil || !strings.Contains(err.Error(), "set only one") {
+		t.Fatalf("Dial with two kinds of credentials: %v", err)
+	}
+}
