@@ -134,7 +134,7 @@ func Connect(ctx context.Context, opts Options) (*Bus, error) {
 	}
 	conn, err := nats.Connect(opts.URL, append(natsOpts, auth...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", opts.URL, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", opts.URL, opts.Auth.explain(err))
 	}
 	b := &Bus{opts: opts, conn: conn, log: log, slots: make(chan struct{}, opts.MaxInFlight)}
 	switch opts.Mode {

@@ -4,6 +4,7 @@
 package eventbus
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 )
 
 // EmbeddedOptions configure a NATS server started in process.
@@ -20,6 +22,10 @@ type EmbeddedOptions struct {
 	Listen string
 	// DataDir holds JetStream data; empty uses a directory under os.TempDir.
 	DataDir string
+	// Auth, when it holds a user and password, a token or an NKey seed
+	// file, is what the server asks every client for. A server that
+	// listens beyond the loopback interface must have one.
+	Auth Auth
 }
 
 // StartEmbedded starts a NATS server with JetStream in this process and
@@ -40,14 +46,18 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "helm-service-nats")
 	}
-	ns, err := server.NewServer(&server.Options{
+	serverOpts := &server.Options{
 		ServerName: "helm-service-embedded",
 		Host:       host,
 		Port:       port,
 		JetStream:  true,
 		StoreDir:   dir,
 		NoSigs:     true,
-	})
+	}
+	if err := opts.protect(serverOpts); err != nil {
+		return nil, err
+	}
+	ns, err := server.NewServer(serverOpts)
 	if err != nil {
 		return nil, fmt.Errorf("configure embedded NATS server: %w", err)
 	}
@@ -57,4 +67,49 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded NATS server did not start listening on %s within 10s (is the port in use? set NATS_LISTEN)", opts.Listen)
 	}
 	return ns, nil
+}
+
+// protect makes the server ask clients for the credentials in Auth, and
+// refuses to listen beyond the loopback interface without any.
+func (o EmbeddedOptions) protect(so *server.Options) error {
+	a := o.Auth
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case a.TLSCAFile != "" || a.TLSCertFile != "":
+		return errors.New("NATS_TLS_CA, NATS_TLS_CERT and NATS_TLS_KEY secure the connection to an external NATS server (NATS_URL); the embedded server does not serve TLS")
+	case a.CredsFile != "":
+		return errors.New("NATS_CREDS_FILE needs an external NATS server with an operator (NATS_URL); the embedded server takes NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_NKEY_FILE")
+	case a.User != "":
+		so.Username, so.Password = a.User, a.Password
+	case a.Token != "":
+		so.Authorization = a.Token
+	case a.NKeyFile != "":
+		seed, err := os.ReadFile(a.NKeyFile)
+		if err != nil {
+			return fmt.Errorf("NATS_NKEY_FILE: %w", err)
+		}
+		kp, err := nkeys.ParseDecoratedNKey(seed)
+		if err != nil {
+			return fmt.Errorf("NATS_NKEY_FILE %s: %w", a.NKeyFile, err)
+		}
+		public, err := kp.PublicKey()
+		if err != nil {
+			return fmt.Errorf("NATS_NKEY_FILE %s: %w", a.NKeyFile, err)
+		}
+		so.Nkeys = []*server.NkeyUser{{Nkey: public}}
+	case !isLoopback(so.Host):
+		return fmt.Errorf("NATS_LISTEN %q lets other hosts reach the embedded NATS server, which then needs credentials: set NATS_TOKEN (or NATS_USER and NATS_PASSWORD, or NATS_NKEY_FILE), or listen on 127.0.0.1", o.Listen)
+	}
+	return nil
+}
+
+// isLoopback reports whether host names only this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -38,7 +38,7 @@ func serve(ctx context.Context) error {
 
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
-		ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: cfg.NATSListen, DataDir: cfg.NATSDataDir})
+		ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: cfg.NATSListen, DataDir: cfg.NATSDataDir, Auth: natsAuth(cfg)})
 		if err != nil {
 			return err
 		}
@@ -91,7 +91,7 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	locks := handler.NewLocks()
-	deployment := handler.NewDeployment(charts.Dir{Root: cfg.ChartDir}, cl.namespaces, cl.releases, cl.router, cl.scaler, locks, handler.DeploymentSettings{
+	deployment := handler.NewDeployment(charts.Dir{Root: cfg.ChartDir, MaxBytes: cfg.MaxChartBytes}, cl.namespaces, cl.releases, cl.router, cl.scaler, locks, handler.DeploymentSettings{
 		WaitTimeout:       cfg.WaitTimeout,
 		PublicURITemplate: cfg.PublicURITemplate,
 		IngressProtocol:   cfg.IngressProtocol,

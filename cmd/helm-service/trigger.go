@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/term"
 
+	"github.com/helm-service/helm-service/eventbus"
+	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/events"
 )
 
@@ -160,7 +162,11 @@ func trigger(ctx context.Context, args []string) error {
 		return err
 	}
 
-	nc, err := nats.Connect(*natsURL)
+	auth, err := natsAuthFromEnv()
+	if err != nil {
+		return err
+	}
+	nc, err := auth.Dial(*natsURL)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s (is helm-service running? set --nats or NATS_URL): %w", *natsURL, err)
 	}
@@ -295,6 +301,16 @@ func (p *progress) done() {
 	if p.terminal {
 		fmt.Fprint(p.out, "\r\033[K")
 	}
+}
+
+// natsAuthFromEnv reads the NATS credentials from the environment, as the
+// service does (NATS_USER, NATS_TOKEN, NATS_TLS_CA, ...).
+func natsAuthFromEnv() (eventbus.Auth, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return eventbus.Auth{}, err
+	}
+	return natsAuth(cfg), nil
 }
 
 func envOr(key, fallback string) string {

@@ -24,7 +24,11 @@ func watch(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return &exitError{exitUsage, err}
 	}
-	nc, err := nats.Connect(*natsURL)
+	auth, err := natsAuthFromEnv()
+	if err != nil {
+		return err
+	}
+	nc, err := auth.Dial(*natsURL)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s (set --nats or NATS_URL): %w", *natsURL, err)
 	}

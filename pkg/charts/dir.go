@@ -19,6 +19,10 @@ import (
 // with ".tgz" appended. The first one found wins.
 type Dir struct {
 	Root string
+	// MaxBytes refuses a chart whose files add up to more (for a .tgz:
+	// whose archive is larger, or unpacks to more), before it is read into
+	// memory. 0 leaves only Helm's own limits.
+	MaxBytes int64
 }
 
 // Candidates returns the paths Load tries for ref, in order.
@@ -52,6 +56,11 @@ func (d Dir) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
 		if info.IsDir() == strings.HasSuffix(path, ".tgz") {
 			continue // a directory named *.tgz, or a file where a chart directory belongs
 		}
+		if d.MaxBytes > 0 {
+			if err := d.checkSize(path, info); err != nil {
+				return nil, err
+			}
+		}
 		c, err := loader.Load(path)
 		if err != nil {
 			return nil, fmt.Errorf("load chart %s: %w", path, err)
@@ -60,4 +69,12 @@ func (d Dir) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
 	}
 	return nil, fmt.Errorf("%w for service %q: looked for a chart directory or .tgz at %s (set CHART_DIR to the directory that holds the charts)",
 		ErrNotFound, ref.Service, strings.Join(candidates, ", "))
+}
+
+// checkSize refuses the chart at path when it is larger than MaxBytes.
+func (d Dir) checkSize(path string, info fs.FileInfo) error {
+	if info.IsDir() {
+		return checkDirSize(path, d.MaxBytes)
+	}
+	return checkArchiveSize(path, info.Size(), d.MaxBytes)
 }

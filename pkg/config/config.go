@@ -73,6 +73,9 @@ type Config struct {
 
 	// ChartDir is the directory charts are looked up in.
 	ChartDir string `envconfig:"CHART_DIR" default:"./charts"`
+	// MaxChartBytes refuses a chart whose files add up to more, or whose
+	// .tgz is larger or unpacks to more, before it is read into memory.
+	MaxChartBytes int64 `envconfig:"MAX_CHART_BYTES" default:"10485760"`
 	// WaitTimeout bounds how long a deployment waits for its workloads.
 	WaitTimeout time.Duration `envconfig:"WAIT_TIMEOUT" default:"5m"`
 	// MaxParallelTasks bounds how many tasks run at once; 0 sizes it for
@@ -208,6 +211,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxEventBytes < 1024 {
 		return fmt.Errorf("MAX_EVENT_BYTES must be at least 1024, got %d", c.MaxEventBytes)
+	}
+	if c.MaxChartBytes < 1024 {
+		return fmt.Errorf("MAX_CHART_BYTES must be at least 1024, got %d", c.MaxChartBytes)
 	}
 	if c.PendingReleaseAge <= 0 {
 		return fmt.Errorf("PENDING_RELEASE_AGE must be positive, got %s", c.PendingReleaseAge)

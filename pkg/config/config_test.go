@@ -13,7 +13,8 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.ChartDir != "./charts" || c.WaitTimeout != 5*time.Minute || c.Source != "helm-service" || c.NATSListen != "127.0.0.1:4222" ||
-		c.RouteMode != "canary" || c.TrafficRouter != "service" || !c.RollbackDirectOnFail || c.MaxReplicas != 100 || c.DeleteEmptyNamespaces {
+		c.RouteMode != "canary" || c.TrafficRouter != "service" || !c.RollbackDirectOnFail || c.MaxReplicas != 100 || c.DeleteEmptyNamespaces ||
+		c.MaxChartBytes != 10<<20 {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 	if c.NATSMode != "jetstream" || c.MaxParallelTasks != DefaultParallelTasks() || c.MaxParallelTasks < 4 {
@@ -39,11 +40,13 @@ func TestLoadFromEnvironment(t *testing.T) {
 	t.Setenv("POD_NAMESPACE", "keptn")
 	t.Setenv("MAX_REPLICAS", "20")
 	t.Setenv("DELETE_EMPTY_NAMESPACES", "true")
+	t.Setenv("MAX_CHART_BYTES", "2097152")
 	c, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.WaitTimeout != 90*time.Second || c.ChartDir != "/charts" || c.RouteMode != "dark" || c.RollbackDirectOnFail || c.MaxReplicas != 20 || !c.DeleteEmptyNamespaces {
+	if c.WaitTimeout != 90*time.Second || c.ChartDir != "/charts" || c.RouteMode != "dark" || c.RollbackDirectOnFail || c.MaxReplicas != 20 || !c.DeleteEmptyNamespaces ||
+		c.MaxChartBytes != 2<<20 {
 		t.Errorf("environment not read: %+v", c)
 	}
 	if c.AllowedNamespaces != "*,!kube-*,!default,!keptn" {
@@ -62,6 +65,7 @@ func TestLoadRejects(t *testing.T) {
 		"NATS_MAX_DELIVER":      "1",
 		"ALLOWED_NAMESPACES":    "!kube-*",
 		"MAX_EVENT_BYTES":       "10",
+		"MAX_CHART_BYTES":       "100",
 		"WAIT_TIMEOUT":          "-1s",
 		"LOG_LEVEL":             "loud",
 		"LOG_FORMAT":            "xml",

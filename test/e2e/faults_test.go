@@ -29,15 +29,15 @@ import (
 // something bad to helm-service, NATS or a release, and checks that every
 // trigger got exactly one final .finished, that the cluster runs what the
 // last trigger of each service asked for, and that no release is left
-// pending. Each case runs its own NATS server (in this process, with
-// JetStream on a data dir of its own) and its own helm-service processes.
+// pending. Each case runs its own NATS server (in this process unless the
+// case needs another, with JetStream on a data dir of its own) and its own
+// helm-service processes.
 
 // rig is the world of one fault case.
 type rig struct {
 	t       *testing.T
 	addr    string // NATS host:port, kept across restarts
 	dataDir string
-	ns      *server.Server
 	nc      *nats.Conn
 	answers *answerLog
 	project string
@@ -53,7 +53,36 @@ type sentTrigger struct {
 	id, service, image string
 }
 
+// natsServer is the NATS server of a fault case, with JetStream, on the
+// rig's address and data dir.
+type natsServer interface {
+	start(addr, dataDir string) error
+	shutdown()
+}
+
+// embeddedNATS runs the server in the test process.
+type embeddedNATS struct{ ns *server.Server }
+
+func (e *embeddedNATS) start(addr, dataDir string) error {
+	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: addr, DataDir: dataDir})
+	e.ns = ns
+	return err
+}
+
+func (e *embeddedNATS) shutdown() {
+	if e.ns != nil {
+		e.ns.Shutdown()
+		e.ns.WaitForShutdown()
+	}
+}
+
 func newRig(t *testing.T, name string, env map[string]string) *rig {
+	t.Helper()
+	return newRigOn(t, name, env, &embeddedNATS{})
+}
+
+// newRigOn is newRig with the given NATS server.
+func newRigOn(t *testing.T, name string, env map[string]string, server natsServer) *rig {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,8 +90,10 @@ func newRig(t *testing.T, name string, env map[string]string) *rig {
 	}
 	r := &rig{t: t, addr: l.Addr().String(), dataDir: t.TempDir(), project: suite.project(name), stage: "ft"}
 	l.Close()
-	r.startNATS()
-	t.Cleanup(func() { r.ns.Shutdown() })
+	if err := server.start(r.addr, r.dataDir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(server.shutdown)
 	// The local cluster's nodes hold a few hundred pods: leave room for
 	// the next case.
 	t.Cleanup(func() {
@@ -111,22 +142,6 @@ func newRig(t *testing.T, name string, env map[string]string) *rig {
 }
 
 func (r *rig) url() string { return "nats://" + r.addr }
-
-func (r *rig) startNATS() {
-	r.t.Helper()
-	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: r.addr, DataDir: r.dataDir})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.ns = ns
-}
-
-func (r *rig) restartNATS(down time.Duration) {
-	r.ns.Shutdown()
-	r.ns.WaitForShutdown()
-	time.Sleep(down)
-	r.startNATS()
-}
 
 // startService starts one more helm-service process on the rig's NATS.
 func (r *rig) startService() *serviceProcess {
@@ -439,24 +454,6 @@ func TestFaultTwoReplicasOneKilled(t *testing.T) {
 	r.waitStarted(6, 2*time.Minute)
 	kill(t, a)
 	r.settle(5*time.Minute, time.Now())
-}
-
-// TestFaultNATSRestarted: the NATS server stops for a while mid-run and
-// comes back on the same data; helm-service is not restarted.
-func TestFaultNATSRestarted(t *testing.T) {
-	r := newRig(t, "ft-nats", nil)
-	r.startService()
-	services := r.services(8)
-	for _, svc := range services {
-		r.send(svc)
-	}
-	r.waitStarted(3, 2*time.Minute)
-	r.restartNATS(3 * time.Second)
-	back := time.Now()
-	for _, svc := range services[:4] { // and more work after the restart
-		r.send(svc)
-	}
-	r.settle(5*time.Minute, back)
 }
 
 // leavePendingUpgrade stores a new revision of the release in

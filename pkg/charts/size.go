@@ -1,0 +1,166 @@
+package charts
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"helm.sh/helm/v3/pkg/ignore"
+)
+
+// DefaultMaxBytes is the default limit on a chart's size: a tenth of the
+// 100 MiB Helm's loader allows a packaged chart to unpack to. A release
+// stores its chart in a Kubernetes Secret of at most 1 MiB (compressed), so
+// charts near this size already fail at install.
+const DefaultMaxBytes = 10 << 20
+
+// TooLargeError is returned by Dir.Load for a chart larger than its limit.
+type TooLargeError struct {
+	// Path is the chart directory or archive.
+	Path string
+	// Size is what was counted: the sum of a directory's files, or an
+	// archive's own size.
+	Size  int64
+	Limit int64
+	// What was over the limit: the directory's files, the archive, or
+	// what the archive unpacks to.
+	What Measure
+}
+
+// Measure is what TooLargeError measured.
+type Measure int
+
+const (
+	// MeasureFiles is the sum of a chart directory's files.
+	MeasureFiles Measure = iota
+	// MeasurePackaged is the size of a .tgz.
+	MeasurePackaged
+	// MeasureUnpacked is what a .tgz unpacks to.
+	MeasureUnpacked
+)
+
+func (e *TooLargeError) Error() string {
+	switch e.What {
+	case MeasurePackaged:
+		return fmt.Sprintf("chart %s is %s packaged, more than the %s allowed (raise MAX_CHART_BYTES)",
+			e.Path, formatBytes(e.Size), formatBytes(e.Limit))
+	case MeasureUnpacked:
+		return fmt.Sprintf("chart %s is %s packaged but unpacks to more than the %s allowed (raise MAX_CHART_BYTES)",
+			e.Path, formatBytes(e.Size), formatBytes(e.Limit))
+	default:
+		return fmt.Sprintf("chart %s holds %s of files, more than the %s allowed (raise MAX_CHART_BYTES, or leave files out of the chart with .helmignore)",
+			e.Path, formatBytes(e.Size), formatBytes(e.Limit))
+	}
+}
+
+// checkDirSize sums the sizes of the files Helm would load from the chart
+// directory dir (those .helmignore does not exclude), without reading them.
+func checkDirSize(dir string, limit int64) error {
+	rules := ignore.Empty()
+	ignoreFile := filepath.Join(dir, ignore.HelmIgnore)
+	if _, err := os.Stat(ignoreFile); err == nil {
+		if rules, err = ignore.ParseFile(ignoreFile); err != nil {
+			return fmt.Errorf("chart %s: read %s: %w", dir, ignore.HelmIgnore, err)
+		}
+	}
+	rules.AddDefaults()
+	var total int64
+	if err := sumDir(dir, "", rules, &total, 0); err != nil {
+		return fmt.Errorf("chart %s: %w", dir, err)
+	}
+	if total > limit {
+		return &TooLargeError{Path: dir, Size: total, Limit: limit, What: MeasureFiles}
+	}
+	return nil
+}
+
+// maxLinkDepth bounds how many symbolic links to directories are followed
+// in a row, as Helm's loader follows them too.
+const maxLinkDepth = 16
+
+// sumDir adds the sizes of the files under root/rel to total, following
+// symbolic links as Helm's loader does.
+func sumDir(root, rel string, rules *ignore.Rules, total *int64, depth int) error {
+	if depth > maxLinkDepth {
+		return fmt.Errorf("more than %d nested symbolic links at %s", maxLinkDepth, rel)
+	}
+	entries, err := os.ReadDir(filepath.Join(root, rel))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := filepath.Join(rel, e.Name())
+		info, err := os.Stat(filepath.Join(root, name)) // follows links
+		if err != nil {
+			return err
+		}
+		if rules.Ignore(filepath.ToSlash(name), info) {
+			continue
+		}
+		if info.IsDir() {
+			next := depth
+			if e.Type()&fs.ModeSymlink != 0 {
+				next++
+			}
+			if err := sumDir(root, name, rules, total, next); err != nil {
+				return err
+			}
+			continue
+		}
+		*total += info.Size()
+	}
+	return nil
+}
+
+// checkArchiveSize checks a packaged chart's file size, then the size it
+// unpacks to, reading the archive as a stream (never all of it at once).
+func checkArchiveSize(path string, size, limit int64) error {
+	if size > limit {
+		return &TooLargeError{Path: path, Size: size, Limit: limit, What: MeasurePackaged}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("chart %s: %w", path, err)
+	}
+	defer f.Close()
+	unzipped, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("chart %s is not a gzipped archive: %w", path, err)
+	}
+	defer unzipped.Close()
+	archive := tar.NewReader(unzipped)
+	var total int64
+	for {
+		hdr, err := archive.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("chart %s: read archive: %w", path, err)
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		total += hdr.Size
+		if total > limit {
+			return &TooLargeError{Path: path, Size: size, Limit: limit, What: MeasureUnpacked}
+		}
+	}
+}
+
+// formatBytes writes n in bytes, with MiB or KiB for readers.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%d bytes (%.1f MiB)", n, float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d bytes (%.1f KiB)", n, float64(n)/(1<<10))
+	default:
+		return fmt.Sprintf("%d bytes", n)
+	}
+}
