@@ -15,6 +15,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/helm-service/helm-service/pkg/tasklog"
 )
 
 // Mode is how events are received.
@@ -246,16 +248,17 @@ func (b *Bus) Publish(ctx context.Context, e event.Event) error {
 		ctx, cancel = context.WithTimeout(ctx, defaultPublishTimeout)
 		defer cancel()
 	}
+	log := tasklog.From(ctx, b.log)
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err = b.publishOnce(ctx, e.Type(), e.ID(), body)
 		if err == nil {
 			if attempt > 1 {
-				b.log.Info("published after retrying", "type", e.Type(), "id", e.ID(), "attempts", attempt)
+				log.Info("published after retrying", "type", e.Type(), "id", e.ID(), "attempts", attempt)
 			}
 			return nil
 		}
-		b.log.Warn("publish failed; retrying", "type", e.Type(), "id", e.ID(), "attempt", attempt, "retryIn", backoff.String(), "error", err)
+		log.Warn("publish failed; retrying", "type", e.Type(), "id", e.ID(), "attempt", attempt, "retryIn", backoff.String(), "error", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("publish %s %s: gave up after %d attempts: %w", e.Type(), e.ID(), attempt, err)

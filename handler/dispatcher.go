@@ -13,10 +13,14 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/ledger"
+	"github.com/helm-service/helm-service/pkg/tasklog"
+	"github.com/helm-service/helm-service/pkg/tracing"
 )
 
 // Task does the work of one kind of trigger.
@@ -80,6 +84,9 @@ type Options struct {
 	PublishTimeout time.Duration
 	// AllowNamespace says why a namespace may not be deployed to, or nil.
 	AllowNamespace func(namespace string) error
+	// TracerProvider traces each task (see tracing.go); nil traces
+	// nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // Dispatcher routes each delivery to its task, runs it in its release's
@@ -92,6 +99,7 @@ type Dispatcher struct {
 	tasks  map[string]Task // by trigger type
 	opts   Options
 	queue  *releaseQueue
+	tracer trace.Tracer
 
 	mu      sync.Mutex
 	running map[string]*inflight // by trigger id
@@ -128,6 +136,10 @@ func (d *Dispatcher) With(opts Options) *Dispatcher {
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 2 * time.Minute
 	}
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = noop.NewTracerProvider()
+	}
+	d.tracer = opts.TracerProvider.Tracer(tracing.Instrumentation)
 	d.opts = opts
 	d.queue = newReleaseQueue(opts.MaxParallel)
 	d.running = map[string]*inflight{}
@@ -180,6 +192,10 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		d.ack(ctx, del, log)
 		return
 	}
+	ctx, span := d.startTask(ctx, del.Subject, &t)
+	defer span.End()
+	log = t.Log
+	ctx = tasklog.With(ctx, log)
 
 	stopBeat := d.heartbeat(del, log)
 	defer stopBeat()
@@ -431,7 +447,7 @@ func (d *Dispatcher) build(t Trigger, eventType string, data events.Finished) (c
 func (d *Dispatcher) publish(ctx context.Context, e cloudevents.Event) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.PublishTimeout)
 	defer cancel()
-	return d.pub.Publish(ctx, e)
+	return d.tracedPublish(ctx, e, d.pub.Publish)
 }
 
 // triggerOf returns the delivered event. For a delivery that is not a valid

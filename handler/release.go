@@ -17,7 +17,7 @@ type Release struct {
 // NewRelease returns the release task. releases, router and scaler are nil
 // when no cluster is configured. locks are shared with the deployment task.
 func NewRelease(releases Releases, router Router, scaler Scaler, locks *Locks, settings LifecycleSettings) *Release {
-	return &Release{lifecycle{releases: releases, router: router, scaler: scaler, locks: locks, settings: settings}}
+	return &Release{lifecycle{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, locks: locks, settings: settings}}
 }
 
 // Name implements Task.

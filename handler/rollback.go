@@ -15,7 +15,7 @@ type Rollback struct {
 
 // NewRollback returns the rollback task; see NewRelease.
 func NewRollback(releases Releases, router Router, scaler Scaler, locks *Locks, settings LifecycleSettings) *Rollback {
-	return &Rollback{lifecycle{releases: releases, router: router, scaler: scaler, locks: locks, settings: settings}}
+	return &Rollback{lifecycle{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, locks: locks, settings: settings}}
 }
 
 // Name implements Task.

@@ -42,7 +42,7 @@ type ServiceDelete struct {
 // are nil when no cluster is configured. locks are shared with the other
 // tasks.
 func NewServiceDelete(releases Releases, router Router, namespaces Namespaces, locks *Locks, settings ServiceDeleteSettings) *ServiceDelete {
-	return &ServiceDelete{releases: releases, router: router, namespaces: namespaces, locks: locks, settings: settings}
+	return &ServiceDelete{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), namespaces: namespaces, locks: locks, settings: settings}
 }
 
 // Name implements Task.

@@ -22,6 +22,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/ledger"
 	"github.com/helm-service/helm-service/pkg/routing"
+	"github.com/helm-service/helm-service/pkg/tracing"
 )
 
 // serve runs the service until ctx is cancelled (SIGINT or SIGTERM).
@@ -34,6 +35,17 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tracerProvider, shutdownTracing, err := tracing.NewProvider(ctx, tracing.Settings{Enabled: cfg.TracingEnabled, ServiceName: cfg.Source, Version: version})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(flushCtx); err != nil {
+			log.Warn("cannot flush the last spans", "error", err)
+		}
+	}()
 
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
@@ -104,6 +116,7 @@ func serve(ctx context.Context) error {
 		Heartbeat:      cfg.AckWait / 3,
 		PublishTimeout: cfg.ShutdownGrace + time.Minute,
 		AllowNamespace: allowed.Allow,
+		TracerProvider: tracerProvider,
 	})
 
 	// Tasks run under their own context: SIGTERM stops new work at once but
