@@ -143,6 +143,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err != nil {
 		return nil, err
 	}
+	t.recordChange(installedOrUpgraded(res.Revision), namespace, in.Service, res.Images)
 
 	out := &events.DeploymentFinished{Deployment: &events.Deployment{
 		DeploymentStrategy:   string(strategy),

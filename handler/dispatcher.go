@@ -54,6 +54,8 @@ type Trigger struct {
 	// may be incomplete when the data is malformed.
 	Common events.Common
 	Log    *slog.Logger
+	// changes collects the changes the task made, for CDEvents.
+	changes *changeLog
 }
 
 // Superseding is implemented by tasks for which, when several triggers for
@@ -84,6 +86,9 @@ type Options struct {
 	PublishTimeout time.Duration
 	// AllowNamespace says why a namespace may not be deployed to, or nil.
 	AllowNamespace func(namespace string) error
+	// CDEvents, when set, publishes a CDEvent for each change a task made
+	// to a service (see cdevents.go).
+	CDEvents *CDEventsOptions
 	// TracerProvider traces each task (see tracing.go); nil traces
 	// nothing.
 	TracerProvider trace.TracerProvider
@@ -186,7 +191,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	if del.Attempt > 1 {
 		log = log.With("attempt", del.Attempt)
 	}
-	t := Trigger{Event: trigger, Common: common, Log: log}
+	t := Trigger{Event: trigger, Common: common, Log: log, changes: &changeLog{}}
 	if a, ok := task.(Accepter); ok && decodeErr == nil && !a.Accepts(t) {
 		log.Debug("trigger is not for helm-service: ignored")
 		d.ack(ctx, del, log)
@@ -297,6 +302,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		d.nak(del, log)
 		return
 	}
+	d.publishChanges(ctx, t, finished)
 	own.answered = true
 	d.ack(ctx, del, log)
 }

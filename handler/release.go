@@ -53,9 +53,9 @@ func (r *Release) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	var outcome *events.Outcome
 	var msg string
 	if promote {
-		outcome, msg, err = r.promote(ctx, t.Log, d)
+		outcome, msg, err = r.promote(ctx, t, d)
 	} else {
-		outcome, msg, err = r.revert(ctx, t.Log, d, events.StringExtension(t.Event, events.ExtContext))
+		outcome, msg, err = r.revert(ctx, t, d, events.StringExtension(t.Event, events.ExtContext))
 	}
 	if err != nil {
 		return nil, err

@@ -38,7 +38,7 @@ func (r *Rollback) Run(ctx context.Context, t Trigger) (events.Finished, error) 
 	if d, err = r.find(ctx, d.namespace, d.service); err != nil {
 		return nil, err
 	}
-	outcome, msg, err := r.revert(ctx, t.Log, d, events.StringExtension(t.Event, events.ExtContext))
+	outcome, msg, err := r.revert(ctx, t, d, events.StringExtension(t.Event, events.ExtContext))
 	if err != nil {
 		return nil, err
 	}

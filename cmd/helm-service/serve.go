@@ -117,6 +117,7 @@ func serve(ctx context.Context) error {
 		PublishTimeout: cfg.ShutdownGrace + time.Minute,
 		AllowNamespace: allowed.Allow,
 		TracerProvider: tracerProvider,
+		CDEvents:       cdeventsOptions(cfg),
 	})
 
 	// Tasks run under their own context: SIGTERM stops new work at once but
@@ -219,6 +220,14 @@ func newRouter(cfg config.Config, restConfig *rest.Config, clientset kubernetes.
 		return routing.NewIstioRouter(dyn, clientset, cfg.IstioGateways), nil
 	}
 	return routing.NewGatewayAPIRouter(dyn, clientset, routing.GatewayRef{Name: cfg.GatewayName, Namespace: cfg.GatewayNamespace}), nil
+}
+
+// cdeventsOptions are the CDEvents settings, nil when they are off.
+func cdeventsOptions(cfg config.Config) *handler.CDEventsOptions {
+	if !cfg.CDEventsEnabled {
+		return nil
+	}
+	return &handler.CDEventsOptions{Source: cfg.Source, SubjectPrefix: cfg.CDEventsSubjectPrefix}
 }
 
 // natsAuth is the NATS credentials of the configuration.
