@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/helm-service/helm-service/pkg/tasklog"
 )
 
 // Mode is how events are received.
@@ -237,6 +240,12 @@ const defaultPublishTimeout = 30 * time.Second
 // stream stored it). While the server is unreachable it retries with
 // backoff until ctx is done.
 func (b *Bus) Publish(ctx context.Context, e event.Event) error {
+	return b.PublishOn(ctx, e.Type(), e)
+}
+
+// PublishOn is Publish on another subject than e's type. A subject outside
+// the stream's is published on core NATS and waits for the server only.
+func (b *Bus) PublishOn(ctx context.Context, subject string, e event.Event) error {
 	body, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encode %s %s: %w", e.Type(), e.ID(), err)
@@ -246,16 +255,17 @@ func (b *Bus) Publish(ctx context.Context, e event.Event) error {
 		ctx, cancel = context.WithTimeout(ctx, defaultPublishTimeout)
 		defer cancel()
 	}
+	log := tasklog.From(ctx, b.log)
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err = b.publishOnce(ctx, e.Type(), e.ID(), body)
+		err = b.publishOnce(ctx, subject, e.ID(), body)
 		if err == nil {
 			if attempt > 1 {
-				b.log.Info("published after retrying", "type", e.Type(), "id", e.ID(), "attempts", attempt)
+				log.Info("published after retrying", "type", e.Type(), "id", e.ID(), "attempts", attempt)
 			}
 			return nil
 		}
-		b.log.Warn("publish failed; retrying", "type", e.Type(), "id", e.ID(), "attempt", attempt, "retryIn", backoff.String(), "error", err)
+		log.Warn("publish failed; retrying", "type", e.Type(), "id", e.ID(), "attempt", attempt, "retryIn", backoff.String(), "error", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("publish %s %s: gave up after %d attempts: %w", e.Type(), e.ID(), attempt, err)
@@ -268,7 +278,7 @@ func (b *Bus) Publish(ctx context.Context, e event.Event) error {
 func (b *Bus) publishOnce(ctx context.Context, subject, id string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
 	defer cancel()
-	if b.js != nil {
+	if b.js != nil && b.inStream(subject) {
 		// The message id lets the stream drop the copy a retry may send.
 		_, err := b.js.Publish(ctx, subject, body, jetstream.WithMsgID(id))
 		return err
@@ -277,6 +287,33 @@ func (b *Bus) publishOnce(ctx context.Context, subject, id string, body []byte) 
 		return err
 	}
 	return b.conn.FlushWithContext(ctx)
+}
+
+// inStream reports whether the stream stores messages on subject.
+func (b *Bus) inStream(subject string) bool {
+	for _, filter := range b.opts.StreamSubjects {
+		if subjectMatches(filter, subject) {
+			return true
+		}
+	}
+	return false
+}
+
+// subjectMatches reports whether a NATS subject matches a filter with the
+// wildcards * (one token) and > (the rest).
+func subjectMatches(filter, subject string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, tok := range f {
+		switch {
+		case tok == ">":
+			return len(s) > i
+		case i >= len(s):
+			return false
+		case tok != "*" && tok != s[i]:
+			return false
+		}
+	}
+	return len(f) == len(s)
 }
 
 // Drain stops taking new messages and waits until the running handlers

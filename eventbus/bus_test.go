@@ -170,3 +170,22 @@ func TestDrainWaitsForRunningHandlers(t *testing.T) {
 		t.Errorf("publish after drain: %v", err)
 	}
 }
+
+func TestSubjectMatches(t *testing.T) {
+	for _, c := range []struct {
+		filter, subject string
+		want            bool
+	}{
+		{"sh.keptn.event.>", "sh.keptn.event.deployment.finished", true},
+		{"sh.keptn.event.>", "sh.keptn.event", false},
+		{"sh.keptn.event.>", "dev.cdevents.service.deployed", false},
+		{"sh.keptn.*.deployment", "sh.keptn.event.deployment", true},
+		{"sh.keptn.*.deployment", "sh.keptn.event.deployment.finished", false},
+		{"a.b", "a.b", true},
+		{"a.b", "a.b.c", false},
+	} {
+		if got := subjectMatches(c.filter, c.subject); got != c.want {
+			t.Errorf("subjectMatches(%q, %q) = %v, want %v", c.filter, c.subject, got, c.want)
+		}
+	}
+}

@@ -37,7 +37,7 @@ type Action struct {
 // NewAction returns the action task. releases and scaler are nil when no
 // cluster is configured. locks are shared with the other tasks.
 func NewAction(releases Releases, scaler Scaler, locks *Locks, settings ActionSettings) *Action {
-	return &Action{releases: releases, scaler: scaler, locks: locks, settings: settings}
+	return &Action{releases: tracedReleasesOf(releases), scaler: scaler, locks: locks, settings: settings}
 }
 
 // Name implements Task.

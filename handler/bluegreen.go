@@ -78,6 +78,7 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 	if err := d.router.Route(ctx, rt, split); err != nil {
 		return nil, fmt.Errorf("the canary of %s is ready, but routing failed: %w", in.Service, err)
 	}
+	t.recordChange(installedOrUpgraded(canary.Revision), namespace, in.Service, canary.Images)
 
 	// Tests hit the stable endpoint when it routes to the canary, else the
 	// canary's own Service.

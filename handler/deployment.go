@@ -16,6 +16,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/tracing"
 )
 
 // DeploymentSettings are the knobs of the deployment task.
@@ -55,7 +56,7 @@ type Deployment struct {
 // answered with an error saying so. locks are shared with the release and
 // rollback tasks.
 func NewDeployment(src ChartSource, namespaces Namespaces, releases Releases, router Router, scaler Scaler, locks *Locks, settings DeploymentSettings) *Deployment {
-	return &Deployment{charts: src, namespaces: namespaces, releases: releases, router: router, scaler: scaler, settings: settings, locks: locks}
+	return &Deployment{charts: tracedChartsOf(src), namespaces: namespaces, releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, settings: settings, locks: locks}
 }
 
 // Name implements Task.
@@ -95,12 +96,14 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err != nil {
 		return nil, err
 	}
+	_, mergeSpan := tracing.Start(ctx, "values.merge")
 	values := charts.MergeValues(ch.Values, in.ConfigurationChange.Values)
 	if strategy == events.StrategyDirect {
 		values = charts.MergeValues(values, map[string]any{"keptn": map[string]any{
 			"project": in.Project, "stage": in.Stage, "service": in.Service, "deployment": in.Service,
 		}})
 	}
+	mergeSpan.End()
 	target := map[string]string{kube.LabelProject: in.Project, kube.LabelStage: in.Stage, kube.LabelService: in.Service}
 
 	unlock := d.locks.Lock(serviceKey(namespace, in.Service))
@@ -140,6 +143,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err != nil {
 		return nil, err
 	}
+	t.recordChange(installedOrUpgraded(res.Revision), namespace, in.Service, res.Images)
 
 	out := &events.DeploymentFinished{Deployment: &events.Deployment{
 		DeploymentStrategy:   string(strategy),

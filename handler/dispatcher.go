@@ -14,6 +14,8 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
@@ -21,6 +23,8 @@ import (
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/lease"
 	"github.com/helm-service/helm-service/pkg/ledger"
+	"github.com/helm-service/helm-service/pkg/tasklog"
+	"github.com/helm-service/helm-service/pkg/tracing"
 )
 
 // Task does the work of one kind of trigger.
@@ -54,6 +58,8 @@ type Trigger struct {
 	// may be incomplete when the data is malformed.
 	Common events.Common
 	Log    *slog.Logger
+	// changes collects the changes the task made, for CDEvents.
+	changes *changeLog
 }
 
 // Superseding is implemented by tasks for which, when several triggers for
@@ -111,6 +117,12 @@ type Options struct {
 	// RetryBackoff is the first pause before a task is run again (default
 	// 1s); it doubles up to 16 times that.
 	RetryBackoff time.Duration
+	// CDEvents, when set, publishes a CDEvent for each change a task made
+	// to a service (see cdevents.go).
+	CDEvents *CDEventsOptions
+	// TracerProvider traces each task (see tracing.go); nil traces
+	// nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // Dispatcher routes each delivery to its task, runs it in its release's
@@ -123,6 +135,7 @@ type Dispatcher struct {
 	tasks  map[string]Task // by trigger type
 	opts   Options
 	queue  *releaseQueue
+	tracer trace.Tracer
 
 	mu      sync.Mutex
 	running map[string]*inflight // by trigger id
@@ -162,6 +175,10 @@ func (d *Dispatcher) With(opts Options) *Dispatcher {
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = time.Second
 	}
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = noop.NewTracerProvider()
+	}
+	d.tracer = opts.TracerProvider.Tracer(tracing.Instrumentation)
 	d.opts = opts
 	d.queue = newReleaseQueue(opts.MaxParallel)
 	d.running = map[string]*inflight{}
@@ -208,12 +225,16 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	if del.Attempt > 1 {
 		log = log.With("attempt", del.Attempt)
 	}
-	t := Trigger{Event: trigger, Common: common, Log: log}
+	t := Trigger{Event: trigger, Common: common, Log: log, changes: &changeLog{}}
 	if a, ok := task.(Accepter); ok && decodeErr == nil && !a.Accepts(t) {
 		log.Debug("trigger is not for helm-service: ignored")
 		d.ack(ctx, del, log)
 		return
 	}
+	ctx, span := d.startTask(ctx, del.Subject, &t)
+	defer span.End()
+	log = t.Log
+	ctx = tasklog.With(ctx, log)
 
 	stopBeat := d.heartbeat(del, log)
 	defer stopBeat()
@@ -315,6 +336,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		d.nak(del, log)
 		return
 	}
+	d.publishChanges(ctx, t, finished)
 	own.answered = true
 	d.ack(ctx, del, log)
 }
@@ -556,7 +578,7 @@ func (d *Dispatcher) build(t Trigger, eventType string, data events.Finished) (c
 func (d *Dispatcher) publish(ctx context.Context, e cloudevents.Event) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.PublishTimeout)
 	defer cancel()
-	return d.pub.Publish(ctx, e)
+	return d.tracedPublish(ctx, e, d.pub.Publish)
 }
 
 // triggerOf returns the delivered event. For a delivery that is not a valid

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/release"
 
+	"github.com/helm-service/helm-service/pkg/cdevents"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -118,7 +118,7 @@ func (l *lifecycle) prepare(ctx context.Context, c events.Common) (*deployed, er
 // promote makes the canary the primary: the primary gets the canary's
 // chart and values and must become ready, then the stable endpoint routes
 // all traffic to it and the canary is scaled to zero.
-func (l *lifecycle) promote(ctx context.Context, log *slog.Logger, d *deployed) (*events.Outcome, string, error) {
+func (l *lifecycle) promote(ctx context.Context, t Trigger, d *deployed) (*events.Outcome, string, error) {
 	if d.strategy != events.StrategyBlueGreen {
 		return &events.Outcome{Action: events.ActionNone}, fmt.Sprintf("%s service: nothing to promote, the release already serves production", d.strategy), nil
 	}
@@ -132,7 +132,7 @@ func (l *lifecycle) promote(ctx context.Context, log *slog.Logger, d *deployed) 
 	if err != nil {
 		return nil, "", fmt.Errorf("promote %s/%s: %w", d.namespace, d.service, err)
 	}
-	log.Info("promoting canary", "namespace", d.namespace, "canary", d.canary.Name, "canaryRevision", d.canary.Revision, "keptReplicas", len(kept))
+	t.Log.Info("promoting canary", "namespace", d.namespace, "canary", d.canary.Name, "canaryRevision", d.canary.Revision, "keptReplicas", len(kept))
 	start := time.Now()
 	res, err := l.releases.Upgrade(ctx, helm.Request{
 		Namespace:    d.namespace,
@@ -161,6 +161,7 @@ func (l *lifecycle) promote(ctx context.Context, log *slog.Logger, d *deployed) 
 	if err := l.scaler.Scale(ctx, d.canary.Workloads, 0); err != nil {
 		return nil, "", fmt.Errorf("promote %s/%s: the primary serves the new version, but scaling the canary to zero failed: %w", d.namespace, d.service, err)
 	}
+	t.recordChange(cdevents.Upgraded, d.namespace, d.service, res.Images)
 	out := &events.Outcome{Action: events.ActionPromoted, ReleaseName: res.Name, HelmRevision: res.Revision, Traffic: traffic}
 	msg := fmt.Sprintf("promoted: primary %s/%s is at revision %d with the canary's chart %s-%s and values, all traffic goes to it, the canary is scaled to zero (took %s)",
 		d.namespace, res.Name, res.Revision, res.ChartName, res.ChartVersion, time.Since(start).Round(time.Millisecond))
@@ -175,7 +176,7 @@ func (l *lifecycle) promote(ctx context.Context, log *slog.Logger, d *deployed) 
 // newest revision another sequence made is not rolled back: the failed
 // sequence made no revision (its chart did not render, say), and rolling
 // back would undo a good one.
-func (l *lifecycle) revert(ctx context.Context, log *slog.Logger, d *deployed, keptnContext string) (*events.Outcome, string, error) {
+func (l *lifecycle) revert(ctx context.Context, t Trigger, d *deployed, keptnContext string) (*events.Outcome, string, error) {
 	switch d.strategy {
 	case events.StrategyBlueGreen:
 		target, err := routeTarget(d.service, d.namespace, sidePrimary, d.primary.Services)
@@ -194,6 +195,7 @@ func (l *lifecycle) revert(ctx context.Context, log *slog.Logger, d *deployed, k
 				return nil, "", fmt.Errorf("roll back %s/%s: traffic goes to the primary, but scaling the canary to zero failed: %w", d.namespace, d.service, err)
 			}
 		}
+		t.recordChange(cdevents.RolledBack, d.namespace, d.service, d.primary.Images)
 		out := &events.Outcome{Action: events.ActionRolledBack, ReleaseName: d.primary.Name, HelmRevision: d.primary.Revision, Traffic: traffic}
 		return out, fmt.Sprintf("rolled back: all traffic goes to primary %s/%s at revision %d (untouched), the canary is scaled to zero",
 			d.namespace, d.primary.Name, d.primary.Revision), nil
@@ -207,11 +209,12 @@ func (l *lifecycle) revert(ctx context.Context, log *slog.Logger, d *deployed, k
 				fmt.Sprintf("direct service: nothing to roll back: revision %d of release %s/%s was made by sequence %s, not by this one (%s), which made no revision",
 					d.direct.Revision, d.namespace, d.direct.Name, made, keptnContext), nil
 		}
-		log.Info("rolling back direct release", "namespace", d.namespace, "release", d.direct.Name, "from", d.direct.Revision)
+		t.Log.Info("rolling back direct release", "namespace", d.namespace, "release", d.direct.Name, "from", d.direct.Revision)
 		res, err := l.releases.Rollback(ctx, d.namespace, d.direct.Name, l.settings.WaitTimeout)
 		if err != nil {
 			return nil, "", err
 		}
+		t.recordChange(cdevents.RolledBack, d.namespace, d.service, res.Images)
 		out := &events.Outcome{Action: events.ActionRolledBack, ReleaseName: res.Name, HelmRevision: res.Revision}
 		return out, fmt.Sprintf("rolled back: release %s/%s went from revision %d back to the previous one's chart and values, as revision %d, and its workloads are ready",
 			d.namespace, res.Name, d.direct.Revision, res.Revision), nil

@@ -17,7 +17,7 @@ type Release struct {
 // NewRelease returns the release task. releases, router and scaler are nil
 // when no cluster is configured. locks are shared with the deployment task.
 func NewRelease(releases Releases, router Router, scaler Scaler, locks *Locks, settings LifecycleSettings) *Release {
-	return &Release{lifecycle{releases: releases, router: router, scaler: scaler, locks: locks, settings: settings}}
+	return &Release{lifecycle{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, locks: locks, settings: settings}}
 }
 
 // Name implements Task.
@@ -53,9 +53,9 @@ func (r *Release) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	var outcome *events.Outcome
 	var msg string
 	if promote {
-		outcome, msg, err = r.promote(ctx, t.Log, d)
+		outcome, msg, err = r.promote(ctx, t, d)
 	} else {
-		outcome, msg, err = r.revert(ctx, t.Log, d, events.StringExtension(t.Event, events.ExtContext))
+		outcome, msg, err = r.revert(ctx, t, d, events.StringExtension(t.Event, events.ExtContext))
 	}
 	if err != nil {
 		return nil, err

@@ -15,7 +15,7 @@ type Rollback struct {
 
 // NewRollback returns the rollback task; see NewRelease.
 func NewRollback(releases Releases, router Router, scaler Scaler, locks *Locks, settings LifecycleSettings) *Rollback {
-	return &Rollback{lifecycle{releases: releases, router: router, scaler: scaler, locks: locks, settings: settings}}
+	return &Rollback{lifecycle{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, locks: locks, settings: settings}}
 }
 
 // Name implements Task.
@@ -38,7 +38,7 @@ func (r *Rollback) Run(ctx context.Context, t Trigger) (events.Finished, error) 
 	if d, err = r.find(ctx, d.namespace, d.service); err != nil {
 		return nil, err
 	}
-	outcome, msg, err := r.revert(ctx, t.Log, d, events.StringExtension(t.Event, events.ExtContext))
+	outcome, msg, err := r.revert(ctx, t, d, events.StringExtension(t.Event, events.ExtContext))
 	if err != nil {
 		return nil, err
 	}

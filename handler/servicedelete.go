@@ -11,6 +11,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/helm-service/helm-service/pkg/cdevents"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -42,7 +43,7 @@ type ServiceDelete struct {
 // are nil when no cluster is configured. locks are shared with the other
 // tasks.
 func NewServiceDelete(releases Releases, router Router, namespaces Namespaces, locks *Locks, settings ServiceDeleteSettings) *ServiceDelete {
-	return &ServiceDelete{releases: releases, router: router, namespaces: namespaces, locks: locks, settings: settings}
+	return &ServiceDelete{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), namespaces: namespaces, locks: locks, settings: settings}
 }
 
 // Name implements Task.
@@ -84,7 +85,7 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 		}
 	}
 	for _, ns := range namespaces {
-		failed := len(errs)
+		failed, uninstalled := len(errs), 0
 		unlock := s.locks.Lock(serviceKey(ns, in.Service))
 		for _, r := range records {
 			if r.Namespace != ns {
@@ -98,7 +99,11 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 				errs = append(errs, err)
 			default:
 				removed.Releases = append(removed.Releases, r.Namespace+"/"+r.Name)
+				uninstalled++
 			}
+		}
+		if uninstalled > 0 {
+			t.recordChange(cdevents.Removed, ns, in.Service, nil)
 		}
 		objects, err := s.router.Remove(ctx, ns, in.Service)
 		removed.RoutingObjects = append(removed.RoutingObjects, objects...)

@@ -23,6 +23,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/lease"
 	"github.com/helm-service/helm-service/pkg/ledger"
 	"github.com/helm-service/helm-service/pkg/routing"
+	"github.com/helm-service/helm-service/pkg/tracing"
 )
 
 // serve runs the service until ctx is cancelled (SIGINT or SIGTERM).
@@ -35,6 +36,17 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tracerProvider, shutdownTracing, err := tracing.NewProvider(ctx, tracing.Settings{Enabled: cfg.TracingEnabled, ServiceName: cfg.Source, Version: version})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(flushCtx); err != nil {
+			log.Warn("cannot flush the last spans", "error", err)
+		}
+	}()
 
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
@@ -116,6 +128,8 @@ func serve(ctx context.Context) error {
 		Leases:              leases,
 		ClusterRetryTimeout: cfg.ClusterRetryTimeout,
 		PendingRetryTimeout: cfg.PendingRetryTimeout,
+		TracerProvider:      tracerProvider,
+		CDEvents:            cdeventsOptions(cfg),
 	})
 
 	// Tasks run under their own context: SIGTERM stops new work at once but
@@ -218,6 +232,14 @@ func newRouter(cfg config.Config, restConfig *rest.Config, clientset kubernetes.
 		return routing.NewIstioRouter(dyn, clientset, cfg.IstioGateways), nil
 	}
 	return routing.NewGatewayAPIRouter(dyn, clientset, routing.GatewayRef{Name: cfg.GatewayName, Namespace: cfg.GatewayNamespace}), nil
+}
+
+// cdeventsOptions are the CDEvents settings, nil when they are off.
+func cdeventsOptions(cfg config.Config) *handler.CDEventsOptions {
+	if !cfg.CDEventsEnabled {
+		return nil
+	}
+	return &handler.CDEventsOptions{Source: cfg.Source, SubjectPrefix: cfg.CDEventsSubjectPrefix}
 }
 
 // natsAuth is the NATS credentials of the configuration.

@@ -147,6 +147,17 @@ type Config struct {
 	// ShutdownGrace bounds how long in-flight tasks may run after SIGTERM.
 	ShutdownGrace time.Duration `envconfig:"SHUTDOWN_GRACE" default:"30s"`
 
+	// TracingEnabled exports OpenTelemetry spans over OTLP/gRPC to the
+	// endpoint of the standard OTEL_EXPORTER_OTLP_ENDPOINT or
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT variables.
+	TracingEnabled bool `envconfig:"TRACING_ENABLED" default:"false"`
+	// CDEventsEnabled also publishes a CDEvent for each deployment,
+	// upgrade, rollback and removal of a service.
+	CDEventsEnabled bool `envconfig:"CDEVENTS_ENABLED" default:"false"`
+	// CDEventsSubjectPrefix starts the NATS subject of every CDEvent,
+	// followed by its subject and predicate (dev.cdevents.service.deployed).
+	CDEventsSubjectPrefix string `envconfig:"CDEVENTS_SUBJECT_PREFIX" default:"dev.cdevents"`
+
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
 	// LogFormat is json or text.

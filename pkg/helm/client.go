@@ -3,6 +3,7 @@
 package helm
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"helm.sh/helm/v3/pkg/kube"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/helm-service/helm-service/pkg/tasklog"
 )
 
 // storageDriver keeps release records in Secrets, Helm's default.
@@ -27,7 +30,8 @@ type Client struct {
 	log        *slog.Logger
 
 	// newConfig returns a fresh action configuration for a namespace.
-	newConfig func(namespace string) (*action.Configuration, error)
+	// Its logs and the spans of its waits go to the task in ctx.
+	newConfig func(ctx context.Context, namespace string) (*action.Configuration, error)
 	// pendingAge is how old a pending release must be to be recovered.
 	pendingAge time.Duration
 	now        func() time.Time
@@ -55,7 +59,7 @@ func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slo
 func (c *Client) SetPendingAge(d time.Duration) { c.pendingAge = d }
 
 // clusterConfig builds an action configuration that talks to the cluster.
-func (c *Client) clusterConfig(namespace string) (*action.Configuration, error) {
+func (c *Client) clusterConfig(ctx context.Context, namespace string) (*action.Configuration, error) {
 	c.mu.Lock()
 	getter, ok := c.getters[namespace]
 	if !ok {
@@ -65,13 +69,13 @@ func (c *Client) clusterConfig(namespace string) (*action.Configuration, error) 
 	c.mu.Unlock()
 
 	cfg := new(action.Configuration)
-	log := c.log.With("namespace", namespace)
+	log := tasklog.From(ctx, c.log).With("namespace", namespace)
 	debug := func(format string, v ...any) { log.Debug(fmt.Sprintf(format, v...), "source", "helm") }
 	if err := cfg.Init(getter, namespace, storageDriver, debug); err != nil {
 		return nil, fmt.Errorf("set up Helm for namespace %s: %w", namespace, err)
 	}
 	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
-		cfg.KubeClient = &waitingClient{Client: kc, log: debug}
+		cfg.KubeClient = &waitingClient{Client: kc, log: debug, ctx: ctx}
 	}
 	return cfg, nil
 }

@@ -30,7 +30,7 @@ func (c *Client) Get(ctx context.Context, namespace, name string) (*Record, erro
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cfg, err := c.newConfig(namespace)
+	cfg, err := c.newConfig(ctx, namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (c *Client) Find(ctx context.Context, namespace string, labels map[string]s
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cfg, err := c.newConfig(namespace)
+	cfg, err := c.newConfig(ctx, namespace)
 	if err != nil {
 		return nil, err
 	}

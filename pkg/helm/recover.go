@@ -10,6 +10,8 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
+
+	"github.com/helm-service/helm-service/pkg/tasklog"
 )
 
 // DefaultPendingAge is how old a pending release must be before it is
@@ -85,7 +87,7 @@ func (c *Client) recoverPending(ctx context.Context, cfg *action.Configuration, 
 	}
 	target := lastGood(history, last.Version)
 	what := fmt.Sprintf("release %s/%s was left %s at revision %d by an operation that did not end (%s ago)", req.Namespace, req.Name, status, last.Version, age)
-	c.log.Warn("recovering a pending release", "namespace", req.Namespace, "release", req.Name, "status", status, "revision", last.Version, "age", age.String())
+	tasklog.From(ctx, c.log).Warn("recovering a pending release", "namespace", req.Namespace, "release", req.Name, "status", status, "revision", last.Version, "age", age.String())
 
 	if target == nil {
 		// Never deployed: nothing to go back to.

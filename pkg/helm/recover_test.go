@@ -1,8 +1,10 @@
 package helm
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,8 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
 	helmtime "helm.sh/helm/v3/pkg/time"
+
+	"github.com/helm-service/helm-service/pkg/tasklog"
 )
 
 // leavePending stores a revision in a pending state, as a process killed
@@ -107,5 +111,28 @@ func TestPendingRecognizesHelmsOwnRefusal(t *testing.T) {
 	}
 	if Pending(errors.New("chart is broken")) || Pending(nil) {
 		t.Error("Pending is true for an unrelated error")
+	}
+}
+
+// TestRecoveryLogsWithTheTasksLogger checks that the client logs through
+// the logger of the task in its context, so that its lines carry the
+// task's fields.
+func TestRecoveryLogsWithTheTasksLogger(t *testing.T) {
+	c, cfg := memoryClient(t, nil)
+	c.SetPendingAge(time.Minute)
+	ch := sampleChart(t)
+	req := Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}
+	if _, err := c.Upgrade(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	leavePending(t, cfg, 2, release.StatusPendingUpgrade, time.Hour)
+
+	var out bytes.Buffer
+	ctx := tasklog.With(context.Background(), slog.New(slog.NewTextHandler(&out, nil)).With("triggeredid", "trigger-1"))
+	if _, err := c.Upgrade(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "recovering a pending release") || !strings.Contains(out.String(), "triggeredid=trigger-1") {
+		t.Errorf("log = %q, want the recovery logged with the task's fields", out.String())
 	}
 }

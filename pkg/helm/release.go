@@ -2,6 +2,7 @@ package helm
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -43,6 +44,9 @@ type Result struct {
 	Services []Service
 	// Workloads are the Deployments and StatefulSets of the release.
 	Workloads []kube.Workload
+	// Images are the container images of the workloads' pod templates,
+	// each once, in manifest order.
+	Images []string
 	// ChartName and ChartVersion identify the chart the release runs.
 	ChartName    string
 	ChartVersion string
@@ -84,6 +88,11 @@ func resultOf(rel *release.Release) (*Result, error) {
 			r.Services = append(r.Services, s)
 		case "Deployment", "StatefulSet":
 			r.Workloads = append(r.Workloads, kube.Workload{Kind: o.Kind, Namespace: ns, Name: o.Metadata.Name})
+			for _, c := range o.Spec.Template.Spec.Containers {
+				if c.Image != "" && !slices.Contains(r.Images, c.Image) {
+					r.Images = append(r.Images, c.Image)
+				}
+			}
 		}
 	}
 	return r, nil
@@ -100,6 +109,13 @@ type manifestObject struct {
 		Ports []struct {
 			Port int32 `json:"port"`
 		} `json:"ports"`
+		Template struct {
+			Spec struct {
+				Containers []struct {
+					Image string `json:"image"`
+				} `json:"containers"`
+			} `json:"spec"`
+		} `json:"template"`
 	} `json:"spec"`
 }
 

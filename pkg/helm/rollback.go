@@ -21,7 +21,7 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout t
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cfg, err := c.newConfig(namespace)
+	cfg, err := c.newConfig(ctx, namespace)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ func (c *Client) Uninstall(ctx context.Context, namespace, name string, timeout 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	cfg, err := c.newConfig(namespace)
+	cfg, err := c.newConfig(ctx, namespace)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 // until its workloads are ready. On failure the error says why, and for a
 // failed wait which workloads are not ready.
 func (c *Client) Upgrade(ctx context.Context, req Request) (*Result, error) {
-	cfg, err := c.newConfig(req.Namespace)
+	cfg, err := c.newConfig(ctx, req.Namespace)
 	if err != nil {
 		return nil, err
 	}

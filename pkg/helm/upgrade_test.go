@@ -34,7 +34,7 @@ func memoryClient(t *testing.T, kc *kubefake.FailingKubeClient) (*Client, *actio
 		Log:          func(string, ...any) {},
 	}
 	c := NewClient(nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	c.newConfig = func(string) (*action.Configuration, error) { return cfg, nil }
+	c.newConfig = func(context.Context, string) (*action.Configuration, error) { return cfg, nil }
 	return c, cfg
 }
 
@@ -65,11 +65,17 @@ func TestUpgradeInstallsThenUpgrades(t *testing.T) {
 	if len(res.Workloads) != 1 || res.Workloads[0].Kind != "Deployment" || res.Workloads[0].Name != "carts" {
 		t.Errorf("workloads = %+v", res.Workloads)
 	}
+	if len(res.Images) != 1 || res.Images[0] != "docker.io/keptnexamples/carts:0.13.1" {
+		t.Errorf("images = %v, want the chart's image", res.Images)
+	}
 
 	req.Values = map[string]any{"image": "carts:2", "replicaCount": 3, "service": map[string]any{"port": 8080, "targetPort": 8080}, "config": map[string]any{"greeting": "hi"}}
 	res, err = c.Upgrade(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(res.Images) != 1 || res.Images[0] != "carts:2" {
+		t.Errorf("images after the upgrade = %v, want carts:2", res.Images)
 	}
 	if res.Revision != 2 || res.Services[0].Port != 8080 {
 		t.Errorf("upgrade: revision %d services %+v, want revision 2 on port 8080", res.Revision, res.Services)

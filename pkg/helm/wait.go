@@ -7,11 +7,13 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"helm.sh/helm/v3/pkg/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	kubeinfo "github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/tracing"
 )
 
 // readinessPoll is how often a wait checks the release's resources. Helm's
@@ -24,6 +26,9 @@ const readinessPoll = 250 * time.Millisecond
 type waitingClient struct {
 	*kube.Client
 	log func(string, ...any)
+	// ctx is the context of the action the client serves: Helm's wait
+	// takes none, and its span is a child of the action's.
+	ctx context.Context
 }
 
 // Wait implements kube.Interface.
@@ -36,7 +41,9 @@ func (c *waitingClient) WaitWithJobs(resources kube.ResourceList, timeout time.D
 	return c.wait(resources, timeout, true)
 }
 
-func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration, jobs bool) error {
+func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration, jobs bool) (err error) {
+	_, span := tracing.Start(c.ctx, "helm.wait", attribute.Int("k8s.resources", len(resources)), attribute.String("helm.wait.timeout", timeout.String()))
+	defer func() { tracing.End(span, err) }()
 	cs, err := c.Factory.KubernetesClientSet()
 	if err != nil {
 		return err
