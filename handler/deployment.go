@@ -30,6 +30,9 @@ type DeploymentSettings struct {
 	// RouteMode is canary or dark: where a blue/green service's stable
 	// endpoint sends traffic while a new version runs as the canary.
 	RouteMode string
+	// NamespaceTemplate computes a service's namespace; nil means
+	// <project>-<stage>.
+	NamespaceTemplate *kube.NamespaceTemplate
 }
 
 // Route modes of blue/green deployments.
@@ -73,9 +76,9 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err := in.ValidateTarget(); err != nil {
 		return nil, err
 	}
-	namespace := in.Project + "-" + in.Stage
-	if len(namespace) > 63 {
-		return nil, fmt.Errorf("project and stage make the namespace %q, longer than Kubernetes' 63 characters: shorten project or stage", namespace)
+	namespace, err := targetNamespace(d.settings.NamespaceTemplate, in.Common)
+	if err != nil {
+		return nil, err
 	}
 	if len(in.Service) > maxReleaseName {
 		return nil, fmt.Errorf("service %q is longer than the %d characters Helm allows in a release name", in.Service, maxReleaseName)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/ledger"
 )
 
@@ -80,6 +81,10 @@ type Options struct {
 	PublishTimeout time.Duration
 	// AllowNamespace says why a namespace may not be deployed to, or nil.
 	AllowNamespace func(namespace string) error
+	// NamespaceTemplate computes the namespace of a trigger's service for
+	// the allow-list and the release queue; nil means <project>-<stage>.
+	// The tasks must use the same template.
+	NamespaceTemplate *kube.NamespaceTemplate
 }
 
 // Dispatcher routes each delivery to its task, runs it in its release's
@@ -325,7 +330,10 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 	c := t.Common
 	key := ""
 	if c.Project != "" && c.Stage != "" && c.Service != "" {
-		namespace := c.Project + "-" + c.Stage
+		namespace, err := targetNamespace(d.opts.NamespaceTemplate, c)
+		if err != nil {
+			return nil, done, false, err
+		}
 		if d.opts.AllowNamespace != nil {
 			if err := d.opts.AllowNamespace(namespace); err != nil {
 				return nil, done, false, err

@@ -81,6 +81,10 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	nsTemplate, err := kube.ParseNamespaceTemplate(cfg.NamespaceTemplate)
+	if err != nil {
+		return fmt.Errorf("NAMESPACE_TEMPLATE: %w", err)
+	}
 	locks := handler.NewLocks()
 	deployment := handler.NewDeployment(charts.Dir{Root: cfg.ChartDir}, cl.namespaces, cl.releases, cl.router, cl.scaler, locks, handler.DeploymentSettings{
 		WaitTimeout:       cfg.WaitTimeout,
@@ -89,21 +93,23 @@ func serve(ctx context.Context) error {
 		IngressSuffix:     cfg.IngressHostnameSuffix,
 		IngressPort:       cfg.IngressPort,
 		RouteMode:         cfg.RouteMode,
+		NamespaceTemplate: nsTemplate,
 	})
-	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail}
+	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail, NamespaceTemplate: nsTemplate}
 	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, locks, lifecycle)
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, locks, lifecycle)
-	action := handler.NewAction(cl.releases, cl.scaler, locks, handler.ActionSettings{MaxReplicas: cfg.MaxReplicas, WaitTimeout: cfg.WaitTimeout})
+	action := handler.NewAction(cl.releases, cl.scaler, locks, handler.ActionSettings{MaxReplicas: cfg.MaxReplicas, WaitTimeout: cfg.WaitTimeout, NamespaceTemplate: nsTemplate})
 	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, locks, handler.ServiceDeleteSettings{
 		WaitTimeout:           cfg.WaitTimeout,
 		DeleteEmptyNamespaces: cfg.DeleteEmptyNamespaces,
 	})
 	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment, release, rollback, action, serviceDelete).With(handler.Options{
-		MaxParallel:    cfg.MaxParallelTasks,
-		Ledger:         taskLedger,
-		Heartbeat:      cfg.AckWait / 3,
-		PublishTimeout: cfg.ShutdownGrace + time.Minute,
-		AllowNamespace: allowed.Allow,
+		MaxParallel:       cfg.MaxParallelTasks,
+		Ledger:            taskLedger,
+		Heartbeat:         cfg.AckWait / 3,
+		PublishTimeout:    cfg.ShutdownGrace + time.Minute,
+		AllowNamespace:    allowed.Allow,
+		NamespaceTemplate: nsTemplate,
 	})
 
 	// Tasks run under their own context: SIGTERM stops new work at once but

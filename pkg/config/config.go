@@ -13,6 +13,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/helm-service/helm-service/pkg/allowlist"
+	"github.com/helm-service/helm-service/pkg/kube"
 )
 
 // Config is every setting of helm-service. Each field is read from the
@@ -80,6 +81,11 @@ type Config struct {
 	// AllowedNamespaces are the namespaces tasks may deploy to: globs,
 	// "!" excludes. Empty means allowlist.Default(OwnNamespace).
 	AllowedNamespaces string `envconfig:"ALLOWED_NAMESPACES"`
+	// NamespaceTemplate is the Go text/template of a service's namespace,
+	// over Project, Stage, Service, Branch (the trigger's label "branch")
+	// and Labels (the trigger's labels). The result is made a valid
+	// namespace name (see kube.SanitizeNamespace).
+	NamespaceTemplate string `envconfig:"NAMESPACE_TEMPLATE" default:"{{.Project}}-{{.Stage}}"`
 	// OwnNamespace is helm-service's namespace; empty reads the service
 	// account's namespace when running in a cluster.
 	OwnNamespace string `envconfig:"POD_NAMESPACE"`
@@ -200,6 +206,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := allowlist.Parse(c.AllowedNamespaces); err != nil {
 		return err
+	}
+	if _, err := kube.ParseNamespaceTemplate(c.NamespaceTemplate); err != nil {
+		return fmt.Errorf("NAMESPACE_TEMPLATE: %w", err)
 	}
 	if c.MaxReplicas < 0 {
 		return fmt.Errorf("MAX_REPLICAS must not be negative, got %d", c.MaxReplicas)
