@@ -33,6 +33,9 @@ type DeploymentSettings struct {
 	// NamespaceTemplate computes a service's namespace; nil means
 	// <project>-<stage>.
 	NamespaceTemplate *kube.NamespaceTemplate
+	// Rollout is the default update strategy of the charts' Deployments;
+	// a trigger's deployment.rollout overrides it.
+	Rollout kube.Rollout
 }
 
 // Route modes of blue/green deployments.
@@ -90,6 +93,10 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if len(in.Service)+len("-"+sidePrimary) > maxReleaseName && strategy == events.StrategyBlueGreen {
 		return nil, fmt.Errorf("service %q is too long for blue_green_service: its release %s-primary would exceed the %d characters Helm allows", in.Service, in.Service, maxReleaseName)
 	}
+	rollout, err := rolloutOf(d.settings.Rollout, in.Deployment.Rollout)
+	if err != nil {
+		return nil, err
+	}
 	if d.releases == nil || d.namespaces == nil || d.router == nil || d.scaler == nil {
 		return nil, kube.ErrNoCluster
 	}
@@ -112,7 +119,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		return nil, err
 	}
 	if strategy == events.StrategyBlueGreen {
-		return d.deployBlueGreen(ctx, t, in, ch, values, namespace, target)
+		return d.deployBlueGreen(ctx, t, in, ch, values, namespace, target, rollout)
 	}
 	labels := maps.Clone(target)
 	labels[kube.LabelStrategy] = string(strategy)
@@ -139,6 +146,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		Labels:    labels,
 		Timeout:   d.settings.WaitTimeout,
 		Replicas:  kept,
+		Rollout:   rollout,
 	})
 	if err != nil {
 		return nil, err
@@ -153,9 +161,11 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		Namespace:            namespace,
 		ReleaseName:          res.Name,
 		HelmRevision:         res.Revision,
+		Rollout:              rolloutReport(rollout, res.ForcedRecreate),
 	}}
 	out.Message = fmt.Sprintf("release %s/%s is at revision %d (chart %s-%s) and its workloads are ready",
 		namespace, res.Name, res.Revision, ch.Metadata.Name, ch.Metadata.Version)
+	out.Message = withForcedRecreate(out.Message, res.ForcedRecreate)
 	if res.Recovered != "" {
 		out.Message = res.Recovered + ". " + out.Message
 	}

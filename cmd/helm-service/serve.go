@@ -85,6 +85,10 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("NAMESPACE_TEMPLATE: %w", err)
 	}
+	rollout, err := cfg.Rollout()
+	if err != nil {
+		return err
+	}
 	locks := handler.NewLocks()
 	deployment := handler.NewDeployment(charts.Dir{Root: cfg.ChartDir}, cl.namespaces, cl.releases, cl.router, cl.scaler, locks, handler.DeploymentSettings{
 		WaitTimeout:       cfg.WaitTimeout,
@@ -94,6 +98,7 @@ func serve(ctx context.Context) error {
 		IngressPort:       cfg.IngressPort,
 		RouteMode:         cfg.RouteMode,
 		NamespaceTemplate: nsTemplate,
+		Rollout:           rollout,
 	})
 	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail, NamespaceTemplate: nsTemplate}
 	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, locks, lifecycle)

@@ -125,6 +125,13 @@ type Config struct {
 	// revision on a failed release or a rollback.
 	RollbackDirectOnFail bool `envconfig:"ROLLBACK_DIRECT_ON_FAIL" default:"true"`
 
+	// RolloutStrategy, RolloutMaxSurge and RolloutMaxUnavailable set the
+	// update strategy of every chart's Deployments unless a trigger asks
+	// for another; empty keeps what the chart says.
+	RolloutStrategy       string `envconfig:"ROLLOUT_STRATEGY"`
+	RolloutMaxSurge       string `envconfig:"ROLLOUT_MAX_SURGE"`
+	RolloutMaxUnavailable string `envconfig:"ROLLOUT_MAX_UNAVAILABLE"`
+
 	// MaxReplicas is the most replicas a scaling action sets on a workload.
 	MaxReplicas int32 `envconfig:"MAX_REPLICAS" default:"100"`
 	// DeleteEmptyNamespaces deletes a namespace helm-service created when
@@ -210,6 +217,9 @@ func (c Config) Validate() error {
 	if _, err := kube.ParseNamespaceTemplate(c.NamespaceTemplate); err != nil {
 		return fmt.Errorf("NAMESPACE_TEMPLATE: %w", err)
 	}
+	if _, err := c.Rollout(); err != nil {
+		return err
+	}
 	if c.MaxReplicas < 0 {
 		return fmt.Errorf("MAX_REPLICAS must not be negative, got %d", c.MaxReplicas)
 	}
@@ -240,4 +250,10 @@ func (c Config) SlogLevel() (slog.Level, error) {
 		return 0, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return l, nil
+}
+
+// Rollout returns the default update strategy of Deployments.
+func (c Config) Rollout() (kube.Rollout, error) {
+	return kube.ParseRollout(c.RolloutStrategy, c.RolloutMaxSurge, c.RolloutMaxUnavailable,
+		kube.RolloutFields{Type: "ROLLOUT_STRATEGY", MaxSurge: "ROLLOUT_MAX_SURGE", MaxUnavailable: "ROLLOUT_MAX_UNAVAILABLE"})
 }
