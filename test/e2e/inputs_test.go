@@ -40,3 +40,25 @@ func TestBranchNamespace(t *testing.T) {
 	_, fin = other.finished(t, suite.trigger(t, other.nats, data), deployTimeout)
 	expectErrored(t, fin, "namespace", `"branch"`)
 }
+
+// TestRolloutParameters: a trigger's deployment.rollout is written into the
+// live Deployment and reported; a bad value is refused by field name.
+func TestRolloutParameters(t *testing.T) {
+	project := suite.project("rollout")
+	ns := project + "-dev"
+	data := deploymentTrigger(project, "dev", "carts", "direct", map[string]any{"image": "example/carts:1", "replicaCount": 1})
+	data["deployment"].(map[string]any)["rollout"] = map[string]any{"strategy": "RollingUpdate", "maxSurge": "50%", "maxUnavailable": 0}
+	_, fin := suite.finished(t, suite.trigger(t, suite.nats, data), deployTimeout)
+	expectSucceeded(t, fin)
+	s := getDeployment(t, ns, "carts").Spec.Strategy
+	if s.Type != "RollingUpdate" || s.RollingUpdate == nil || s.RollingUpdate.MaxSurge.String() != "50%" || s.RollingUpdate.MaxUnavailable.String() != "0" {
+		t.Errorf("live strategy = %+v", s)
+	}
+	if fin.Deployment == nil || fin.Deployment.Rollout == nil || fin.Deployment.Rollout.Strategy != "RollingUpdate" {
+		t.Errorf("finished rollout = %+v", fin.Deployment)
+	}
+
+	data["deployment"].(map[string]any)["rollout"] = map[string]any{"maxSurge": 1.5}
+	_, fin = suite.finished(t, suite.trigger(t, suite.nats, data), deployTimeout)
+	expectErrored(t, fin, "deployment.rollout.maxSurge")
+}
