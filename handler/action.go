@@ -21,6 +21,9 @@ type ActionSettings struct {
 	MaxReplicas int32
 	// WaitTimeout bounds the wait for the new replicas to be ready.
 	WaitTimeout time.Duration
+	// NamespaceTemplate computes a service's namespace; nil means
+	// <project>-<stage>.
+	NamespaceTemplate *kube.NamespaceTemplate
 }
 
 // Action handles sh.keptn.event.action.triggered for the scaling action:
@@ -70,9 +73,9 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if a.releases == nil || a.scaler == nil {
 		return nil, kube.ErrNoCluster
 	}
-	namespace := in.Project + "-" + in.Stage
-	if len(namespace) > 63 {
-		return nil, fmt.Errorf("project and stage make the namespace %q, longer than Kubernetes' 63 characters: shorten project or stage", namespace)
+	namespace, err := targetNamespace(a.settings.NamespaceTemplate, in.Common)
+	if err != nil {
+		return nil, err
 	}
 	unlock := a.locks.Lock(serviceKey(namespace, in.Service))
 	defer unlock()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/routing"
 )
 
@@ -16,7 +17,7 @@ import (
 // the first deployment the primary gets the same version first. The stable
 // endpoint then routes per the route mode: all to the canary, or (dark)
 // all to the primary.
-func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.DeploymentTriggered, ch *chart.Chart, values map[string]any, namespace string, target map[string]string) (events.Finished, error) {
+func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.DeploymentTriggered, ch *chart.Chart, values map[string]any, namespace string, target map[string]string, rollout kube.Rollout) (events.Finished, error) {
 	request := func(side string) helm.Request {
 		name := primaryName(in.Service)
 		if side == sideCanary {
@@ -30,6 +31,7 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 			Labels:       blueGreenLabels(target, side),
 			ObjectLabels: objectLabels(in.Service, side),
 			Timeout:      d.settings.WaitTimeout,
+			Rollout:      rollout,
 		}
 	}
 
@@ -96,8 +98,10 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 		Namespace:            namespace,
 		ReleaseName:          canary.Name,
 		HelmRevision:         canary.Revision,
+		Rollout:              rolloutReport(rollout, canary.ForcedRecreate),
 	}}
 	out.Message = fmt.Sprintf("canary %s/%s is at revision %d (chart %s-%s) and ready; the stable endpoint routes %s (route mode %s)",
 		namespace, canary.Name, canary.Revision, ch.Metadata.Name, ch.Metadata.Version, split, d.settings.RouteMode)
+	out.Message = withForcedRecreate(out.Message, canary.ForcedRecreate)
 	return out, nil
 }

@@ -31,6 +31,12 @@ type DeploymentSettings struct {
 	// RouteMode is canary or dark: where a blue/green service's stable
 	// endpoint sends traffic while a new version runs as the canary.
 	RouteMode string
+	// NamespaceTemplate computes a service's namespace; nil means
+	// <project>-<stage>.
+	NamespaceTemplate *kube.NamespaceTemplate
+	// Rollout is the default update strategy of the charts' Deployments;
+	// a trigger's deployment.rollout overrides it.
+	Rollout kube.Rollout
 }
 
 // Route modes of blue/green deployments.
@@ -74,9 +80,9 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err := in.ValidateTarget(); err != nil {
 		return nil, err
 	}
-	namespace := in.Project + "-" + in.Stage
-	if len(namespace) > 63 {
-		return nil, fmt.Errorf("project and stage make the namespace %q, longer than Kubernetes' 63 characters: shorten project or stage", namespace)
+	namespace, err := targetNamespace(d.settings.NamespaceTemplate, in.Common)
+	if err != nil {
+		return nil, err
 	}
 	if len(in.Service) > maxReleaseName {
 		return nil, fmt.Errorf("service %q is longer than the %d characters Helm allows in a release name", in.Service, maxReleaseName)
@@ -87,6 +93,10 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	}
 	if len(in.Service)+len("-"+sidePrimary) > maxReleaseName && strategy == events.StrategyBlueGreen {
 		return nil, fmt.Errorf("service %q is too long for blue_green_service: its release %s-primary would exceed the %d characters Helm allows", in.Service, in.Service, maxReleaseName)
+	}
+	rollout, err := rolloutOf(d.settings.Rollout, in.Deployment.Rollout)
+	if err != nil {
+		return nil, err
 	}
 	if d.releases == nil || d.namespaces == nil || d.router == nil || d.scaler == nil {
 		return nil, kube.ErrNoCluster
@@ -112,7 +122,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		return nil, err
 	}
 	if strategy == events.StrategyBlueGreen {
-		return d.deployBlueGreen(ctx, t, in, ch, values, namespace, target)
+		return d.deployBlueGreen(ctx, t, in, ch, values, namespace, target, rollout)
 	}
 	labels := maps.Clone(target)
 	labels[kube.LabelStrategy] = string(strategy)
@@ -139,6 +149,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		Labels:    labels,
 		Timeout:   d.settings.WaitTimeout,
 		Replicas:  kept,
+		Rollout:   rollout,
 	})
 	if err != nil {
 		return nil, err
@@ -154,9 +165,11 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		Namespace:            namespace,
 		ReleaseName:          res.Name,
 		HelmRevision:         res.Revision,
+		Rollout:              rolloutReport(rollout, res.ForcedRecreate),
 	}}
 	out.Message = fmt.Sprintf("release %s/%s is at revision %d (chart %s-%s) and its workloads are ready",
 		namespace, res.Name, res.Revision, ch.Metadata.Name, ch.Metadata.Version)
+	out.Message = withForcedRecreate(out.Message, res.ForcedRecreate)
 	if res.Recovered != "" {
 		out.Message = res.Recovered + ". " + out.Message
 	}

@@ -123,6 +123,10 @@ type Options struct {
 	// TracerProvider traces each task (see tracing.go); nil traces
 	// nothing.
 	TracerProvider trace.TracerProvider
+	// NamespaceTemplate computes the namespace of a trigger's service for
+	// the allow-list and the release queue; nil means <project>-<stage>.
+	// The tasks must use the same template.
+	NamespaceTemplate *kube.NamespaceTemplate
 }
 
 // Dispatcher routes each delivery to its task, runs it in its release's
@@ -381,7 +385,10 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 	c := t.Common
 	key := ""
 	if c.Project != "" && c.Stage != "" && c.Service != "" {
-		namespace := c.Project + "-" + c.Stage
+		namespace, err := targetNamespace(d.opts.NamespaceTemplate, c)
+		if err != nil {
+			return nil, done, false, err
+		}
 		if d.opts.AllowNamespace != nil {
 			if err := d.opts.AllowNamespace(namespace); err != nil {
 				return nil, done, false, err

@@ -140,9 +140,9 @@ func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings
 	dep := NewDeployment(f.charts, f.namespaces, f.releases, f.router, f.scaler, locks, settings)
 	rel := NewRelease(f.releases, f.router, f.scaler, locks, lifecycleSettings)
 	rb := NewRollback(f.releases, f.router, f.scaler, locks, lifecycleSettings)
-	act := NewAction(f.releases, f.scaler, locks, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute})
+	act := NewAction(f.releases, f.scaler, locks, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, NamespaceTemplate: settings.NamespaceTemplate})
 	del := NewServiceDelete(f.releases, f.router, f.namespaces, locks, ServiceDeleteSettings{WaitTimeout: time.Minute, DeleteEmptyNamespaces: true})
-	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb, act, del)
+	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb, act, del).With(Options{NamespaceTemplate: settings.NamespaceTemplate})
 	return f
 }
 
@@ -247,7 +247,6 @@ func TestDeploymentBadInput(t *testing.T) {
 		{"missing project", with(func(m map[string]any) { delete(m, "project") }), "project is missing"},
 		{"missing service", with(func(m map[string]any) { m["service"] = "" }), "service is missing"},
 		{"invalid stage", with(func(m map[string]any) { m["stage"] = "Prod_EU" }), `stage "Prod_EU" is not a valid Kubernetes name`},
-		{"long namespace", with(func(m map[string]any) { m["project"] = strings.Repeat("p", 40); m["stage"] = strings.Repeat("s", 30) }), "longer than Kubernetes' 63 characters"},
 		{"unknown strategy", with(func(m map[string]any) { m["deployment"] = map[string]any{"deploymentstrategy": "rolling"} }), `deployment.deploymentstrategy "rolling" is not a known strategy`},
 		{"blue green service too long", with(func(m map[string]any) {
 			m["service"] = strings.Repeat("s", 50)

@@ -37,6 +37,9 @@ type LifecycleSettings struct {
 	// RollbackDirectOnFail rolls a direct release back to its previous
 	// revision on a failed release or a rollback.
 	RollbackDirectOnFail bool
+	// NamespaceTemplate computes a service's namespace; nil means
+	// <project>-<stage>.
+	NamespaceTemplate *kube.NamespaceTemplate
 }
 
 // lifecycle moves a deployed service between its states: promote the
@@ -105,9 +108,9 @@ func findDeployed(ctx context.Context, releases Releases, namespace, service str
 
 // prepare checks the target and the cluster, and finds the service.
 func (l *lifecycle) prepare(ctx context.Context, c events.Common) (*deployed, error) {
-	namespace := c.Project + "-" + c.Stage
-	if len(namespace) > 63 {
-		return nil, fmt.Errorf("project and stage make the namespace %q, longer than Kubernetes' 63 characters: shorten project or stage", namespace)
+	namespace, err := targetNamespace(l.settings.NamespaceTemplate, c)
+	if err != nil {
+		return nil, err
 	}
 	if l.releases == nil || l.router == nil || l.scaler == nil {
 		return nil, kube.ErrNoCluster

@@ -102,6 +102,14 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	nsTemplate, err := kube.ParseNamespaceTemplate(cfg.NamespaceTemplate)
+	if err != nil {
+		return fmt.Errorf("NAMESPACE_TEMPLATE: %w", err)
+	}
+	rollout, err := cfg.Rollout()
+	if err != nil {
+		return err
+	}
 	locks := handler.NewLocks()
 	deployment := handler.NewDeployment(charts.Dir{Root: cfg.ChartDir, MaxBytes: cfg.MaxChartBytes}, cl.namespaces, cl.releases, cl.router, cl.scaler, locks, handler.DeploymentSettings{
 		WaitTimeout:       cfg.WaitTimeout,
@@ -110,11 +118,13 @@ func serve(ctx context.Context) error {
 		IngressSuffix:     cfg.IngressHostnameSuffix,
 		IngressPort:       cfg.IngressPort,
 		RouteMode:         cfg.RouteMode,
+		NamespaceTemplate: nsTemplate,
+		Rollout:           rollout,
 	})
-	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail}
+	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail, NamespaceTemplate: nsTemplate}
 	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, locks, lifecycle)
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, locks, lifecycle)
-	action := handler.NewAction(cl.releases, cl.scaler, locks, handler.ActionSettings{MaxReplicas: cfg.MaxReplicas, WaitTimeout: cfg.WaitTimeout})
+	action := handler.NewAction(cl.releases, cl.scaler, locks, handler.ActionSettings{MaxReplicas: cfg.MaxReplicas, WaitTimeout: cfg.WaitTimeout, NamespaceTemplate: nsTemplate})
 	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, locks, handler.ServiceDeleteSettings{
 		WaitTimeout:           cfg.WaitTimeout,
 		DeleteEmptyNamespaces: cfg.DeleteEmptyNamespaces,
@@ -130,6 +140,7 @@ func serve(ctx context.Context) error {
 		PendingRetryTimeout: cfg.PendingRetryTimeout,
 		TracerProvider:      tracerProvider,
 		CDEvents:            cdeventsOptions(cfg),
+		NamespaceTemplate:   nsTemplate,
 	})
 
 	// Tasks run under their own context: SIGTERM stops new work at once but

@@ -13,6 +13,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/helm-service/helm-service/pkg/allowlist"
+	"github.com/helm-service/helm-service/pkg/kube"
 )
 
 // Config is every setting of helm-service. Each field is read from the
@@ -97,6 +98,11 @@ type Config struct {
 	// AllowedNamespaces are the namespaces tasks may deploy to: globs,
 	// "!" excludes. Empty means allowlist.Default(OwnNamespace).
 	AllowedNamespaces string `envconfig:"ALLOWED_NAMESPACES"`
+	// NamespaceTemplate is the Go text/template of a service's namespace,
+	// over Project, Stage, Service, Branch (the trigger's label "branch")
+	// and Labels (the trigger's labels). The result is made a valid
+	// namespace name (see kube.SanitizeNamespace).
+	NamespaceTemplate string `envconfig:"NAMESPACE_TEMPLATE" default:"{{.Project}}-{{.Stage}}"`
 	// OwnNamespace is helm-service's namespace; empty reads the service
 	// account's namespace when running in a cluster.
 	OwnNamespace string `envconfig:"POD_NAMESPACE"`
@@ -135,6 +141,13 @@ type Config struct {
 	// RollbackDirectOnFail rolls a direct release back to its previous Helm
 	// revision on a failed release or a rollback.
 	RollbackDirectOnFail bool `envconfig:"ROLLBACK_DIRECT_ON_FAIL" default:"true"`
+
+	// RolloutStrategy, RolloutMaxSurge and RolloutMaxUnavailable set the
+	// update strategy of every chart's Deployments unless a trigger asks
+	// for another; empty keeps what the chart says.
+	RolloutStrategy       string `envconfig:"ROLLOUT_STRATEGY"`
+	RolloutMaxSurge       string `envconfig:"ROLLOUT_MAX_SURGE"`
+	RolloutMaxUnavailable string `envconfig:"ROLLOUT_MAX_UNAVAILABLE"`
 
 	// MaxReplicas is the most replicas a scaling action sets on a workload.
 	MaxReplicas int32 `envconfig:"MAX_REPLICAS" default:"100"`
@@ -241,6 +254,12 @@ func (c Config) Validate() error {
 	if _, err := allowlist.Parse(c.AllowedNamespaces); err != nil {
 		return err
 	}
+	if _, err := kube.ParseNamespaceTemplate(c.NamespaceTemplate); err != nil {
+		return fmt.Errorf("NAMESPACE_TEMPLATE: %w", err)
+	}
+	if _, err := c.Rollout(); err != nil {
+		return err
+	}
 	if c.MaxReplicas < 0 {
 		return fmt.Errorf("MAX_REPLICAS must not be negative, got %d", c.MaxReplicas)
 	}
@@ -271,4 +290,10 @@ func (c Config) SlogLevel() (slog.Level, error) {
 		return 0, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return l, nil
+}
+
+// Rollout returns the default update strategy of Deployments.
+func (c Config) Rollout() (kube.Rollout, error) {
+	return kube.ParseRollout(c.RolloutStrategy, c.RolloutMaxSurge, c.RolloutMaxUnavailable,
+		kube.RolloutFields{Type: "ROLLOUT_STRATEGY", MaxSurge: "ROLLOUT_MAX_SURGE", MaxUnavailable: "ROLLOUT_MAX_UNAVAILABLE"})
 }

@@ -33,6 +33,23 @@ type Deployment struct {
 	ReleaseName string `json:"releaseName,omitempty"`
 	// HelmRevision is the Helm revision the release is at after the task.
 	HelmRevision int `json:"helmRevision,omitempty"`
+	// Rollout asks (trigger) for an update strategy of the chart's
+	// Deployments, and reports (finished) the one applied.
+	Rollout *Rollout `json:"rollout,omitempty"`
+}
+
+// Rollout is the update strategy of a service's Deployments, as a trigger
+// asks for it and as .finished reports it.
+type Rollout struct {
+	// Strategy is RollingUpdate or Recreate.
+	Strategy string `json:"strategy,omitempty"`
+	// MaxSurge and MaxUnavailable are whole numbers of pods or
+	// percentages ("25%").
+	MaxSurge       any `json:"maxSurge,omitempty"`
+	MaxUnavailable any `json:"maxUnavailable,omitempty"`
+	// ForcedRecreate names, in .finished, the Deployments that got
+	// Recreate because they mount a ReadWriteOnce volume claim.
+	ForcedRecreate []string `json:"forcedRecreate,omitempty"`
 }
 
 // DeploymentTriggered is the data of sh.keptn.event.deployment.triggered.

@@ -14,10 +14,15 @@ func (c *Client) install(ctx context.Context, cfg *action.Configuration, req Req
 	in.Wait = true
 	in.Timeout = req.Timeout
 	in.Labels = req.Labels
-	in.PostRenderer = postRendererFor(req)
+	rollout := c.rolloutPostRenderer(ctx, req)
+	in.PostRenderer = postRendererFor(req, rollout)
 	rel, err := in.RunWithContext(ctx, req.Chart, req.Values)
 	if err != nil {
 		return nil, c.explainFailure(ctx, "install", req, rel, err)
 	}
-	return resultOf(rel)
+	res, err := resultOf(rel)
+	if res != nil {
+		res.ForcedRecreate = rollout.Forced()
+	}
+	return res, err
 }

@@ -103,13 +103,25 @@ func (p ReplicasPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error)
 // eachObject calls edit on every rendered object, in Helm's order, and
 // returns the edited manifest.
 func eachObject(rendered *bytes.Buffer, edit func(obj map[string]any)) (*bytes.Buffer, error) {
-	out := new(bytes.Buffer)
+	objs, err := decodeObjects(rendered)
+	if err != nil {
+		return nil, err
+	}
+	for _, obj := range objs {
+		edit(obj)
+	}
+	return encodeObjects(objs)
+}
+
+// decodeObjects reads the rendered objects in Helm's order.
+func decodeObjects(rendered *bytes.Buffer) ([]map[string]any, error) {
 	docs := releaseutil.SplitManifests(rendered.String())
 	keys := make([]string, 0, len(docs))
 	for k := range docs {
 		keys = append(keys, k)
 	}
 	sort.Sort(releaseutil.BySplitManifestsOrder(keys))
+	objs := make([]map[string]any, 0, len(keys))
 	for _, k := range keys {
 		doc := docs[k]
 		if strings.TrimSpace(doc) == "" {
@@ -122,7 +134,15 @@ func eachObject(rendered *bytes.Buffer, edit func(obj map[string]any)) (*bytes.B
 		if len(obj) == 0 {
 			continue
 		}
-		edit(obj)
+		objs = append(objs, obj)
+	}
+	return objs, nil
+}
+
+// encodeObjects writes objects as one manifest.
+func encodeObjects(objs []map[string]any) (*bytes.Buffer, error) {
+	out := new(bytes.Buffer)
+	for _, obj := range objs {
 		data, err := yaml.Marshal(obj)
 		if err != nil {
 			return nil, fmt.Errorf("post-render: write object: %w", err)
@@ -147,8 +167,9 @@ func (c chain) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
 	return rendered, nil
 }
 
-// postRendererFor returns the post-renderer of a request, or nil for none.
-func postRendererFor(req Request) postrender.PostRenderer {
+// postRendererFor returns the post-renderers of a request, ending with
+// rollout, which every request gets.
+func postRendererFor(req Request, rollout *RolloutPostRenderer) postrender.PostRenderer {
 	var c chain
 	if len(req.ObjectLabels) > 0 {
 		c = append(c, LabelPostRenderer{Labels: req.ObjectLabels})
@@ -156,11 +177,5 @@ func postRendererFor(req Request) postrender.PostRenderer {
 	if len(req.Replicas) > 0 {
 		c = append(c, ReplicasPostRenderer{Replicas: req.Replicas})
 	}
-	switch len(c) {
-	case 0:
-		return nil
-	case 1:
-		return c[0]
-	}
-	return c
+	return append(c, rollout)
 }

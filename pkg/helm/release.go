@@ -32,6 +32,9 @@ type Request struct {
 	// given Deployments and StatefulSets, and are recorded on them (see
 	// ReplicasPostRenderer). Namespaces of the keys are ignored.
 	Replicas map[kube.Workload]int32
+	// Rollout sets the update strategy of the chart's Deployments (see
+	// RolloutPostRenderer); the zero value keeps the chart's.
+	Rollout kube.Rollout
 }
 
 // Result describes a release after an action.
@@ -53,6 +56,9 @@ type Result struct {
 	// Recovered says how a release left pending by an interrupted
 	// operation was recovered before the action, or is empty.
 	Recovered string
+	// ForcedRecreate says which Deployments got Recreate instead of the
+	// asked strategy because they mount a ReadWriteOnce claim.
+	ForcedRecreate []string
 }
 
 // Service is a Kubernetes Service of a release and its first port.

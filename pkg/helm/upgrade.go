@@ -46,13 +46,18 @@ func (c *Client) installOrUpgrade(ctx context.Context, cfg *action.Configuration
 	up.Wait = true
 	up.Timeout = req.Timeout
 	up.Labels = req.Labels
-	up.PostRenderer = postRendererFor(req)
+	rollout := c.rolloutPostRenderer(ctx, req)
+	up.PostRenderer = postRendererFor(req, rollout)
 	up.MaxHistory = maxHistory
 	rel, err := up.RunWithContext(ctx, req.Name, req.Chart, req.Values)
 	if err != nil {
 		return nil, c.explainFailure(ctx, "upgrade", req, rel, err)
 	}
-	return resultOf(rel)
+	res, err := resultOf(rel)
+	if res != nil {
+		res.ForcedRecreate = rollout.Forced()
+	}
+	return res, err
 }
 
 // maxHistory bounds the revisions kept per release, as `helm upgrade

@@ -229,12 +229,31 @@ nodes_ready() {
 	fi
 }
 
+# stage_configs prints --config flags for kwok's stages: its default node and
+# pod stages, read from the kwok module (kwokctl drops its defaults once any
+# stage is configured), then test/cluster/stages.yaml, whose stages only
+# apply to pods labelled helm-service.test/pod-status.
+stage_configs() {
+	local dir f
+	dir="$(cd "${TOOLS_DIR}/kwok" && go_env go mod download -json "sigs.k8s.io/kwok@${KWOK_VERSION}" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+	[[ -d "${dir}/kustomize/stage" ]] || die "kwok module ${KWOK_VERSION} not found (go mod download)"
+	for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+		pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+		[[ -f "${dir}/kustomize/stage/${f}" ]] || die "kwok stage ${f} missing in ${dir}"
+		printf -- '--config\n%s\n' "${dir}/kustomize/stage/${f}"
+	done
+	printf -- '--config\n%s\n' "${SCRIPT_DIR}/stages.yaml"
+}
+
 # create_cluster PORT: one kwokctl create, holding a machine-wide lock so that
 # concurrent `up`s (other cluster names) do not pick the same component ports
 # (kwokctl probes for free ports, then starts the processes). The lock's file
 # descriptor is closed for kwokctl, so the cluster processes never hold it.
 create_cluster() {
-	local port="$1" rc=0
+	local port="$1" rc=0 stages
+	mapfile -t stages < <(stage_configs)
+	((${#stages[@]} > 0)) || die "no kwok stages"
 	if command -v flock >/dev/null; then
 		exec 8>"${WORK_DIR}/.create.lock"
 		flock -w 300 8 || die "timed out waiting for another cluster creation"
@@ -242,6 +261,7 @@ create_cluster() {
 	kwokctl create cluster \
 		--name "${CLUSTER_NAME}" \
 		--config "${SCRIPT_DIR}/kwokctl.yaml" \
+		"${stages[@]}" \
 		--runtime binary \
 		--kube-apiserver-port "${port}" \
 		--etcd-binary "${BIN_DIR}/etcd" \
