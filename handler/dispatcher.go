@@ -72,8 +72,11 @@ type Superseding interface {
 // Ledger records answered triggers so that a redelivered trigger is not
 // worked on twice. *ledger.Ledger implements it.
 type Ledger interface {
-	Lookup(ctx context.Context, triggerID string) (ledger.Entry, bool, error)
-	Started(ctx context.Context, triggerID string) error
+	// Begin records the trigger as started unless it has an entry, which
+	// it returns instead (found true).
+	Begin(ctx context.Context, triggerID string) (entry ledger.Entry, found bool, err error)
+	// Forget removes the trigger's entry.
+	Forget(ctx context.Context, triggerID string) error
 	Finished(ctx context.Context, triggerID string, finished cloudevents.Event) error
 	// LastRun and RecordRun keep the newest trigger of a kind that ran on
 	// a release, so that a replica refuses an older one that reaches it
@@ -269,7 +272,9 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	// A listener answers an event that is not a trigger: no .started.
 	_, started := task.(Listener)
 	if d.opts.Ledger != nil && trigger.ID() != "" {
-		entry, found, err := d.opts.Ledger.Lookup(ctx, trigger.ID())
+		// One round trip on the way to .started: it records the start and
+		// tells whether the trigger was seen before.
+		entry, found, err := d.opts.Ledger.Begin(ctx, trigger.ID())
 		switch {
 		case err != nil:
 			log.Warn("cannot tell whether the trigger was answered before; handling it", "error", err)
@@ -291,13 +296,14 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	if !started {
 		if _, err := d.reply(ctx, t, events.Type(task.Name(), events.PhaseStarted), &events.Common{Status: events.StatusSucceeded}); err != nil {
 			log.Error("cannot publish reply", "type", events.PhaseStarted, "error", err)
+			// The next delivery is then handled as new and sends .started.
+			if d.opts.Ledger != nil && trigger.ID() != "" {
+				if err := d.opts.Ledger.Forget(ctx, trigger.ID()); err != nil {
+					log.Warn("cannot undo the record of the start", "error", err)
+				}
+			}
 			d.nak(del, log)
 			return
-		}
-		if d.opts.Ledger != nil && trigger.ID() != "" {
-			if err := d.opts.Ledger.Started(ctx, trigger.ID()); err != nil {
-				log.Warn("cannot record the start", "error", err)
-			}
 		}
 	}
 

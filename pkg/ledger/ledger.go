@@ -19,6 +19,8 @@ import (
 type Store interface {
 	Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error)
 	Put(ctx context.Context, key string, value []byte) (uint64, error)
+	Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error)
+	Delete(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error
 }
 
 // State is how far the task of a trigger got.
@@ -68,9 +70,33 @@ func (l *Ledger) Lookup(ctx context.Context, triggerID string) (entry Entry, fou
 	return entry, true, nil
 }
 
-// Started records that .started was sent for the trigger.
-func (l *Ledger) Started(ctx context.Context, triggerID string) error {
-	return l.put(ctx, triggerID, Entry{State: StateStarted})
+// Begin records that the trigger is being started, in one round trip,
+// unless the ledger already has an entry for it: then it returns that
+// entry and found is true, and records nothing.
+func (l *Ledger) Begin(ctx context.Context, triggerID string) (entry Entry, found bool, err error) {
+	value, err := json.Marshal(Entry{State: StateStarted})
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("encode ledger entry of trigger %s: %w", triggerID, err)
+	}
+	_, err = l.store.Create(ctx, key(triggerID), value)
+	if err == nil {
+		return Entry{}, false, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return Entry{}, false, fmt.Errorf("record trigger %s as started in the ledger: %w", triggerID, err)
+	}
+	// Gone again between the two calls (expired or forgotten), found is
+	// false: the trigger is handled as new.
+	return l.Lookup(ctx, triggerID)
+}
+
+// Forget removes the trigger's entry, so that its next delivery is handled
+// as new (used when .started could not be sent after Begin).
+func (l *Ledger) Forget(ctx context.Context, triggerID string) error {
+	if err := l.store.Delete(ctx, key(triggerID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("remove trigger %s from the ledger: %w", triggerID, err)
+	}
+	return nil
 }
 
 // Finished records the .finished sent for the trigger.

@@ -37,11 +37,14 @@ func TestLedgerRecordsStartedThenFinished(t *testing.T) {
 	if _, found, err := l.Lookup(ctx, id); err != nil || found {
 		t.Fatalf("unknown trigger: found=%v err=%v", found, err)
 	}
-	if err := l.Started(ctx, id); err != nil {
-		t.Fatal(err)
+	if _, found, err := l.Begin(ctx, id); err != nil || found {
+		t.Fatalf("first Begin: found=%v err=%v, want a new entry", found, err)
 	}
 	if e, found, err := l.Lookup(ctx, id); err != nil || !found || e.State != StateStarted || e.Finished != nil {
-		t.Fatalf("after Started: %+v %v %v", e, found, err)
+		t.Fatalf("after Begin: %+v %v %v", e, found, err)
+	}
+	if e, found, err := l.Begin(ctx, id); err != nil || !found || e.State != StateStarted {
+		t.Fatalf("second Begin: %+v %v %v, want the started entry", e, found, err)
 	}
 	fin := cloudevents.NewEvent()
 	fin.SetID("finished-1")
@@ -60,7 +63,7 @@ func TestLedgerRecordsStartedThenFinished(t *testing.T) {
 func TestLedgerEntriesExpire(t *testing.T) {
 	l := bucket(t, time.Second)
 	ctx := context.Background()
-	if err := l.Started(ctx, "old"); err != nil {
+	if _, _, err := l.Begin(ctx, "old"); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -97,5 +100,22 @@ func TestLedgerRemembersTheLastRunPerReleaseAndKind(t *testing.T) {
 	}
 	if _, found, _ := l.LastRun(ctx, "shop-prod/orders", "deployment"); found {
 		t.Error("another release shares the record")
+	}
+}
+
+func TestLedgerForgetLetsTheTriggerBeginAgain(t *testing.T) {
+	l := bucket(t, time.Hour)
+	ctx := context.Background()
+	if _, found, err := l.Begin(ctx, "t1"); err != nil || found {
+		t.Fatalf("first Begin: found=%v err=%v", found, err)
+	}
+	if err := l.Forget(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Forget(ctx, "never-seen"); err != nil {
+		t.Errorf("Forget of an unknown trigger: %v, want nil", err)
+	}
+	if _, found, err := l.Begin(ctx, "t1"); err != nil || found {
+		t.Fatalf("Begin after Forget: found=%v err=%v, want a new entry", found, err)
 	}
 }

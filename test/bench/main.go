@@ -5,6 +5,8 @@
 // does the same work with `helm upgrade --install --wait` at the same
 // parallelism, so that both are measured in one run on one machine. With
 // -events it also measures the event path on events the service ignores.
+// -bluegreen (on by default) adds N blue/green cycles: a canary deployed,
+// then promoted.
 //
 //	go run ./test/bench -n 100 -concurrency 10 -baseline
 package main
@@ -15,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -41,6 +44,7 @@ type options struct {
 	concurrency int
 	kubeconfig  string
 	baseline    bool
+	blueGreen   bool
 	events      int
 	keep        bool
 	timeout     time.Duration
@@ -52,6 +56,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 10, "MAX_PARALLEL_TASKS of helm-service, and parallel helm CLI runs for -baseline")
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "cluster to use; empty brings up the local cluster of test/cluster (and takes it down after)")
 	flag.BoolVar(&o.baseline, "baseline", false, "also run the same work with the helm CLI")
+	flag.BoolVar(&o.blueGreen, "bluegreen", true, "also run N blue/green cycles: deploy a canary, then promote it")
 	flag.IntVar(&o.events, "events", 0, "also publish this many events that helm-service ignores and measure the event path")
 	flag.BoolVar(&o.keep, "keep", false, "leave the local cluster running")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
@@ -89,7 +94,10 @@ func run(ctx context.Context, o options) error {
 
 	need := o.n
 	if o.baseline {
-		need *= 2
+		need += o.n
+	}
+	if o.blueGreen {
+		need += 2 * o.n // primary and canary
 	}
 	if err := checkCapacity(ctx, o.kubeconfig, need); err != nil {
 		return err
@@ -141,6 +149,13 @@ func run(ctx context.Context, o options) error {
 		r, err := deployAll(ctx, nc, answers, svc, project, phase.name, phase.image, o.n)
 		if err != nil {
 			return fmt.Errorf("%s: %w (service log: %s)", phase.name, err, svc.logPath)
+		}
+		results = append(results, r)
+	}
+	if o.blueGreen {
+		r, err := promoteCycles(ctx, nc, answers, svc, project, "example/bench:3", o.n)
+		if err != nil {
+			return fmt.Errorf("blue/green: %w (service log: %s)", err, svc.logPath)
 		}
 		results = append(results, r)
 	}
@@ -224,6 +239,84 @@ func deployAll(ctx context.Context, nc *nats.Conn, answers *answerLog, svc *serv
 	return r, nil
 }
 
+// promoteCycles runs n blue/green cycles, one per service, all at once: a
+// deployment trigger with the blue_green_service strategy deploys a canary
+// and, once it is answered, a release trigger with result pass promotes it.
+// A cycle's time runs from the deployment trigger to the release's
+// .finished; .started is the deployment's.
+func promoteCycles(ctx context.Context, nc *nats.Conn, answers *answerLog, svc *service, project, image string, n int) (result, error) {
+	fmt.Printf("blue/green: %d deploy+promote cycles\n", n)
+	cpu0 := svc.cpu()
+	r := result{phase: "bg cycle", n: n}
+	var mu sync.Mutex
+	fail := func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		r.failures++
+		if r.note == "" {
+			r.note = "first failure: " + msg
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		target := map[string]any{"project": project, "stage": "bg", "service": serviceName(i)}
+		deploy := maps.Clone(target)
+		deploy["configurationChange"] = map[string]any{"values": map[string]any{"image": image, "replicaCount": 1}}
+		deploy["deployment"] = map[string]any{"deploymentstrategy": "blue_green_service"}
+		sent := time.Now()
+		id, err := publishTask(nc, events.TaskDeployment, deploy, "")
+		if err != nil {
+			return result{}, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deployed, err := answers.await(ctx, id)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if deployed.status != events.StatusSucceeded {
+				fail("deployment: " + deployed.message)
+				return
+			}
+			release := maps.Clone(target)
+			release["result"], release["status"] = events.ResultPass, events.StatusSucceeded
+			relID, err := publishTask(nc, events.TaskRelease, release, "")
+			if err != nil {
+				errs <- err
+				return
+			}
+			promoted, err := answers.await(ctx, relID)
+			if err != nil {
+				errs <- err
+				return
+			}
+			mu.Lock()
+			r.started = append(r.started, deployed.started.Sub(sent))
+			r.finished = append(r.finished, promoted.finished.Sub(sent))
+			mu.Unlock()
+			if promoted.status != events.StatusSucceeded {
+				fail("release: " + promoted.message)
+			}
+		}()
+	}
+	if err := nc.Flush(); err != nil {
+		return result{}, err
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return result{}, err
+	}
+	r.wall = time.Since(start)
+	r.cpu = svc.cpu() - cpu0
+	r.peakRSS = svc.peakRSS()
+	return r, nil
+}
+
 // ignoredEvents publishes n triggers from helm-service's own source (which
 // it must ignore), then one invalid trigger whose errored .finished marks
 // that everything before it went through the service.
@@ -299,13 +392,18 @@ func helmCLI(ctx context.Context, helmBin string, o options, chart, namespace, p
 func serviceName(i int) string { return fmt.Sprintf("svc-%04d", i) }
 
 func publishTrigger(nc *nats.Conn, data map[string]any, source string) (string, error) {
+	return publishTask(nc, events.TaskDeployment, data, source)
+}
+
+// publishTask publishes a trigger of the task (e.g. "release") with data.
+func publishTask(nc *nats.Conn, task string, data map[string]any, source string) (string, error) {
 	e := cloudevents.NewEvent()
 	e.SetID(uuid.NewString())
 	if source == "" {
 		source = "bench"
 	}
 	e.SetSource(source)
-	e.SetType(events.Type(events.TaskDeployment, events.PhaseTriggered))
+	e.SetType(events.Type(task, events.PhaseTriggered))
 	e.SetExtension(events.ExtContext, "bench")
 	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil {
 		return "", err
