@@ -1,6 +1,7 @@
 package chartstest
 
 import (
+	"io"
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
@@ -39,8 +40,9 @@ func StartGitServer(t testing.TB) *GitServer {
 	}
 	g := &GitServer{root: t.TempDir(), work: t.TempDir()}
 	backend := &cgi.Handler{
-		Path: filepath.Join(strings.TrimSpace(string(out)), "git-http-backend"),
-		Env:  []string{"GIT_PROJECT_ROOT=" + g.root, "GIT_HTTP_EXPORT_ALL=1"},
+		Path:   filepath.Join(strings.TrimSpace(string(out)), "git-http-backend"),
+		Env:    []string{"GIT_PROJECT_ROOT=" + g.root, "GIT_HTTP_EXPORT_ALL=1"},
+		Stderr: io.Discard, // "not a git repository" for a missing one; the client gets a 404
 	}
 	srv := httptest.NewServer(g.wrap(backend))
 	t.Cleanup(srv.Close)
