@@ -87,12 +87,19 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if len(in.Service)+len("-"+sidePrimary) > maxReleaseName && strategy == events.StrategyBlueGreen {
 		return nil, fmt.Errorf("service %q is too long for blue_green_service: its release %s-primary would exceed the %d characters Helm allows", in.Service, in.Service, maxReleaseName)
 	}
+	ref, err := chartRef(t, in)
+	if err != nil {
+		return nil, err
+	}
 	if d.releases == nil || d.namespaces == nil || d.router == nil || d.scaler == nil {
 		return nil, kube.ErrNoCluster
 	}
 
-	ch, err := d.charts.Load(ctx, charts.Ref{Project: in.Project, Stage: in.Stage, Service: in.Service})
+	ch, err := d.charts.Load(ctx, ref)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkVersion(ref, ch); err != nil {
 		return nil, err
 	}
 	values := charts.MergeValues(ch.Values, in.ConfigurationChange.Values)

@@ -33,6 +33,20 @@ type Deployment struct {
 	ReleaseName string `json:"releaseName,omitempty"`
 	// HelmRevision is the Helm revision the release is at after the task.
 	HelmRevision int `json:"helmRevision,omitempty"`
+	// Chart, in a trigger, names the chart to deploy instead of the one
+	// CHART_SOURCE finds for the service, or pins its version.
+	Chart *ChartRef `json:"chart,omitempty"`
+}
+
+// ChartRef names a chart: helm-service's extension deployment.chart.
+type ChartRef struct {
+	// Ref is an OCI repository, oci://host/path, optionally with :tag or
+	// @digest. Empty keeps the service's own chart from CHART_SOURCE.
+	Ref string `json:"ref,omitempty"`
+	// Version is a tag or digest. With Ref empty it picks the version of
+	// the service's chart in an OCI CHART_SOURCE (and other sources refuse
+	// a chart of another version). Empty means the newest.
+	Version string `json:"version,omitempty"`
 }
 
 // DeploymentTriggered is the data of sh.keptn.event.deployment.triggered.
