@@ -51,7 +51,7 @@ func StartGitServer(t testing.TB) *GitServer {
 }
 
 // Commit writes files (path → content) into the project's repository on the
-// stage's branch, replacing what was there, commits them and returns the
+// stage's branch, replacing the top-level directories they are in, commits them and returns the
 // commit id. The repository and branch are created on first use.
 func (g *GitServer) Commit(t testing.TB, project, stage string, files map[string][]byte) string {
 	t.Helper()
@@ -69,11 +69,14 @@ func (g *GitServer) Commit(t testing.TB, project, stage string, files map[string
 		g.git(t, work, "checkout", "--quiet", "--orphan", stage)
 		g.git(t, work, "rm", "-r", "--quiet", "--force", "--ignore-unmatch", ".")
 	}
-	for name, data := range files {
-		path := filepath.Join(work, name)
-		if err := os.RemoveAll(path); err != nil {
+	// Each top-level directory written is replaced as a whole.
+	for name := range files {
+		if err := os.RemoveAll(filepath.Join(work, strings.SplitN(name, "/", 2)[0])); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for name, data := range files {
+		path := filepath.Join(work, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
