@@ -98,12 +98,19 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err != nil {
 		return nil, err
 	}
+	ref, err := chartRef(t, in)
+	if err != nil {
+		return nil, err
+	}
 	if d.releases == nil || d.namespaces == nil || d.router == nil || d.scaler == nil {
 		return nil, kube.ErrNoCluster
 	}
 
-	ch, err := d.charts.Load(ctx, charts.Ref{Project: in.Project, Stage: in.Stage, Service: in.Service})
+	ch, err := d.charts.Load(ctx, ref)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkVersion(ref, ch); err != nil {
 		return nil, err
 	}
 	_, mergeSpan := tracing.Start(ctx, "values.merge")

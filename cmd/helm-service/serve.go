@@ -16,7 +16,6 @@ import (
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/handler"
 	"github.com/helm-service/helm-service/pkg/allowlist"
-	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -102,6 +101,10 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	chartSrc, err := chartSource(cfg)
+	if err != nil {
+		return err
+	}
 	nsTemplate, err := kube.ParseNamespaceTemplate(cfg.NamespaceTemplate)
 	if err != nil {
 		return fmt.Errorf("NAMESPACE_TEMPLATE: %w", err)
@@ -111,7 +114,7 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	locks := handler.NewLocks()
-	deployment := handler.NewDeployment(charts.Dir{Root: cfg.ChartDir, MaxBytes: cfg.MaxChartBytes}, cl.namespaces, cl.releases, cl.router, cl.scaler, locks, handler.DeploymentSettings{
+	deployment := handler.NewDeployment(chartSrc, cl.namespaces, cl.releases, cl.router, cl.scaler, locks, handler.DeploymentSettings{
 		WaitTimeout:       cfg.WaitTimeout,
 		PublicURITemplate: cfg.PublicURITemplate,
 		IngressProtocol:   cfg.IngressProtocol,
@@ -155,7 +158,7 @@ func serve(ctx context.Context) error {
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- httpServer.ListenAndServe() }()
 
-	log.Info("helm-service is running", "subjects", dispatcher.Subjects(), "mode", cfg.NATSMode, "queueGroup", cfg.QueueGroup, "maxParallelTasks", cfg.MaxParallelTasks, "allowedNamespaces", cfg.AllowedNamespaces, "chartDir", cfg.ChartDir, "http", cfg.HTTPAddr)
+	log.Info("helm-service is running", "subjects", dispatcher.Subjects(), "mode", cfg.NATSMode, "queueGroup", cfg.QueueGroup, "maxParallelTasks", cfg.MaxParallelTasks, "allowedNamespaces", cfg.AllowedNamespaces, "chartSource", cfg.ChartSource, "chartDir", cfg.ChartDir, "http", cfg.HTTPAddr)
 	select {
 	case <-ctx.Done():
 	case err := <-httpErr:

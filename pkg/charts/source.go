@@ -9,15 +9,26 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 )
 
-// Ref names the service whose chart is wanted.
+// Ref names the service whose chart is wanted, and optionally pins which
+// chart it is.
 type Ref struct {
 	Project string
 	Stage   string
 	Service string
+
+	// Chart is an explicit chart repository (oci://host/path[:tag|@digest])
+	// that overrides where the source would look for the service's chart.
+	Chart string
+	// Version pins the chart version for sources that have versions: an
+	// OCI tag or digest (sha256:…). Empty means the newest.
+	Version string
+	// Commit pins the configuration commit for sources that read git: the
+	// trigger's gitcommitid. Empty means the head of the stage's branch.
+	Commit string
 }
 
-// Source finds and loads the chart of a service. Implementations fetch from a
-// directory today; OCI registries and git repositories fit the same interface.
+// Source finds and loads the chart of a service: Dir from a directory tree,
+// OCI from an OCI registry, Git from a git repository in Keptn's layout.
 type Source interface {
 	Load(ctx context.Context, ref Ref) (*chart.Chart, error)
 }
@@ -25,3 +36,18 @@ type Source interface {
 // ErrNotFound is wrapped by Source.Load when the source has no chart for the
 // service.
 var ErrNotFound = errors.New("chart not found")
+
+// Explicit loads a chart from Override when the Ref names one (Ref.Chart)
+// and from Default otherwise.
+type Explicit struct {
+	Default  Source
+	Override Source
+}
+
+// Load implements Source.
+func (e Explicit) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
+	if ref.Chart != "" {
+		return e.Override.Load(ctx, ref)
+	}
+	return e.Default.Load(ctx, ref)
+}

@@ -72,11 +72,34 @@ type Config struct {
 	// events from this source are ignored.
 	Source string `envconfig:"EVENT_SOURCE" default:"helm-service"`
 
+	// ChartSource is where services' charts come from: dir (ChartDir),
+	// oci (an OCI registry) or git (a git repository in Keptn's layout).
+	ChartSource string `envconfig:"CHART_SOURCE" default:"dir"`
 	// ChartDir is the directory charts are looked up in.
 	ChartDir string `envconfig:"CHART_DIR" default:"./charts"`
 	// MaxChartBytes refuses a chart whose files add up to more, or whose
 	// .tgz is larger or unpacks to more, before it is read into memory.
 	MaxChartBytes int64 `envconfig:"MAX_CHART_BYTES" default:"10485760"`
+	// ChartRegistry is the registry host[:port] ChartOCITemplate names.
+	ChartRegistry string `envconfig:"CHART_REGISTRY"`
+	// ChartOCITemplate renders a service's chart repository from
+	// {{.Registry}}, {{.Project}}, {{.Stage}} and {{.Service}}.
+	ChartOCITemplate string `envconfig:"CHART_OCI_TEMPLATE" default:"oci://{{.Registry}}/{{.Project}}/{{.Service}}"`
+	// Registry access, for CHART_SOURCE=oci and deployment.chart.ref.
+	ChartRegistryUsername  string `envconfig:"CHART_REGISTRY_USERNAME"`
+	ChartRegistryPassword  string `envconfig:"CHART_REGISTRY_PASSWORD"`
+	ChartRegistryCAFile    string `envconfig:"CHART_REGISTRY_CA_FILE"`
+	ChartRegistryPlainHTTP bool   `envconfig:"CHART_REGISTRY_PLAIN_HTTP" default:"false"`
+	// ChartGitURL is the git repository of CHART_SOURCE=git, a template
+	// of {{.Project}} (Keptn kept one repository per project).
+	ChartGitURL      string `envconfig:"CHART_GIT_URL"`
+	ChartGitUsername string `envconfig:"CHART_GIT_USERNAME"`
+	ChartGitPassword string `envconfig:"CHART_GIT_PASSWORD"`
+	ChartGitToken    string `envconfig:"CHART_GIT_TOKEN"`
+	// ChartCacheMaxEntries and ChartCacheMaxBytes bound the in-memory
+	// cache of charts fetched from a registry or git; 0 turns it off.
+	ChartCacheMaxEntries int   `envconfig:"CHART_CACHE_MAX_ENTRIES" default:"256"`
+	ChartCacheMaxBytes   int64 `envconfig:"CHART_CACHE_MAX_BYTES" default:"134217728"`
 	// WaitTimeout bounds how long a deployment waits for its workloads.
 	WaitTimeout time.Duration `envconfig:"WAIT_TIMEOUT" default:"5m"`
 	// MaxParallelTasks bounds how many tasks run at once; 0 sizes it for
@@ -274,11 +297,38 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("TRAFFIC_ROUTER must be service, gatewayapi or istio, got %q", c.TrafficRouter)
 	}
+	if err := c.validateChartSource(); err != nil {
+		return err
+	}
 	if _, err := c.SlogLevel(); err != nil {
 		return err
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("LOG_FORMAT must be json or text, got %q", c.LogFormat)
+	}
+	return nil
+}
+
+// validateChartSource checks the settings of CHART_SOURCE.
+func (c Config) validateChartSource() error {
+	switch c.ChartSource {
+	case "dir":
+	case "oci":
+		if c.ChartRegistry == "" && strings.Contains(c.ChartOCITemplate, ".Registry") {
+			return fmt.Errorf("CHART_SOURCE=oci needs CHART_REGISTRY, which CHART_OCI_TEMPLATE %q uses", c.ChartOCITemplate)
+		}
+	case "git":
+		if c.ChartGitURL == "" {
+			return fmt.Errorf("CHART_SOURCE=git needs CHART_GIT_URL")
+		}
+	default:
+		return fmt.Errorf("CHART_SOURCE must be dir, oci or git, got %q", c.ChartSource)
+	}
+	if c.ChartGitPassword != "" && c.ChartGitToken != "" {
+		return fmt.Errorf("set CHART_GIT_PASSWORD or CHART_GIT_TOKEN, not both")
+	}
+	if c.ChartCacheMaxEntries < 0 || c.ChartCacheMaxBytes < 0 {
+		return fmt.Errorf("CHART_CACHE_MAX_ENTRIES and CHART_CACHE_MAX_BYTES must not be negative, got %d and %d", c.ChartCacheMaxEntries, c.ChartCacheMaxBytes)
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ type Deployment struct {
 	// Rollout asks (trigger) for an update strategy of the chart's
 	// Deployments, and reports (finished) the one applied.
 	Rollout *Rollout `json:"rollout,omitempty"`
+	// Chart, in a trigger, names the chart to deploy instead of the one
+	// CHART_SOURCE finds for the service, or pins its version.
+	Chart *ChartRef `json:"chart,omitempty"`
 }
 
 // Rollout is the update strategy of a service's Deployments, as a trigger
@@ -50,6 +53,17 @@ type Rollout struct {
 	// ForcedRecreate names, in .finished, the Deployments that got
 	// Recreate because they mount a ReadWriteOnce volume claim.
 	ForcedRecreate []string `json:"forcedRecreate,omitempty"`
+}
+
+// ChartRef names a chart: helm-service's extension deployment.chart.
+type ChartRef struct {
+	// Ref is an OCI repository, oci://host/path, optionally with :tag or
+	// @digest. Empty keeps the service's own chart from CHART_SOURCE.
+	Ref string `json:"ref,omitempty"`
+	// Version is a tag or digest. With Ref empty it picks the version of
+	// the service's chart in an OCI CHART_SOURCE (and other sources refuse
+	// a chart of another version). Empty means the newest.
+	Version string `json:"version,omitempty"`
 }
 
 // DeploymentTriggered is the data of sh.keptn.event.deployment.triggered.

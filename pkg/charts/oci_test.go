@@ -1,0 +1,238 @@
+package charts
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/helm-service/helm-service/pkg/charts/chartstest"
+)
+
+func newOCI(t *testing.T, reg *chartstest.Registry, opts OCIOptions) *OCI {
+	t.Helper()
+	opts.Registry = reg.Host
+	if reg.CAFile == "" {
+		opts.PlainHTTP = true
+	}
+	o, err := NewOCI(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// pulls counts the requests that fetch a manifest or a blob: what a cached
+// chart must not need.
+func pulls(requests []string) []string {
+	var out []string
+	for _, r := range requests {
+		if strings.HasPrefix(r, "GET ") && (strings.Contains(r, "/manifests/") || strings.Contains(r, "/blobs/")) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestOCIVersions(t *testing.T) {
+	reg := chartstest.StartRegistry(t, chartstest.RegistryOptions{})
+	reg.Push(t, "sockshop/carts", chartstest.Chart("carts", "1.2.0", "one-two"))
+	digest10 := reg.Push(t, "sockshop/carts", chartstest.Chart("carts", "1.10.0", "one-ten"))
+	reg.Push(t, "sockshop/carts", chartstest.Chart("carts", "1.9.0", "one-nine"))
+	o := newOCI(t, reg, OCIOptions{})
+	ctx := context.Background()
+	ref := Ref{Project: "sockshop", Stage: "dev", Service: "carts"}
+
+	for _, tc := range []struct {
+		name, version, want string
+	}{
+		{"newest semver tag", "", "1.10.0"},
+		{"explicit tag", "1.2.0", "1.2.0"},
+		{"digest", digest10, "1.10.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ref
+			r.Version = tc.version
+			ch, err := o.Load(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch.Metadata.Version != tc.want {
+				t.Errorf("version %s, want %s", ch.Metadata.Version, tc.want)
+			}
+		})
+	}
+
+	r := ref
+	r.Version = "3.0.0"
+	_, err := o.Load(ctx, r)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), reg.Host+"/sockshop/carts:3.0.0") {
+		t.Errorf("unknown version: %v, want ErrNotFound naming the reference", err)
+	}
+	_, err = o.Load(ctx, Ref{Project: "sockshop", Stage: "dev", Service: "orders"})
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown repository: %v, want ErrNotFound", err)
+	}
+}
+
+func TestOCIExplicitChart(t *testing.T) {
+	reg := chartstest.StartRegistry(t, chartstest.RegistryOptions{})
+	reg.Push(t, "shared/web", chartstest.Chart("web", "0.3.0", "shared"))
+	o := newOCI(t, reg, OCIOptions{})
+	ctx := context.Background()
+	base := Ref{Project: "sockshop", Stage: "dev", Service: "carts"}
+
+	for _, tc := range []struct{ chart, version string }{
+		{"oci://" + reg.Host + "/shared/web", "0.3.0"},
+		{"oci://" + reg.Host + "/shared/web:0.3.0", ""},
+		{"oci://" + reg.Host + "/shared/web", ""},
+	} {
+		r := base
+		r.Chart, r.Version = tc.chart, tc.version
+		ch, err := o.Load(ctx, r)
+		if err != nil {
+			t.Fatalf("%s version %q: %v", tc.chart, tc.version, err)
+		}
+		if ch.Metadata.Name != "web" || ch.Values["message"] != "shared" {
+			t.Errorf("%s: chart %s with %v", tc.chart, ch.Metadata.Name, ch.Values)
+		}
+	}
+	r := base
+	r.Chart, r.Version = "oci://"+reg.Host+"/shared/web:0.3.0", "0.4.0"
+	if _, err := o.Load(ctx, r); err == nil || !strings.Contains(err.Error(), "0.4.0") {
+		t.Errorf("tag and version disagreeing: %v", err)
+	}
+}
+
+func TestOCIBasicAuth(t *testing.T) {
+	reg := chartstest.StartRegistry(t, chartstest.RegistryOptions{BasicAuth: true})
+	reg.Push(t, "sockshop/carts", chartstest.Chart("carts", "1.0.0", "hi"))
+	ref := Ref{Project: "sockshop", Stage: "dev", Service: "carts", Version: "1.0.0"}
+
+	good := newOCI(t, reg, OCIOptions{Username: reg.Username, Password: reg.Password})
+	if _, err := good.Load(context.Background(), ref); err != nil {
+		t.Fatalf("good credentials: %v", err)
+	}
+	for name, opts := range map[string]OCIOptions{
+		"wrong password": {Username: reg.Username, Password: "wrong"},
+		"none":           {},
+	} {
+		_, err := newOCI(t, reg, opts).Load(context.Background(), ref)
+		if err == nil || !strings.Contains(err.Error(), "credentials") || !strings.Contains(err.Error(), "CHART_REGISTRY_PASSWORD") {
+			t.Errorf("%s: %v, want the registry's refusal naming the settings", name, err)
+		}
+	}
+}
+
+func TestOCITLSWithCAFile(t *testing.T) {
+	reg := chartstest.StartRegistry(t, chartstest.RegistryOptions{TLS: true})
+	reg.Push(t, "sockshop/carts", chartstest.Chart("carts", "1.0.0", "tls"))
+	ref := Ref{Project: "sockshop", Stage: "dev", Service: "carts"}
+
+	if _, err := newOCI(t, reg, OCIOptions{CAFile: reg.CAFile}).Load(context.Background(), ref); err != nil {
+		t.Fatalf("with CHART_REGISTRY_CA_FILE: %v", err)
+	}
+	if _, err := newOCI(t, reg, OCIOptions{}).Load(context.Background(), ref); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without the CA: %v, want a certificate error", err)
+	}
+	if _, err := NewOCI(OCIOptions{CAFile: "/nonexistent/ca.pem"}); err == nil {
+		t.Error("a missing CA file was accepted")
+	}
+}
+
+func TestOCICacheSkipsThePull(t *testing.T) {
+	reg := chartstest.StartRegistry(t, chartstest.RegistryOptions{BasicAuth: true})
+	digest := reg.Push(t, "sockshop/carts", chartstest.Chart("carts", "1.0.0", "cached"))
+	o := newOCI(t, reg, OCIOptions{Username: reg.Username, Password: reg.Password, Cache: NewCache(10, 1<<20)})
+	ctx := context.Background()
+	ref := Ref{Project: "sockshop", Stage: "dev", Service: "carts", Version: "1.0.0"}
+
+	before := reg.Len()
+	if _, err := o.Load(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if got := pulls(reg.Since(before)); len(got) == 0 {
+		t.Fatalf("first load fetched nothing: %v", reg.Since(before))
+	}
+
+	// Same tag again: resolved to its digest, not pulled.
+	before = reg.Len()
+	ch, err := o.Load(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pulls(reg.Since(before)); len(got) != 0 {
+		t.Errorf("second load of a cached chart fetched %v", got)
+	}
+	if ch.Values["message"] != "cached" {
+		t.Errorf("cached chart values %v", ch.Values)
+	}
+
+	// Pinned by digest: no request at all.
+	before = reg.Len()
+	ref.Version = digest
+	if _, err := o.Load(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if got := reg.Since(before); len(got) != 0 {
+		t.Errorf("a cached digest still sent %v", got)
+	}
+
+	// A tag moved to another chart is pulled again.
+	reg.Push(t, "sockshop/carts", chartstest.Chart("carts", "1.0.0", "moved"))
+	ref.Version = "1.0.0"
+	ch, err = o.Load(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Values["message"] != "moved" {
+		t.Errorf("after the tag moved the chart says %v, want the new chart", ch.Values["message"])
+	}
+}
+
+func TestOCIReferenceValidation(t *testing.T) {
+	for _, bad := range []string{"carts", "https://example.com/carts", "oci://", "oci://Example.com/UPPER", "oci://example.com/carts:bad tag"} {
+		if _, err := ParseOCIReference(bad); err == nil {
+			t.Errorf("ParseOCIReference(%q) accepted it", bad)
+		}
+	}
+	for _, good := range []string{"oci://example.com/carts", "oci://127.0.0.1:5000/a/b:1.0.0+build.1", "oci://example.com/c@sha256:" + strings.Repeat("a", 64)} {
+		if _, err := ParseOCIReference(good); err != nil {
+			t.Errorf("ParseOCIReference(%q): %v", good, err)
+		}
+	}
+	for _, bad := range []string{"1.0 0", "sha256:xyz", "-1"} {
+		if err := ValidateOCIVersion(bad); err == nil {
+			t.Errorf("ValidateOCIVersion(%q) accepted it", bad)
+		}
+	}
+	if err := ValidateOCIVersion("1.2.3+build.4"); err != nil {
+		t.Errorf("semver with build metadata: %v", err)
+	}
+	if _, err := NewOCI(OCIOptions{Template: "oci://{{.Registry"}); err == nil {
+		t.Error("a broken template was accepted")
+	}
+}
+
+func BenchmarkOCILoad(b *testing.B) {
+	reg := chartstest.StartRegistry(b, chartstest.RegistryOptions{})
+	reg.Push(b, "sockshop/carts", chartstest.Chart("carts", "1.0.0", "bench"))
+	ref := Ref{Project: "sockshop", Stage: "dev", Service: "carts", Version: "1.0.0"}
+	for _, bc := range []struct {
+		name  string
+		cache *Cache
+	}{{"cold", nil}, {"cached", NewCache(10, 1<<20)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			o, err := NewOCI(OCIOptions{Registry: reg.Host, PlainHTTP: true, Cache: bc.cache})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := o.Load(context.Background(), ref); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
