@@ -80,6 +80,8 @@ type Options struct {
 	PublishTimeout time.Duration
 	// AllowNamespace says why a namespace may not be deployed to, or nil.
 	AllowNamespace func(namespace string) error
+	// Observer, when set, is told about tasks (for metrics).
+	Observer Observer
 }
 
 // Dispatcher routes each delivery to its task, runs it in its release's
@@ -127,6 +129,9 @@ func (d *Dispatcher) With(opts Options) *Dispatcher {
 	}
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 2 * time.Minute
+	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
 	}
 	d.opts = opts
 	d.queue = newReleaseQueue(opts.MaxParallel)
@@ -247,6 +252,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	// task for it never finishes before this one is acknowledged.
 	defer done()
 	if handBack {
+		d.opts.Observer.TaskDone(task.Name(), outcomeHandedBack)
 		log.Info("task handed back unanswered", "reason", err)
 		d.nak(del, log)
 		return
@@ -262,6 +268,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		}
 		log.Info("task finished", "result", base.Result, "message", base.Message)
 	}
+	d.opts.Observer.TaskDone(task.Name(), outcomeOf(finished, err))
 	reply, err := d.build(t, events.Type(task.Name(), events.PhaseFinished), finished)
 	if err != nil {
 		log.Error("cannot build reply", "type", events.PhaseFinished, "error", err)
@@ -333,15 +340,19 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 		}
 		key = namespace + "/" + c.Service
 	}
+	d.opts.Observer.TaskQueued()
+	defer d.opts.Observer.TaskLeft()
 	s, ok := task.(Superseding)
 	release, by, err := d.queue.acquire(ctx, key, task.Name(), t.Event.ID(), del.Seq, ok && s.Superseding())
 	if err != nil {
 		return nil, done, true, err
 	}
 	if by != "" {
-		return nil, done, false, fmt.Errorf("superseded by trigger %s, a newer %s of release %s queued behind this one; this one was not run", by, task.Name(), key)
+		return nil, done, false, &supersededError{by: by, kind: task.Name(), release: key}
 	}
+	start := time.Now()
 	finished, err = runSafely(ctx, task, t)
+	d.opts.Observer.TaskRan(task.Name(), time.Since(start))
 	if ctx.Err() != nil {
 		// Shutdown cancelled the task: whatever it did is redone on the
 		// next delivery, which also recovers a release it left pending.

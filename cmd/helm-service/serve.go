@@ -21,6 +21,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/ledger"
+	"github.com/helm-service/helm-service/pkg/metrics"
 	"github.com/helm-service/helm-service/pkg/routing"
 )
 
@@ -34,6 +35,9 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// One registry per process, handed to the bus, the dispatcher and the
+	// Helm client; served on HTTP_ADDR at /metrics.
+	m := metrics.New()
 
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
@@ -57,6 +61,7 @@ func serve(ctx context.Context) error {
 		AckWait:       cfg.AckWait,
 		MaxDeliver:    cfg.MaxDeliver,
 		Log:           log,
+		Observer:      m,
 	})
 	if err != nil {
 		return err
@@ -77,7 +82,7 @@ func serve(ctx context.Context) error {
 		return err
 	}
 
-	cl, err := connectCluster(ctx, log, cfg)
+	cl, err := connectCluster(ctx, log, cfg, m)
 	if err != nil {
 		return err
 	}
@@ -104,6 +109,7 @@ func serve(ctx context.Context) error {
 		Heartbeat:      cfg.AckWait / 3,
 		PublishTimeout: cfg.ShutdownGrace + time.Minute,
 		AllowNamespace: allowed.Allow,
+		Observer:       m,
 	})
 
 	// Tasks run under their own context: SIGTERM stops new work at once but
@@ -114,15 +120,24 @@ func serve(ctx context.Context) error {
 		return err
 	}
 
-	httpServer := &http.Server{Addr: cfg.HTTPAddr, Handler: healthHandler(bus), ReadHeaderTimeout: 5 * time.Second}
+	httpServer := &http.Server{Addr: cfg.HTTPAddr, Handler: healthHandler(bus, m.Handler()), ReadHeaderTimeout: 5 * time.Second}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- httpServer.ListenAndServe() }()
+	debugErr := make(chan error, 1)
+	if cfg.DebugAddr != "" {
+		debugServer := &http.Server{Addr: cfg.DebugAddr, Handler: debugHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { debugErr <- debugServer.ListenAndServe() }()
+		defer debugServer.Close()
+		log.Info("serving pprof profiles", "debug", cfg.DebugAddr)
+	}
 
 	log.Info("helm-service is running", "subjects", dispatcher.Subjects(), "mode", cfg.NATSMode, "queueGroup", cfg.QueueGroup, "maxParallelTasks", cfg.MaxParallelTasks, "allowedNamespaces", cfg.AllowedNamespaces, "chartDir", cfg.ChartDir, "http", cfg.HTTPAddr)
 	select {
 	case <-ctx.Done():
 	case err := <-httpErr:
 		return fmt.Errorf("serve HTTP on %s (set HTTP_ADDR): %w", cfg.HTTPAddr, err)
+	case err := <-debugErr:
+		return fmt.Errorf("serve pprof on %s (set DEBUG_ADDR): %w", cfg.DebugAddr, err)
 	}
 
 	log.Info("shutting down: no new tasks; waiting for running ones", "grace", cfg.ShutdownGrace.String())
@@ -157,7 +172,7 @@ type cluster struct {
 // connectCluster finds the Kubernetes cluster. With none configured it
 // returns nil collaborators, and the service answers every task with an
 // error saying so.
-func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config) (cluster, error) {
+func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, observer helm.Observer) (cluster, error) {
 	restConfig, from, err := kube.LoadConfig()
 	if errors.Is(err, kube.ErrNoCluster) {
 		log.Warn("no Kubernetes cluster configured: every task will be answered with an error until helm-service is restarted with KUBECONFIG set or inside a cluster")
@@ -185,6 +200,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config) (c
 	}
 	releases := helm.NewClient(restConfig, clientset, log)
 	releases.SetPendingAge(cfg.PendingReleaseAge)
+	releases.SetObserver(observer)
 	return cluster{
 		namespaces: kube.Namespaces{Clientset: clientset},
 		releases:   releases,
@@ -217,10 +233,11 @@ func natsAuth(cfg config.Config) eventbus.Auth {
 	}
 }
 
-// healthHandler serves /healthz (the process is alive) and /readyz (it is
-// connected to NATS and can take work).
-func healthHandler(bus *eventbus.Bus) http.Handler {
+// healthHandler serves /healthz (the process is alive), /readyz (it is
+// connected to NATS and can take work) and /metrics.
+func healthHandler(bus *eventbus.Bus, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

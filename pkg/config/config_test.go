@@ -13,7 +13,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.ChartDir != "./charts" || c.WaitTimeout != 5*time.Minute || c.Source != "helm-service" || c.NATSListen != "127.0.0.1:4222" ||
-		c.RouteMode != "canary" || c.TrafficRouter != "service" || !c.RollbackDirectOnFail || c.MaxReplicas != 100 || c.DeleteEmptyNamespaces {
+		c.RouteMode != "canary" || c.TrafficRouter != "service" || !c.RollbackDirectOnFail || c.MaxReplicas != 100 || c.DeleteEmptyNamespaces || c.DebugAddr != "" {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 	if c.NATSMode != "jetstream" || c.MaxParallelTasks != DefaultParallelTasks() || c.MaxParallelTasks < 4 {
@@ -33,11 +33,12 @@ func TestLoadFromEnvironment(t *testing.T) {
 	t.Setenv("POD_NAMESPACE", "keptn")
 	t.Setenv("MAX_REPLICAS", "20")
 	t.Setenv("DELETE_EMPTY_NAMESPACES", "true")
+	t.Setenv("DEBUG_ADDR", "127.0.0.1:6060")
 	c, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.WaitTimeout != 90*time.Second || c.ChartDir != "/charts" || c.RouteMode != "dark" || c.RollbackDirectOnFail || c.MaxReplicas != 20 || !c.DeleteEmptyNamespaces {
+	if c.WaitTimeout != 90*time.Second || c.ChartDir != "/charts" || c.RouteMode != "dark" || c.RollbackDirectOnFail || c.MaxReplicas != 20 || !c.DeleteEmptyNamespaces || c.DebugAddr != "127.0.0.1:6060" {
 		t.Errorf("environment not read: %+v", c)
 	}
 	if c.AllowedNamespaces != "*,!kube-*,!default,!keptn" {
@@ -62,6 +63,7 @@ func TestLoadRejects(t *testing.T) {
 		"ROUTE_MODE":         "shadow",
 		"TRAFFIC_ROUTER":     "nginx",
 		"MAX_REPLICAS":       "-1",
+		"DEBUG_ADDR":         ":8080", // the default HTTP_ADDR
 	} {
 		t.Run(env, func(t *testing.T) {
 			t.Setenv(env, value)

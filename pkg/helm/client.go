@@ -31,6 +31,7 @@ type Client struct {
 	// pendingAge is how old a pending release must be to be recovered.
 	pendingAge time.Duration
 	now        func() time.Time
+	observer   Observer
 
 	mu      sync.Mutex
 	getters map[string]*restClientGetter
@@ -45,6 +46,7 @@ func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slo
 		getters:    make(map[string]*restClientGetter),
 		pendingAge: DefaultPendingAge,
 		now:        time.Now,
+		observer:   noObserver{},
 	}
 	c.newConfig = c.clusterConfig
 	return c
@@ -71,7 +73,7 @@ func (c *Client) clusterConfig(namespace string) (*action.Configuration, error) 
 		return nil, fmt.Errorf("set up Helm for namespace %s: %w", namespace, err)
 	}
 	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
-		cfg.KubeClient = &waitingClient{Client: kc, log: debug}
+		cfg.KubeClient = &waitingClient{Client: kc, log: debug, observer: c.observer}
 	}
 	return cfg, nil
 }

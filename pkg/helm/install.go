@@ -15,7 +15,9 @@ func (c *Client) install(ctx context.Context, cfg *action.Configuration, req Req
 	in.Timeout = req.Timeout
 	in.Labels = req.Labels
 	in.PostRenderer = postRendererFor(req)
+	done := timed(c.observer, "install")
 	rel, err := in.RunWithContext(ctx, req.Chart, req.Values)
+	done()
 	if err != nil {
 		return nil, c.explainFailure(ctx, "install", req, rel, err)
 	}

@@ -48,7 +48,9 @@ func (c *Client) installOrUpgrade(ctx context.Context, cfg *action.Configuration
 	up.Labels = req.Labels
 	up.PostRenderer = postRendererFor(req)
 	up.MaxHistory = maxHistory
+	done := timed(c.observer, "upgrade")
 	rel, err := up.RunWithContext(ctx, req.Name, req.Chart, req.Values)
+	done()
 	if err != nil {
 		return nil, c.explainFailure(ctx, "upgrade", req, rel, err)
 	}

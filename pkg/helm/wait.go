@@ -23,7 +23,8 @@ const readinessPoll = 250 * time.Millisecond
 // Everything else is Helm's own client.
 type waitingClient struct {
 	*kube.Client
-	log func(string, ...any)
+	log      func(string, ...any)
+	observer Observer
 }
 
 // Wait implements kube.Interface.
@@ -40,6 +41,9 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 	cs, err := c.Factory.KubernetesClientSet()
 	if err != nil {
 		return err
+	}
+	if c.observer != nil {
+		defer timed(c.observer, "wait")()
 	}
 	checker := kube.NewReadyChecker(cs, c.log, kube.PausedAsReady(true), kube.CheckJobs(jobs))
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
