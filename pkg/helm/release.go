@@ -49,6 +49,9 @@ type Result struct {
 	// Recovered says how a release left pending by an interrupted
 	// operation was recovered before the action, or is empty.
 	Recovered string
+	// Updated is when the revision was last deployed (or its deployment
+	// last attempted).
+	Updated time.Time
 }
 
 // Service is a Kubernetes Service of a release and its first port.
@@ -65,6 +68,7 @@ func resultOf(rel *release.Release) (*Result, error) {
 	}
 	if rel.Info != nil {
 		r.Status = rel.Info.Status.String()
+		r.Updated = rel.Info.LastDeployed.Time
 	}
 	objects, err := manifestObjects(rel.Manifest)
 	if err != nil {
