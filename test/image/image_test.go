@@ -297,4 +297,3 @@ func setPath(values map[string]any, path, v string) {
 	}
 	m[keys[len(keys)-1]] = v
 }
-
