@@ -58,7 +58,25 @@ type Options struct {
 	MaxDeliver int
 
 	Log *slog.Logger
+	// Observer, when set, is told about received events and the
+	// connection's state (for metrics).
+	Observer Observer
 }
+
+// Observer is told what happens on the bus. Its methods must be quick and
+// safe for concurrent use.
+type Observer interface {
+	// EventReceived is called for every delivery handed to a handler;
+	// redelivered is true when the server delivered it before.
+	EventReceived(eventType string, redelivered bool)
+	// NATSConnected is called when the connection goes up or down.
+	NATSConnected(up bool)
+}
+
+type noObserver struct{}
+
+func (noObserver) EventReceived(string, bool) {}
+func (noObserver) NATSConnected(bool)         {}
 
 func (o *Options) defaults() {
 	if o.Mode == "" {
@@ -88,6 +106,9 @@ func (o *Options) defaults() {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
+	}
 }
 
 // HandlerFunc handles one delivery. Each delivery runs on its own
@@ -116,18 +137,21 @@ type Bus struct {
 // stream.
 func Connect(ctx context.Context, opts Options) (*Bus, error) {
 	opts.defaults()
-	log := opts.Log
+	log, observer := opts.Log, opts.Observer
 	natsOpts := []nats.Option{
 		nats.Name(opts.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			observer.NATSConnected(false)
 			if !c.IsClosed() {
 				log.Warn("disconnected from NATS; reconnecting", "error", err)
 			}
 		}),
+		nats.ClosedHandler(func(*nats.Conn) { observer.NATSConnected(false) }),
 		nats.ReconnectHandler(func(c *nats.Conn) {
+			observer.NATSConnected(true)
 			log.Info("reconnected to NATS", "url", c.ConnectedUrlRedacted())
 		}),
 	}
@@ -139,6 +163,7 @@ func Connect(ctx context.Context, opts Options) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", opts.URL, opts.Auth.explain(err))
 	}
+	observer.NATSConnected(true)
 	b := &Bus{opts: opts, conn: conn, log: log, slots: make(chan struct{}, opts.MaxInFlight)}
 	switch opts.Mode {
 	case ModeCore:
@@ -218,6 +243,7 @@ func Decode(ctx context.Context, msg *nats.Msg) (*event.Event, error) {
 
 // dispatch runs handle on its own goroutine once a slot is free.
 func (b *Bus) dispatch(ctx context.Context, d Delivery, handle HandlerFunc) {
+	b.opts.Observer.EventReceived(d.Subject, d.Attempt > 1)
 	b.slots <- struct{}{}
 	b.inflight.Add(1)
 	go func() {

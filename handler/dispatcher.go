@@ -130,6 +130,8 @@ type Options struct {
 	// the allow-list and the release queue; nil means <project>-<stage>.
 	// The tasks must use the same template.
 	NamespaceTemplate *kube.NamespaceTemplate
+	// Observer, when set, is told about tasks (for metrics).
+	Observer Observer
 }
 
 // Dispatcher routes each delivery to its task, runs it in its release's
@@ -186,6 +188,9 @@ func (d *Dispatcher) With(opts Options) *Dispatcher {
 		opts.TracerProvider = noop.NewTracerProvider()
 	}
 	d.tracer = opts.TracerProvider.Tracer(tracing.Instrumentation)
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
+	}
 	d.opts = opts
 	d.queue = newReleaseQueue(opts.MaxParallel)
 	d.running = map[string]*inflight{}
@@ -312,6 +317,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	// task for it never finishes before this one is acknowledged.
 	defer done()
 	if handBack {
+		d.opts.Observer.TaskDone(task.Name(), outcomeHandedBack)
 		log.Info("task handed back unanswered", "reason", err)
 		d.nak(del, log)
 		return
@@ -327,6 +333,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		}
 		log.Info("task finished", "result", base.Result, "message", base.Message)
 	}
+	d.opts.Observer.TaskDone(task.Name(), outcomeOf(finished, err))
 	reply, err := d.build(t, events.Type(task.Name(), events.PhaseFinished), finished)
 	if err != nil {
 		log.Error("cannot build reply", "type", events.PhaseFinished, "error", err)
@@ -402,6 +409,8 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 		}
 		key = namespace + "/" + c.Service
 	}
+	d.opts.Observer.TaskQueued()
+	defer d.opts.Observer.TaskLeft()
 	s, ok := task.(Superseding)
 	superseding := ok && s.Superseding()
 	release, by, err := d.queue.acquire(ctx, key, task.Name(), t.Event.ID(), del.Seq, superseding)
@@ -409,7 +418,7 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 		return nil, done, true, err
 	}
 	if by != "" {
-		return nil, done, false, fmt.Errorf("superseded by trigger %s, a newer %s of release %s queued behind this one; this one was not run", by, task.Name(), key)
+		return nil, done, false, &supersededError{by: by, kind: task.Name(), release: key}
 	}
 	// Waits (for another replica's lease, before a retry) end when this
 	// process stops taking work; the task itself runs under ctx.
@@ -439,7 +448,9 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 			return nil, release, false, fmt.Errorf("superseded by trigger %s, a newer %s of release %s that already ran; this one was not run", last.TriggerID, task.Name(), key)
 		}
 	}
+	start := time.Now()
 	finished, stopped, err := d.runRetrying(ctx, waitCtx, task, t)
+	d.opts.Observer.TaskRan(task.Name(), time.Since(start))
 	if ctx.Err() != nil || stopped {
 		// Shutdown cancelled the task, or came while it waited to run
 		// again: whatever it did is redone on the next delivery, which

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/release"
@@ -263,16 +262,11 @@ func routeTarget(service, namespace, side string, services []helm.Service) (rout
 	}
 	t := routing.Target{Namespace: namespace, Service: service}
 	for _, s := range services {
-		if !strings.HasPrefix(s.Name, release) {
+		b, ok := routing.BlueGreenBackend(service, primaryName(service), canaryName(service), release, s.Name, s.Port)
+		if !ok {
 			return t, fmt.Errorf("the chart's Service %s in release %s is not named after the release: blue/green needs every object's name to start with .Release.Name so that primary and canary do not collide", s.Name, release)
 		}
-		suffix := strings.TrimPrefix(s.Name, release)
-		t.Backends = append(t.Backends, routing.Backend{
-			Stable:  service + suffix,
-			Primary: primaryName(service) + suffix,
-			Canary:  canaryName(service) + suffix,
-			Port:    s.Port,
-		})
+		t.Backends = append(t.Backends, b)
 	}
 	if len(t.Backends) == 0 {
 		return t, fmt.Errorf("release %s/%s has no Service: blue/green routes traffic through the chart's Services", namespace, release)

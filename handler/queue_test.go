@@ -15,6 +15,7 @@ import (
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/metrics"
 )
 
 // waiting is how many tickets wait in the lane of key.
@@ -60,6 +61,8 @@ func (r *recorder) finishedByID(t *testing.T) map[string][]events.DeploymentFini
 
 func TestQueuedDeploymentsOfOneReleaseOnlyTheNewestRuns(t *testing.T) {
 	f := newFixture(t)
+	m := metrics.New()
+	f.dispatcher.With(Options{Observer: m})
 	f.releases.EXPECT().Get(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, helm.ErrNotFound).AnyTimes() // nothing deployed yet
 	unblock := make(chan struct{})
 	var ran []string
@@ -113,6 +116,14 @@ func TestQueuedDeploymentsOfOneReleaseOnlyTheNewestRuns(t *testing.T) {
 		if superseded && got[0].Status != events.StatusErrored {
 			t.Errorf("superseded t-%d finished %s", i, got[0].Status)
 		}
+	}
+	for result, want := range map[string]float64{"pass": 2, "superseded": 4, "errored": 0} {
+		if got := counterValue(t, m, "helm_service_tasks_total", map[string]string{"task": "deployment", "result": result}); got != want {
+			t.Errorf("tasks_total{deployment,%s} = %v, want %v", result, got, want)
+		}
+	}
+	if n := histogramCount(t, m, "helm_service_task_duration_seconds"); n != 2 {
+		t.Errorf("task duration observations = %d, want 2: superseded ones do not run", n)
 	}
 }
 

@@ -42,4 +42,4 @@ else
 fi
 # Fake nodes are free; four leave room for every pod the suite makes.
 kubeconfig="$(CLUSTER_NODES="${CLUSTER_NODES:-4}" test/cluster/cluster.sh up)"
-E2E_KUBECONFIG="${kubeconfig}" E2E_NATS_SERVER="${nats_dir}/nats-server" go test -race -count=1 -v -timeout 25m ./test/e2e/
+E2E_KUBECONFIG="${kubeconfig}" E2E_NATS_SERVER="${nats_dir}/nats-server" go test -race -count=1 -v -timeout 45m ./test/e2e/

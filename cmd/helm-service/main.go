@@ -4,6 +4,7 @@
 //	helm-service            run the service (configuration from the environment)
 //	helm-service trigger    send a Keptn event and follow its task
 //	helm-service watch      print every event on the bus
+//	helm-service status     list the releases helm-service manages
 //	helm-service version    print version information
 package main
 
@@ -40,6 +41,8 @@ func main() {
 		err = trigger(ctx, args)
 	case "watch":
 		err = watch(ctx, args)
+	case "status":
+		err = status(ctx, args)
 	case "version":
 		printVersion()
 	case "help", "-h", "--help":
@@ -59,6 +62,9 @@ const usage = `usage:
                                    send a Keptn event (deployment, release, rollback, action, delete)
                                    and follow it to .finished (trigger -h for flags)
   helm-service watch               print every event on the bus, one line each
+  helm-service status [--project P] [--stage S] [-o table|json]
+                                   list the releases helm-service manages (KUBECONFIG),
+                                   with strategy, revision, images and traffic split
   helm-service version             print version, commit and Go version
 `
 

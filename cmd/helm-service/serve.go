@@ -21,6 +21,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/lease"
 	"github.com/helm-service/helm-service/pkg/ledger"
+	"github.com/helm-service/helm-service/pkg/metrics"
 	"github.com/helm-service/helm-service/pkg/routing"
 	"github.com/helm-service/helm-service/pkg/tracing"
 )
@@ -46,6 +47,9 @@ func serve(ctx context.Context) error {
 			log.Warn("cannot flush the last spans", "error", err)
 		}
 	}()
+	// One registry per process, handed to the bus, the dispatcher and the
+	// Helm client; served on HTTP_ADDR at /metrics.
+	m := metrics.New()
 
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
@@ -69,6 +73,7 @@ func serve(ctx context.Context) error {
 		AckWait:       cfg.AckWait,
 		MaxDeliver:    cfg.MaxDeliver,
 		Log:           log,
+		Observer:      m,
 	})
 	if err != nil {
 		return err
@@ -97,7 +102,7 @@ func serve(ctx context.Context) error {
 		return err
 	}
 
-	cl, err := connectCluster(ctx, log, cfg)
+	cl, err := connectCluster(ctx, log, cfg, m)
 	if err != nil {
 		return err
 	}
@@ -144,6 +149,7 @@ func serve(ctx context.Context) error {
 		TracerProvider:      tracerProvider,
 		CDEvents:            cdeventsOptions(cfg),
 		NamespaceTemplate:   nsTemplate,
+		Observer:            m,
 	})
 
 	// Tasks run under their own context: SIGTERM stops new work at once but
@@ -154,15 +160,24 @@ func serve(ctx context.Context) error {
 		return err
 	}
 
-	httpServer := &http.Server{Addr: cfg.HTTPAddr, Handler: healthHandler(bus), ReadHeaderTimeout: 5 * time.Second}
+	httpServer := &http.Server{Addr: cfg.HTTPAddr, Handler: healthHandler(bus, m.Handler()), ReadHeaderTimeout: 5 * time.Second}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- httpServer.ListenAndServe() }()
+	debugErr := make(chan error, 1)
+	if cfg.DebugAddr != "" {
+		debugServer := &http.Server{Addr: cfg.DebugAddr, Handler: debugHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { debugErr <- debugServer.ListenAndServe() }()
+		defer debugServer.Close()
+		log.Info("serving pprof profiles", "debug", cfg.DebugAddr)
+	}
 
 	log.Info("helm-service is running", "subjects", dispatcher.Subjects(), "mode", cfg.NATSMode, "queueGroup", cfg.QueueGroup, "maxParallelTasks", cfg.MaxParallelTasks, "allowedNamespaces", cfg.AllowedNamespaces, "chartSource", cfg.ChartSource, "chartDir", cfg.ChartDir, "http", cfg.HTTPAddr)
 	select {
 	case <-ctx.Done():
 	case err := <-httpErr:
 		return fmt.Errorf("serve HTTP on %s (set HTTP_ADDR): %w", cfg.HTTPAddr, err)
+	case err := <-debugErr:
+		return fmt.Errorf("serve pprof on %s (set DEBUG_ADDR): %w", cfg.DebugAddr, err)
 	}
 
 	log.Info("shutting down: no new tasks; waiting for running ones", "grace", cfg.ShutdownGrace.String())
@@ -197,7 +212,7 @@ type cluster struct {
 // connectCluster finds the Kubernetes cluster. With none configured it
 // returns nil collaborators, and the service answers every task with an
 // error saying so.
-func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config) (cluster, error) {
+func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, observer helm.Observer) (cluster, error) {
 	restConfig, from, err := kube.LoadConfig()
 	if errors.Is(err, kube.ErrNoCluster) {
 		log.Warn("no Kubernetes cluster configured: every task will be answered with an error until helm-service is restarted with KUBECONFIG set or inside a cluster")
@@ -225,6 +240,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config) (c
 	}
 	releases := helm.NewClient(restConfig, clientset, log)
 	releases.SetPendingAge(cfg.PendingReleaseAge)
+	releases.SetObserver(observer)
 	return cluster{
 		namespaces: kube.Namespaces{Clientset: clientset},
 		releases:   releases,
@@ -265,10 +281,11 @@ func natsAuth(cfg config.Config) eventbus.Auth {
 	}
 }
 
-// healthHandler serves /healthz (the process is alive) and /readyz (it is
-// connected to NATS and can take work).
-func healthHandler(bus *eventbus.Bus) http.Handler {
+// healthHandler serves /healthz (the process is alive), /readyz (it is
+// connected to NATS and can take work) and /metrics.
+func healthHandler(bus *eventbus.Bus, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

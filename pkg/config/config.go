@@ -178,8 +178,11 @@ type Config struct {
 	// removing a deleted service leaves it empty.
 	DeleteEmptyNamespaces bool `envconfig:"DELETE_EMPTY_NAMESPACES" default:"false"`
 
-	// HTTPAddr serves /healthz and /readyz.
+	// HTTPAddr serves /healthz, /readyz and /metrics.
 	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080"`
+	// DebugAddr, when set, serves Go's pprof profiles under /debug/pprof/
+	// on a listener of its own; empty turns it off.
+	DebugAddr string `envconfig:"DEBUG_ADDR" default:""`
 	// ShutdownGrace bounds how long in-flight tasks may run after SIGTERM.
 	ShutdownGrace time.Duration `envconfig:"SHUTDOWN_GRACE" default:"30s"`
 
@@ -302,6 +305,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.SlogLevel(); err != nil {
 		return err
+	}
+	if c.DebugAddr != "" && c.DebugAddr == c.HTTPAddr {
+		return fmt.Errorf("DEBUG_ADDR must differ from HTTP_ADDR (%s): profiles are never served on the public port", c.HTTPAddr)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("LOG_FORMAT must be json or text, got %q", c.LogFormat)

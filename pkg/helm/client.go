@@ -35,6 +35,7 @@ type Client struct {
 	// pendingAge is how old a pending release must be to be recovered.
 	pendingAge time.Duration
 	now        func() time.Time
+	observer   Observer
 
 	mu      sync.Mutex
 	getters map[string]*restClientGetter
@@ -49,6 +50,7 @@ func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slo
 		getters:    make(map[string]*restClientGetter),
 		pendingAge: DefaultPendingAge,
 		now:        time.Now,
+		observer:   noObserver{},
 	}
 	c.newConfig = c.clusterConfig
 	return c
@@ -75,7 +77,7 @@ func (c *Client) clusterConfig(ctx context.Context, namespace string) (*action.C
 		return nil, fmt.Errorf("set up Helm for namespace %s: %w", namespace, err)
 	}
 	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
-		cfg.KubeClient = &waitingClient{Client: kc, log: debug, ctx: ctx}
+		cfg.KubeClient = &waitingClient{Client: kc, log: debug, ctx: ctx, observer: c.observer}
 	}
 	return cfg, nil
 }

@@ -16,7 +16,9 @@ func (c *Client) install(ctx context.Context, cfg *action.Configuration, req Req
 	in.Labels = req.Labels
 	rollout := c.rolloutPostRenderer(ctx, req)
 	in.PostRenderer = postRendererFor(req, rollout)
+	done := timed(c.observer, "install")
 	rel, err := in.RunWithContext(ctx, req.Chart, req.Values)
+	done()
 	if err != nil {
 		return nil, c.explainFailure(ctx, "install", req, rel, err)
 	}

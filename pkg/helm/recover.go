@@ -93,9 +93,13 @@ func (c *Client) recoverPending(ctx context.Context, cfg *action.Configuration, 
 		// Never deployed: nothing to go back to.
 		un := action.NewUninstall(cfg)
 		un.Timeout = req.Timeout
-		if _, err := un.Run(req.Name); err != nil {
+		done := timed(c.observer, "uninstall")
+		_, err := un.Run(req.Name)
+		done()
+		if err != nil {
 			return "", fmt.Errorf("%s; uninstalling it failed: %w", what, err)
 		}
+		c.observer.ReleaseRecovered()
 		return what + "; it had never been deployed, so helm-service uninstalled it", nil
 	}
 
@@ -108,9 +112,13 @@ func (c *Client) recoverPending(ctx context.Context, cfg *action.Configuration, 
 	rb.Wait = true
 	rb.Timeout = req.Timeout
 	rb.MaxHistory = maxHistory
-	if err := rb.Run(req.Name); err != nil {
+	done := timed(c.observer, "rollback")
+	err = rb.Run(req.Name)
+	done()
+	if err != nil {
 		return "", fmt.Errorf("%s; marked it failed, but rolling back to revision %d failed: %w", what, target.Version, err)
 	}
+	c.observer.ReleaseRecovered()
 	return fmt.Sprintf("%s; helm-service marked it failed and rolled back to revision %d", what, target.Version), nil
 }
 

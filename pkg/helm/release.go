@@ -59,6 +59,9 @@ type Result struct {
 	// ForcedRecreate says which Deployments got Recreate instead of the
 	// asked strategy because they mount a ReadWriteOnce claim.
 	ForcedRecreate []string
+	// Updated is when the revision was last deployed (or its deployment
+	// last attempted).
+	Updated time.Time
 }
 
 // Service is a Kubernetes Service of a release and its first port.
@@ -75,6 +78,7 @@ func resultOf(rel *release.Release) (*Result, error) {
 	}
 	if rel.Info != nil {
 		r.Status = rel.Info.Status.String()
+		r.Updated = rel.Info.LastDeployed.Time
 	}
 	objects, err := manifestObjects(rel.Manifest)
 	if err != nil {

@@ -42,6 +42,7 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout t
 	rb.CleanupOnFail = false
 	// The Helm SDK's rollback takes no context: run it aside and stop
 	// waiting for it when ctx ends.
+	defer timed(c.observer, "rollback")()
 	done := make(chan error, 1)
 	go func() { done <- rb.Run(name) }()
 	select {

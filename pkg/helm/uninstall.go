@@ -28,6 +28,7 @@ func (c *Client) Uninstall(ctx context.Context, namespace, name string, timeout 
 	un.Wait = true
 	un.Timeout = timeout
 	un.DeletionPropagation = "background"
+	defer timed(c.observer, "uninstall")()
 	if _, err := un.Run(name); err != nil {
 		if errors.Is(err, driver.ErrReleaseNotFound) {
 			return fmt.Errorf("uninstall release %s/%s: %w", namespace, name, ErrNotFound)

@@ -49,7 +49,9 @@ func (c *Client) installOrUpgrade(ctx context.Context, cfg *action.Configuration
 	rollout := c.rolloutPostRenderer(ctx, req)
 	up.PostRenderer = postRendererFor(req, rollout)
 	up.MaxHistory = maxHistory
+	done := timed(c.observer, "upgrade")
 	rel, err := up.RunWithContext(ctx, req.Name, req.Chart, req.Values)
+	done()
 	if err != nil {
 		return nil, c.explainFailure(ctx, "upgrade", req, rel, err)
 	}

@@ -28,7 +28,8 @@ type waitingClient struct {
 	log func(string, ...any)
 	// ctx is the context of the action the client serves: Helm's wait
 	// takes none, and its span is a child of the action's.
-	ctx context.Context
+	ctx      context.Context
+	observer Observer
 }
 
 // Wait implements kube.Interface.
@@ -47,6 +48,9 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 	cs, err := c.Factory.KubernetesClientSet()
 	if err != nil {
 		return err
+	}
+	if c.observer != nil {
+		defer timed(c.observer, "wait")()
 	}
 	checker := kube.NewReadyChecker(cs, c.log, kube.PausedAsReady(true), kube.CheckJobs(jobs))
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

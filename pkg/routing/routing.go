@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Router routes a service's traffic between its primary and its canary.
@@ -76,4 +77,18 @@ func (s Split) Validate() error {
 		return fmt.Errorf("split %s: shares must be non-negative and add up to 100", s)
 	}
 	return nil
+}
+
+// BlueGreenBackend pairs a Service of one side's release of a blue/green
+// service with its stable Service and the other side's Service. Every
+// object of a primary or canary release is named after the release, so a
+// Service release+suffix of the release primary or canary (one of the
+// two) routes through the stable Service service+suffix. ok is false for a
+// Service not named after its release.
+func BlueGreenBackend(service, primary, canary, release, name string, port int32) (b Backend, ok bool) {
+	suffix, ok := strings.CutPrefix(name, release)
+	if !ok {
+		return Backend{}, false
+	}
+	return Backend{Stable: service + suffix, Primary: primary + suffix, Canary: canary + suffix, Port: port}, true
 }

@@ -96,3 +96,13 @@ func TestServiceRouterRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestBlueGreenBackendPairsServicesBySuffix(t *testing.T) {
+	b, ok := BlueGreenBackend("carts", "carts-primary", "carts-canary", "carts-canary", "carts-canary-db", 5432)
+	if want := (Backend{Stable: "carts-db", Primary: "carts-primary-db", Canary: "carts-canary-db", Port: 5432}); !ok || b != want {
+		t.Errorf("got %+v %v, want %+v", b, ok, want)
+	}
+	if _, ok := BlueGreenBackend("carts", "carts-primary", "carts-canary", "carts-primary", "db", 5432); ok {
+		t.Error("a Service not named after its release was paired")
+	}
+}

@@ -4,6 +4,7 @@
 package chart
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -14,7 +15,10 @@ import (
 	"helm.sh/helm/v3/pkg/lint/support"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 )
 
@@ -189,5 +193,103 @@ func TestPodIsHardened(t *testing.T) {
 	}
 	if env["SHUTDOWN_GRACE"] != "60s" || env["CHART_DIR"] != "/charts" || env["HTTP_ADDR"] != ":8080" {
 		t.Errorf("env = %v", env)
+	}
+}
+
+func TestServiceMonitorOff(t *testing.T) {
+	docs := render(t, nil)
+	if n := len(docs["ServiceMonitor"]); n != 0 {
+		t.Errorf("%d ServiceMonitors by default, want none (the CRD may not be installed)", n)
+	}
+	if len(docs["Service"]) != 1 {
+		t.Fatalf("%d Services, want the one exposing the http port", len(docs["Service"]))
+	}
+}
+
+func TestServiceMonitorOnScrapesMetricsOnTheServicesHTTPPort(t *testing.T) {
+	docs := render(t, map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{
+		"enabled": true, "interval": "15s", "labels": map[string]any{"release": "kube-prometheus-stack"},
+	}}})
+	if len(docs["ServiceMonitor"]) != 1 || len(docs["Service"]) != 1 {
+		t.Fatalf("%d ServiceMonitors and %d Services, want one each", len(docs["ServiceMonitor"]), len(docs["Service"]))
+	}
+	var sm struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name   string            `json:"name"`
+			Labels map[string]string `json:"labels"`
+		} `json:"metadata"`
+		Spec struct {
+			Selector          metav1.LabelSelector `json:"selector"`
+			NamespaceSelector struct {
+				MatchNames []string `json:"matchNames"`
+			} `json:"namespaceSelector"`
+			Endpoints []struct {
+				Port          string `json:"port"`
+				Path          string `json:"path"`
+				Interval      string `json:"interval"`
+				ScrapeTimeout string `json:"scrapeTimeout"`
+			} `json:"endpoints"`
+		} `json:"spec"`
+	}
+	if err := yaml.UnmarshalStrict([]byte(docs["ServiceMonitor"][0]), &sm); err != nil {
+		t.Fatal(err)
+	}
+	var svc corev1.Service
+	if err := yaml.UnmarshalStrict([]byte(docs["Service"][0]), &svc); err != nil {
+		t.Fatal(err)
+	}
+	if sm.APIVersion != "monitoring.coreos.com/v1" || sm.Metadata.Labels["release"] != "kube-prometheus-stack" {
+		t.Errorf("apiVersion %s, labels %v", sm.APIVersion, sm.Metadata.Labels)
+	}
+	selector, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if selector.Empty() || !selector.Matches(labels.Set(svc.Labels)) {
+		t.Errorf("selector %s does not pick the Service labelled %v", selector, svc.Labels)
+	}
+	if fmt.Sprint(sm.Spec.NamespaceSelector.MatchNames) != "[helm-service]" {
+		t.Errorf("namespaceSelector = %v, want the release's namespace", sm.Spec.NamespaceSelector.MatchNames)
+	}
+	if len(sm.Spec.Endpoints) != 1 {
+		t.Fatalf("endpoints = %+v", sm.Spec.Endpoints)
+	}
+	ep := sm.Spec.Endpoints[0]
+	if ep.Port != "http" || ep.Path != "/metrics" || ep.Interval != "15s" || ep.ScrapeTimeout != "10s" {
+		t.Errorf("endpoint = %+v, want port http, path /metrics, 15s, 10s", ep)
+	}
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "http" || svc.Spec.Ports[0].TargetPort.String() != "http" {
+		t.Errorf("Service ports = %+v, want the named http port", svc.Spec.Ports)
+	}
+	// Scraping needs no Kubernetes permission of helm-service itself: the
+	// RBAC stays as it was.
+	assertNoWildcards(t, rulesOf(t, docs["ClusterRole"]))
+	for _, r := range rulesOf(t, docs["ClusterRole"]) {
+		if contains(r.APIGroups, "monitoring.coreos.com") {
+			t.Errorf("RBAC grants %v on monitoring.coreos.com", r.Verbs)
+		}
+	}
+}
+
+func TestDebugAddrIsSetOnlyWhenAsked(t *testing.T) {
+	envOf := func(values map[string]any) map[string]string {
+		docs := render(t, values)
+		var d appsv1.Deployment
+		if err := yaml.UnmarshalStrict([]byte(docs["Deployment"][0]), &d); err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{}
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			env[e.Name] = e.Value
+		}
+		return env
+	}
+	if v, ok := envOf(nil)["DEBUG_ADDR"]; ok {
+		t.Errorf("DEBUG_ADDR = %q by default, want it unset (pprof off)", v)
+	}
+	if v := envOf(map[string]any{"config": map[string]any{"debugAddr": "127.0.0.1:6060"}})["DEBUG_ADDR"]; v != "127.0.0.1:6060" {
+		t.Errorf("DEBUG_ADDR = %q, want 127.0.0.1:6060", v)
 	}
 }
