@@ -293,3 +293,68 @@ func TestDebugAddrIsSetOnlyWhenAsked(t *testing.T) {
 		t.Errorf("DEBUG_ADDR = %q, want 127.0.0.1:6060", v)
 	}
 }
+
+func TestNATSCredentialsComeFromTheSecret(t *testing.T) {
+	deploymentOf := func(values map[string]any) appsv1.Deployment {
+		t.Helper()
+		var d appsv1.Deployment
+		if err := yaml.UnmarshalStrict([]byte(render(t, values)["Deployment"][0]), &d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d := deploymentOf(nil)
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if strings.HasPrefix(e.Name, "NATS_USER") || e.Name == "NATS_CREDS_FILE" || e.Name == "NATS_TOKEN" {
+			t.Errorf("%s set without nats.credentialsSecret", e.Name)
+		}
+	}
+
+	d = deploymentOf(map[string]any{"nats": map[string]any{"credentialsSecret": "nats-auth", "credsFile": true}})
+	pod := d.Spec.Template.Spec
+	fromSecret := map[string]string{}
+	values := map[string]string{}
+	for _, e := range pod.Containers[0].Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			ref := e.ValueFrom.SecretKeyRef
+			if ref.Name != "nats-auth" || ref.Optional == nil || !*ref.Optional {
+				t.Errorf("%s from %+v, want the optional key of Secret nats-auth", e.Name, ref)
+			}
+			fromSecret[e.Name] = ref.Key
+		}
+		values[e.Name] = e.Value
+	}
+	if fromSecret["NATS_USER"] != "user" || fromSecret["NATS_PASSWORD"] != "password" || fromSecret["NATS_TOKEN"] != "token" {
+		t.Errorf("env from the Secret = %v", fromSecret)
+	}
+	if values["NATS_CREDS_FILE"] != "/etc/nats-credentials/creds" {
+		t.Errorf("NATS_CREDS_FILE = %q", values["NATS_CREDS_FILE"])
+	}
+	if _, ok := values["NATS_NKEY_FILE"]; ok {
+		t.Error("NATS_NKEY_FILE set without nats.nkeyFile")
+	}
+	mounted := false
+	for _, m := range pod.Containers[0].VolumeMounts {
+		mounted = mounted || (m.Name == "nats-credentials" && m.MountPath == "/etc/nats-credentials" && m.ReadOnly)
+	}
+	secretVolume := false
+	for _, v := range pod.Volumes {
+		secretVolume = secretVolume || (v.Name == "nats-credentials" && v.Secret != nil && v.Secret.SecretName == "nats-auth")
+	}
+	if !mounted || !secretVolume {
+		t.Errorf("Secret nats-auth mounted read-only at /etc/nats-credentials: mount %v, volume %v", mounted, secretVolume)
+	}
+}
+
+func TestNATSCredsFileNeedsTheSecret(t *testing.T) {
+	ch, err := loader.Load(chartPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := action.NewInstall(&action.Configuration{})
+	install.DryRun, install.ClientOnly, install.ReleaseName = true, true, "helm-service"
+	_, err = install.Run(ch, map[string]any{"nats": map[string]any{"credsFile": true}})
+	if err == nil || !strings.Contains(err.Error(), "nats.credentialsSecret") {
+		t.Errorf("render error = %v, want one naming nats.credentialsSecret", err)
+	}
+}
