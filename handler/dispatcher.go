@@ -485,7 +485,7 @@ func (d *Dispatcher) runRetrying(ctx, waitCtx context.Context, task Task, t Trig
 		now := time.Now()
 		wait := pause
 		switch {
-		case d.opts.ClusterRetryTimeout > 0 && kube.Unreachable(err):
+		case d.opts.ClusterRetryTimeout > 0 && kube.Unreachable(err) && !errors.Is(err, helm.ErrWaitTimeout):
 			if unreachableSince.IsZero() {
 				unreachableSince = now
 			}

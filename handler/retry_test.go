@@ -95,6 +95,26 @@ func TestRefusedRequestIsNotRetried(t *testing.T) {
 	}
 }
 
+// TestWaitTimeoutIsNotRetried: a readiness wait that ran out of time is
+// a context.DeadlineExceeded, which is a net.Error with Timeout() true like
+// a hung API server's; it is answered at once, not run again.
+func TestWaitTimeoutIsNotRetried(t *testing.T) {
+	f := newFixture(t)
+	f.retrying(time.Minute, time.Minute)
+	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
+	f.namespaces.EXPECT().Ensure(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil)
+	f.releases.EXPECT().Get(gomock.Any(), "sockshop-staging", "carts").Return(nil, helm.ErrNotFound)
+	timedOut := fmt.Errorf("helm install of release sockshop-staging/carts: %w; not ready: deployment sockshop-staging/carts: 0 available",
+		fmt.Errorf("%w (4s): %w", helm.ErrWaitTimeout, context.DeadlineExceeded))
+	f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).Return(nil, timedOut).Times(1)
+
+	f.deliver(triggerEvent(t, validTrigger()))
+	_, data := f.published.finished(t)
+	if data.Status != events.StatusErrored || !strings.Contains(data.Message, "not ready: deployment sockshop-staging/carts") {
+		t.Fatalf(".finished = %+v, want errored at once with the wait's diagnosis", data.Common)
+	}
+}
+
 func TestYoungPendingReleaseIsRunAgainOnceRecoverable(t *testing.T) {
 	f := newFixture(t)
 	f.retrying(time.Minute, time.Minute)

@@ -3,6 +3,7 @@ package helm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -72,11 +73,20 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 		}
 		return true, nil
 	})
-	if err != nil && lastErr != nil && errors.Is(err, context.DeadlineExceeded) {
-		return errors.Join(err, lastErr)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) {
+		if lastErr != nil {
+			// The API server failed the checks: the timeout is its doing.
+			return errors.Join(err, lastErr)
+		}
+		return fmt.Errorf("%w (%s): %w", ErrWaitTimeout, timeout, err)
 	}
 	return err
 }
+
+// ErrWaitTimeout is the error of a readiness wait that ran out of time
+// while the API server answered every check: the workloads are not ready,
+// and running the task again right away would not make them so.
+var ErrWaitTimeout = errors.New("timed out waiting for the workloads to be ready")
 
 // retryable reports whether a readiness check error may pass: API errors
 // that say the server is busy or broken, and errors that are not API errors

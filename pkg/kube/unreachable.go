@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -31,13 +30,8 @@ func Unreachable(err error) bool {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return true // the connection dropped mid-response
 	}
-	// context.DeadlineExceeded is a net.Error too: a timeout that comes
-	// from a context is the task's own deadline (a readiness wait that ran
-	// out, say), not the API server's silence. Only the HTTP client's own
-	// per-request timeout, which wraps it too, means the server hung.
 	var netErr net.Error
-	if errors.As(err, &netErr) && netErr.Timeout() &&
-		(!errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Client.Timeout exceeded")) {
+	if errors.As(err, &netErr) && netErr.Timeout() {
 		return true
 	}
 	var status apierrors.APIStatus

@@ -81,9 +81,6 @@ func TestUnreachableByKind(t *testing.T) {
 		{nil, false},
 		{errors.New("chart is broken"), false},
 		{context.Canceled, false},
-		// A wait that ran out of time: the task's own deadline.
-		{context.DeadlineExceeded, false},
-		{fmt.Errorf("helm upgrade of release ns/carts: %w; not ready: deployment ns/carts", context.DeadlineExceeded), false},
 		{apierrors.NewNotFound(gr, "carts"), false},
 		{apierrors.NewConflict(gr, "carts", errors.New("changed")), false},
 		{apierrors.NewBadRequest("bad"), false},
