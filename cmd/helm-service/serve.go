@@ -132,6 +132,14 @@ func serve(ctx context.Context) error {
 	})
 	if cl.variables != nil {
 		deployment.WithVariables(cl.variables)
+		if cfg.RedeployOnVariableChange {
+			redeployer := vargroups.Redeployer{Store: *cl.variables, Allow: allowed.Allow, Log: log}
+			go func() {
+				if err := redeployer.Run(ctx); err != nil {
+					log.Error("watching variable groups stopped", "error", err)
+				}
+			}()
+		}
 	}
 	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail, NamespaceTemplate: nsTemplate}
 	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, locks, lifecycle)
@@ -211,7 +219,7 @@ type cluster struct {
 	releases   handler.Releases
 	router     handler.Router
 	scaler     handler.Scaler
-	variables  handler.Variables
+	variables  *vargroups.Store
 }
 
 // connectCluster finds the Kubernetes cluster. With none configured it
@@ -251,7 +259,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 		releases:   releases,
 		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},
-		variables:  vargroups.Store{Clientset: clientset},
+		variables:  &vargroups.Store{Clientset: clientset},
 	}, nil
 }
 

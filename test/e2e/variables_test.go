@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -212,5 +213,57 @@ func TestVariableGroupsBlueGreen(t *testing.T) {
 		if d.Spec.Template.Annotations[vargroups.AnnotationChecksum] == "" {
 			t.Errorf("%s: no checksum annotation", name)
 		}
+	}
+}
+
+// TestVariableGroupEditedRollsDeployment edits a service group's Secret
+// directly, with REDEPLOY_ON_VARIABLE_CHANGE=true, and checks that the
+// Deployment gets the new checksum and a new ReplicaSet without a trigger.
+func TestVariableGroupEditedRollsDeployment(t *testing.T) {
+	e := startInstance(t, map[string]string{"REDEPLOY_ON_VARIABLE_CHANGE": "true"})
+	project, stage := suite.project("varsedit"), "dev"
+	ns, svc := project+"-"+stage, "carts"
+	id := e.trigger(t, e.nats, variablesTrigger(project, stage, svc, "direct", nil, map[string]any{"MODE": "a"}, nil))
+	_, data := e.finished(t, id, deployTimeout)
+	expectSucceeded(t, data)
+	d := getDeployment(t, ns, svc)
+	sum1 := d.Spec.Template.Annotations[vargroups.AnnotationChecksum]
+	before := replicaSetsOf(t, ns, d)
+
+	s := secretData(t, ns, vargroups.ServiceSecret(svc))
+	s.Data["MODE"] = []byte("b")
+	if _, err := suite.clientset.CoreV1().Secrets(ns).Update(ctx(t), s, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sum2 := vargroups.Groups{Service: s.Data}.Checksum()
+	if sum2 == sum1 {
+		t.Fatal("edited data has the same checksum")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		d = getDeployment(t, ns, svc)
+		if d.Spec.Template.Annotations[vargroups.AnnotationChecksum] == sum2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("checksum still %q a minute after the edit, want %q", d.Spec.Template.Annotations[vargroups.AnnotationChecksum], sum2)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for {
+		after := replicaSetsOf(t, ns, d)
+		var rolled bool
+		for name, sum := range after {
+			if _, old := before[name]; !old && sum == sum2 {
+				rolled = true
+			}
+		}
+		if rolled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new ReplicaSet with checksum %s: before %v, after %v", sum2, before, after)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
