@@ -17,7 +17,7 @@ import (
 // the first deployment the primary gets the same version first. The stable
 // endpoint then routes per the route mode: all to the canary, or (dark)
 // all to the primary.
-func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.DeploymentTriggered, ch *chart.Chart, values map[string]any, namespace string, target map[string]string, rollout kube.Rollout) (events.Finished, error) {
+func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.DeploymentTriggered, ch *chart.Chart, values map[string]any, namespace string, target map[string]string, rollout kube.Rollout, vars *helm.VariablesPostRenderer, changedVars []string) (events.Finished, error) {
 	request := func(side string) helm.Request {
 		name := primaryName(in.Service)
 		if side == sideCanary {
@@ -32,6 +32,7 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 			ObjectLabels: objectLabels(in.Service, side),
 			Timeout:      d.settings.WaitTimeout,
 			Rollout:      rollout,
+			Variables:    vars,
 		}
 	}
 
@@ -99,6 +100,7 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 		ReleaseName:          canary.Name,
 		HelmRevision:         canary.Revision,
 		Rollout:              rolloutReport(rollout, canary.ForcedRecreate),
+		ChangedVariables:     changedVars,
 	}}
 	out.Message = fmt.Sprintf("canary %s/%s is at revision %d (chart %s-%s) and ready; the stable endpoint routes %s (route mode %s)",
 		namespace, canary.Name, canary.Revision, ch.Metadata.Name, ch.Metadata.Version, split, d.settings.RouteMode)

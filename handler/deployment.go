@@ -17,6 +17,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/tracing"
+	"github.com/helm-service/helm-service/pkg/vargroups"
 )
 
 // DeploymentSettings are the knobs of the deployment task.
@@ -55,6 +56,7 @@ type Deployment struct {
 	scaler     Scaler
 	settings   DeploymentSettings
 	locks      *Locks
+	variables  Variables
 }
 
 // NewDeployment returns the deployment task. namespaces, releases, router
@@ -63,6 +65,14 @@ type Deployment struct {
 // rollback tasks.
 func NewDeployment(src ChartSource, namespaces Namespaces, releases Releases, router Router, scaler Scaler, locks *Locks, settings DeploymentSettings) *Deployment {
 	return &Deployment{charts: tracedChartsOf(src), namespaces: namespaces, releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, settings: settings, locks: locks}
+}
+
+// WithVariables gives the task the variable groups: triggers may then set
+// variables, and every deployment passes the groups to the chart's
+// workloads. It returns d.
+func (d *Deployment) WithVariables(v Variables) *Deployment {
+	d.variables = v
+	return d
 }
 
 // Name implements Task.
@@ -102,6 +112,10 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err != nil {
 		return nil, err
 	}
+	varChanges, err := variableChanges(in.Deployment)
+	if err != nil {
+		return nil, err
+	}
 	if d.releases == nil || d.namespaces == nil || d.router == nil || d.scaler == nil {
 		return nil, kube.ErrNoCluster
 	}
@@ -128,8 +142,12 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err := d.namespaces.Ensure(ctx, namespace, target); err != nil {
 		return nil, err
 	}
+	vars, changedVars, err := d.applyVariables(ctx, namespace, in.Service, varChanges)
+	if err != nil {
+		return nil, err
+	}
 	if strategy == events.StrategyBlueGreen {
-		return d.deployBlueGreen(ctx, t, in, ch, values, namespace, target, rollout)
+		return d.deployBlueGreen(ctx, t, in, ch, values, namespace, target, rollout, vars, changedVars)
 	}
 	labels := maps.Clone(target)
 	labels[kube.LabelStrategy] = string(strategy)
@@ -147,7 +165,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 			return nil, err
 		}
 	}
-	t.Log.Info("deploying", "namespace", namespace, "release", in.Service, "chart", ch.Metadata.Name, "chartVersion", ch.Metadata.Version, "strategy", strategy, "keptReplicas", len(kept))
+	t.Log.Info("deploying", "namespace", namespace, "release", in.Service, "chart", ch.Metadata.Name, "chartVersion", ch.Metadata.Version, "strategy", strategy, "keptReplicas", len(kept), "changedVariables", changedVars)
 	res, err := d.releases.Upgrade(ctx, helm.Request{
 		Namespace: namespace,
 		Name:      in.Service,
@@ -157,6 +175,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		Timeout:   d.settings.WaitTimeout,
 		Replicas:  kept,
 		Rollout:   rollout,
+		Variables: vars,
 	})
 	if err != nil {
 		return nil, err
@@ -173,6 +192,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		ReleaseName:          res.Name,
 		HelmRevision:         res.Revision,
 		Rollout:              rolloutReport(rollout, res.ForcedRecreate),
+		ChangedVariables:     changedVars,
 	}}
 	out.Message = fmt.Sprintf("release %s/%s is at revision %d (chart %s-%s) and its workloads are ready",
 		namespace, res.Name, res.Revision, ch.Metadata.Name, ch.Metadata.Version)
@@ -181,6 +201,47 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		out.Message = res.Recovered + ". " + out.Message
 	}
 	return out, nil
+}
+
+// variableGroupChanges are the variables a trigger sets in the service's
+// and in the global variable group.
+type variableGroupChanges struct {
+	global, service vargroups.Changes
+}
+
+// variableChanges validates deployment.variables and
+// deployment.globalVariables of a trigger.
+func variableChanges(in events.Deployment) (variableGroupChanges, error) {
+	svc, err := vargroups.Parse("deployment.variables", in.Variables)
+	if err != nil {
+		return variableGroupChanges{}, err
+	}
+	global, err := vargroups.Parse("deployment.globalVariables", in.GlobalVariables)
+	if err != nil {
+		return variableGroupChanges{}, err
+	}
+	return variableGroupChanges{global: global, service: svc}, nil
+}
+
+// applyVariables writes a trigger's variables to the groups and returns
+// the post-renderer that gives the groups to the service's workloads,
+// with the names of the variables that changed. Without variable groups
+// configured it returns nil, and an error if the trigger sets variables.
+func (d *Deployment) applyVariables(ctx context.Context, namespace, service string, c variableGroupChanges) (*helm.VariablesPostRenderer, []string, error) {
+	if d.variables == nil {
+		if len(c.global) > 0 || len(c.service) > 0 {
+			return nil, nil, errors.New("field deployment.variables: variable groups are not available")
+		}
+		return nil, nil, nil
+	}
+	changed, groups, err := d.variables.Apply(ctx, namespace, service, c.global, c.service)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &helm.VariablesPostRenderer{
+		Secrets:  []string{vargroups.GlobalSecret, vargroups.ServiceSecret(service)},
+		Checksum: groups.Checksum(),
+	}, changed, nil
 }
 
 // serviceKey is the lock key of a service: tasks on one service run one

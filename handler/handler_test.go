@@ -22,6 +22,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/vargroups"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -118,6 +119,8 @@ type fixture struct {
 	scaler     *mocks.MockScaler
 	published  *recorder
 	dispatcher *Dispatcher
+	deployment *Deployment
+	ctrl       *gomock.Controller
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -143,6 +146,7 @@ func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings
 	act := NewAction(f.releases, f.scaler, locks, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, NamespaceTemplate: settings.NamespaceTemplate})
 	del := NewServiceDelete(f.releases, f.router, f.namespaces, locks, ServiceDeleteSettings{WaitTimeout: time.Minute, DeleteEmptyNamespaces: true})
 	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb, act, del).With(Options{NamespaceTemplate: settings.NamespaceTemplate})
+	f.deployment, f.ctrl = dep, ctrl
 	return f
 }
 
@@ -207,6 +211,44 @@ func TestDeploymentDirect(t *testing.T) {
 	}
 }
 
+func TestDeploymentWritesVariablesBeforeTheUpgrade(t *testing.T) {
+	f := newFixture(t)
+	vars := mocks.NewMockVariables(f.ctrl)
+	f.deployment.WithVariables(vars)
+	in := validTrigger()
+	in["deployment"] = map[string]any{"deploymentstrategy": "direct",
+		"variables": map[string]any{"DB_PASSWORD": "s3cret", "OLD": nil}, "globalVariables": map[string]any{"REGION": "eu"}}
+	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
+	f.namespaces.EXPECT().Ensure(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil)
+	groups := vargroups.Groups{Service: map[string][]byte{"DB_PASSWORD": []byte("s3cret")}, Global: map[string][]byte{"REGION": []byte("eu")}}
+	applied := vars.EXPECT().Apply(gomock.Any(), "sockshop-staging", "carts", gomock.Any(), gomock.Any()).DoAndReturn(
+		func(_ context.Context, _, _ string, global, svc vargroups.Changes) ([]string, vargroups.Groups, error) {
+			if len(global) != 1 || *global["REGION"] != "eu" || len(svc) != 2 || *svc["DB_PASSWORD"] != "s3cret" || svc["OLD"] != nil {
+				t.Errorf("changes: global %v, service %v", global, svc)
+			}
+			return []string{"global.REGION", "service.DB_PASSWORD", "service.OLD"}, groups, nil
+		})
+	f.releases.EXPECT().Get(gomock.Any(), "sockshop-staging", "carts").Return(nil, helm.ErrNotFound).After(applied)
+	f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
+		want := helm.VariablesPostRenderer{Secrets: []string{"helm-service-vars", "helm-service-vars-carts"}, Checksum: groups.Checksum()}
+		if req.Variables == nil || fmt.Sprint(*req.Variables) != fmt.Sprint(want) {
+			t.Errorf("request variables = %+v, want %+v", req.Variables, want)
+		}
+		return &helm.Result{Name: req.Name, Namespace: req.Namespace, Revision: 1}, nil
+	}).After(applied)
+	f.deliver(triggerEvent(t, in))
+	ev, data := f.published.finished(t)
+	if data.Status != events.StatusSucceeded {
+		t.Fatalf("finished %s: %s", data.Status, data.Message)
+	}
+	if got := strings.Join(data.Deployment.ChangedVariables, ","); got != "global.REGION,service.DB_PASSWORD,service.OLD" {
+		t.Errorf("changedVariables = %s", got)
+	}
+	if strings.Contains(string(ev.Data()), "s3cret") {
+		t.Error(".finished contains a variable value")
+	}
+}
+
 func TestDeploymentUserManagedKeepsChartValues(t *testing.T) {
 	f := newFixture(t)
 	in := validTrigger()
@@ -252,6 +294,15 @@ func TestDeploymentBadInput(t *testing.T) {
 			m["service"] = strings.Repeat("s", 50)
 			m["deployment"] = map[string]any{"deploymentstrategy": "duplicate"}
 		}), "too long for blue_green_service"},
+		{"variable not a string", with(func(m map[string]any) {
+			m["deployment"] = map[string]any{"deploymentstrategy": "direct", "variables": map[string]any{"PORT": 8080}}
+		}), "field deployment.variables.PORT: got a JSON number, want a string"},
+		{"global variable bad name", with(func(m map[string]any) {
+			m["deployment"] = map[string]any{"deploymentstrategy": "direct", "globalVariables": map[string]any{"MY-VAR": "x"}}
+		}), `field deployment.globalVariables: "MY-VAR" is not a valid variable name`},
+		{"variables not an object", with(func(m map[string]any) {
+			m["deployment"] = map[string]any{"deploymentstrategy": "direct", "variables": "A=b"}
+		}), "field deployment.variables"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

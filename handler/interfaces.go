@@ -11,6 +11,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/routing"
+	"github.com/helm-service/helm-service/pkg/vargroups"
 )
 
 // The collaborators of the handlers. Implementations live in eventbus and
@@ -78,4 +79,12 @@ type Scaler interface {
 	// WaitScaled waits until the workloads run their desired replicas,
 	// all ready.
 	WaitScaled(ctx context.Context, workloads []kube.Workload) error
+}
+
+// Variables writes the variable groups of services (see vargroups.Store).
+type Variables interface {
+	// Apply merges changes into the namespace's global group and the
+	// service's group and returns the names of the variables that
+	// changed and both groups as they are afterwards.
+	Apply(ctx context.Context, namespace, service string, global, svc vargroups.Changes) ([]string, vargroups.Groups, error)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/metrics"
 	"github.com/helm-service/helm-service/pkg/routing"
 	"github.com/helm-service/helm-service/pkg/tracing"
+	"github.com/helm-service/helm-service/pkg/vargroups"
 )
 
 // serve runs the service until ctx is cancelled (SIGINT or SIGTERM).
@@ -129,6 +130,17 @@ func serve(ctx context.Context) error {
 		NamespaceTemplate: nsTemplate,
 		Rollout:           rollout,
 	})
+	if cl.variables != nil {
+		deployment.WithVariables(cl.variables)
+		if cfg.RedeployOnVariableChange {
+			redeployer := vargroups.Redeployer{Store: *cl.variables, Allow: allowed.Allow, Log: log}
+			go func() {
+				if err := redeployer.Run(ctx); err != nil {
+					log.Error("watching variable groups stopped", "error", err)
+				}
+			}()
+		}
+	}
 	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail, NamespaceTemplate: nsTemplate}
 	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, locks, lifecycle)
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, locks, lifecycle)
@@ -207,6 +219,7 @@ type cluster struct {
 	releases   handler.Releases
 	router     handler.Router
 	scaler     handler.Scaler
+	variables  *vargroups.Store
 }
 
 // connectCluster finds the Kubernetes cluster. With none configured it
@@ -246,6 +259,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 		releases:   releases,
 		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},
+		variables:  &vargroups.Store{Clientset: clientset},
 	}, nil
 }
 

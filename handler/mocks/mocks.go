@@ -15,6 +15,7 @@ import (
 	helm "github.com/helm-service/helm-service/pkg/helm"
 	kube "github.com/helm-service/helm-service/pkg/kube"
 	routing "github.com/helm-service/helm-service/pkg/routing"
+	vargroups "github.com/helm-service/helm-service/pkg/vargroups"
 	chart "helm.sh/helm/v3/pkg/chart"
 )
 
@@ -432,4 +433,43 @@ func (m *MockScaler) WaitScaled(ctx context.Context, workloads []kube.Workload) 
 func (mr *MockScalerMockRecorder) WaitScaled(ctx, workloads interface{}) *gomock.Call {
 	mr.mock.ctrl.T.Helper()
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "WaitScaled", reflect.TypeOf((*MockScaler)(nil).WaitScaled), ctx, workloads)
+}
+
+// MockVariables is a mock of Variables interface.
+type MockVariables struct {
+	ctrl     *gomock.Controller
+	recorder *MockVariablesMockRecorder
+}
+
+// MockVariablesMockRecorder is the mock recorder for MockVariables.
+type MockVariablesMockRecorder struct {
+	mock *MockVariables
+}
+
+// NewMockVariables creates a new mock instance.
+func NewMockVariables(ctrl *gomock.Controller) *MockVariables {
+	mock := &MockVariables{ctrl: ctrl}
+	mock.recorder = &MockVariablesMockRecorder{mock}
+	return mock
+}
+
+// EXPECT returns an object that allows the caller to indicate expected use.
+func (m *MockVariables) EXPECT() *MockVariablesMockRecorder {
+	return m.recorder
+}
+
+// Apply mocks base method.
+func (m *MockVariables) Apply(ctx context.Context, namespace, service string, global, svc vargroups.Changes) ([]string, vargroups.Groups, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Apply", ctx, namespace, service, global, svc)
+	ret0, _ := ret[0].([]string)
+	ret1, _ := ret[1].(vargroups.Groups)
+	ret2, _ := ret[2].(error)
+	return ret0, ret1, ret2
+}
+
+// Apply indicates an expected call of Apply.
+func (mr *MockVariablesMockRecorder) Apply(ctx, namespace, service, global, svc interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Apply", reflect.TypeOf((*MockVariables)(nil).Apply), ctx, namespace, service, global, svc)
 }

@@ -177,6 +177,9 @@ type Config struct {
 	// DeleteEmptyNamespaces deletes a namespace helm-service created when
 	// removing a deleted service leaves it empty.
 	DeleteEmptyNamespaces bool `envconfig:"DELETE_EMPTY_NAMESPACES" default:"false"`
+	// RedeployOnVariableChange watches the variable groups' Secrets and
+	// rolls the Deployments that read a group changed outside a deployment.
+	RedeployOnVariableChange bool `envconfig:"REDEPLOY_ON_VARIABLE_CHANGE" default:"false"`
 
 	// HTTPAddr serves /healthz, /readyz and /metrics.
 	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080"`

@@ -1,5 +1,7 @@
 package events
 
+import "encoding/json"
+
 // Common is the data part shared by every Keptn task event.
 type Common struct {
 	Project string            `json:"project,omitempty"`
@@ -39,6 +41,14 @@ type Deployment struct {
 	// Chart, in a trigger, names the chart to deploy instead of the one
 	// CHART_SOURCE finds for the service, or pins its version.
 	Chart *ChartRef `json:"chart,omitempty"`
+	// Variables and GlobalVariables, in a trigger, set (a string) or
+	// delete (null) variables of the service's and of the namespace's
+	// variable group before the deployment.
+	Variables       map[string]json.RawMessage `json:"variables,omitempty"`
+	GlobalVariables map[string]json.RawMessage `json:"globalVariables,omitempty"`
+	// ChangedVariables names, in .finished, the variables the trigger
+	// changed, as global.NAME or service.NAME; never their values.
+	ChangedVariables []string `json:"changedVariables,omitempty"`
 }
 
 // Rollout is the update strategy of a service's Deployments, as a trigger

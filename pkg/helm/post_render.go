@@ -177,5 +177,8 @@ func postRendererFor(req Request, rollout *RolloutPostRenderer) postrender.PostR
 	if len(req.Replicas) > 0 {
 		c = append(c, ReplicasPostRenderer{Replicas: req.Replicas})
 	}
+	if req.Variables != nil {
+		c = append(c, *req.Variables)
+	}
 	return append(c, rollout)
 }

@@ -35,6 +35,9 @@ type Request struct {
 	// Rollout sets the update strategy of the chart's Deployments (see
 	// RolloutPostRenderer); the zero value keeps the chart's.
 	Rollout kube.Rollout
+	// Variables, when set, gives the chart's workloads the variable groups
+	// (see VariablesPostRenderer).
+	Variables *VariablesPostRenderer
 }
 
 // Result describes a release after an action.
