@@ -86,6 +86,11 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 				if !retryable(err) {
 					return false, err
 				}
+				if ctx.Err() != nil {
+					// The check was cut off by the timeout itself (the
+					// client's rate limiter says so): nothing to add.
+					return false, nil
+				}
 				lastErr = err
 				return false, nil
 			}

@@ -23,7 +23,8 @@ var failingWaitReasons = map[string]bool{
 // PodFailure explains why pod cannot become ready without a change to the
 // release: a container waiting for a reason in failingWaitReasons, a pod the
 // scheduler cannot place, or a claim the pod mounts that has stayed Pending
-// longer than claimGrace. claims maps the claim names of the pod's namespace
+// longer than claimGrace (while a claim is younger, the pod is given time
+// even when the scheduler already calls it Unschedulable). claims maps the claim names of the pod's namespace
 // to the claims; a claim missing from it is not judged. It returns "" when
 // nothing is wrong yet.
 func PodFailure(pod *corev1.Pod, claims map[string]*corev1.PersistentVolumeClaim, claimGrace time.Duration, now time.Time) string {
@@ -36,17 +37,17 @@ func PodFailure(pod *corev1.Pod, claims map[string]*corev1.PersistentVolumeClaim
 			return fmt.Sprintf("pod %s container %s: %s: %s", pod.Name, s.Name, w.Reason, w.Message)
 		}
 	}
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-			return fmt.Sprintf("pod %s: %s: %s", pod.Name, c.Reason, c.Message)
-		}
-	}
+	provisioning := false
 	for _, v := range pod.Spec.Volumes {
 		if v.PersistentVolumeClaim == nil {
 			continue
 		}
 		claim, ok := claims[v.PersistentVolumeClaim.ClaimName]
-		if !ok || claim.Status.Phase != corev1.ClaimPending || now.Sub(claim.CreationTimestamp.Time) < claimGrace {
+		if !ok || claim.Status.Phase != corev1.ClaimPending {
+			continue
+		}
+		if now.Sub(claim.CreationTimestamp.Time) < claimGrace {
+			provisioning = true
 			continue
 		}
 		class := "the default storage class"
@@ -55,6 +56,16 @@ func PodFailure(pod *corev1.Pod, claims map[string]*corev1.PersistentVolumeClaim
 		}
 		return fmt.Sprintf("pod %s volume %s: PersistentVolumeClaim %s is Pending after %s (%s)",
 			pod.Name, v.Name, claim.Name, now.Sub(claim.CreationTimestamp.Time).Round(time.Second), class)
+	}
+	if provisioning {
+		// The scheduler calls a pod with an unbound claim Unschedulable
+		// at once; give the claim its grace first.
+		return ""
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return fmt.Sprintf("pod %s: %s: %s", pod.Name, c.Reason, c.Message)
+		}
 	}
 	return ""
 }

@@ -48,6 +48,8 @@ func TestPodFailure(t *testing.T) {
 	initCrash := waitingPod("", "")
 	initCrash.Status.ContainerStatuses = nil
 	initCrash.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "migrate", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 10s"}}}}
+	waitingForClaim := claimPod("data-carts")
+	waitingForClaim.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "pod has unbound immediate PersistentVolumeClaims"}}
 	deleting := waitingPod("CrashLoopBackOff", "back-off")
 	deleting.DeletionTimestamp = &metav1.Time{Time: now}
 
@@ -72,6 +74,9 @@ func TestPodFailure(t *testing.T) {
 		{"claim pending past grace", claimPod("data-carts"), claim(corev1.ClaimPending, 15*time.Second),
 			`pod carts-7d9-abc volume data: PersistentVolumeClaim data-carts is Pending after 15s (storage class "no-such-class")`},
 		{"claim pending within grace", claimPod("data-carts"), claim(corev1.ClaimPending, 5*time.Second), ""},
+		{"unschedulable while its claim is provisioned", waitingForClaim, claim(corev1.ClaimPending, 5*time.Second), ""},
+		{"unschedulable on a claim past grace", waitingForClaim, claim(corev1.ClaimPending, 11*time.Second),
+			`pod carts-7d9-abc volume data: PersistentVolumeClaim data-carts is Pending after 11s (storage class "no-such-class")`},
 		{"claim bound", claimPod("data-carts"), claim(corev1.ClaimBound, time.Minute), ""},
 		{"claim not found", claimPod("other"), claim(corev1.ClaimPending, time.Minute), ""},
 		{"running", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "ok"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}, nil, ""},
