@@ -253,6 +253,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	}
 	releases := helm.NewClient(restConfig, clientset, log)
 	releases.SetPendingAge(cfg.PendingReleaseAge)
+	releases.SetFailFast(cfg.FailFast)
 	releases.SetObserver(observer)
 	return cluster{
 		namespaces: kube.Namespaces{Clientset: clientset},

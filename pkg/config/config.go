@@ -102,6 +102,10 @@ type Config struct {
 	ChartCacheMaxBytes   int64 `envconfig:"CHART_CACHE_MAX_BYTES" default:"134217728"`
 	// WaitTimeout bounds how long a deployment waits for its workloads.
 	WaitTimeout time.Duration `envconfig:"WAIT_TIMEOUT" default:"5m"`
+	// FailFast ends a deployment's wait early when a pod of its workloads
+	// cannot become ready (image pull or crash loop back-off, unschedulable,
+	// a claim left Pending).
+	FailFast bool `envconfig:"FAIL_FAST" default:"true"`
 	// MaxParallelTasks bounds how many tasks run at once; 0 sizes it for
 	// the machine (DefaultParallelTasks).
 	MaxParallelTasks int `envconfig:"MAX_PARALLEL_TASKS" default:"0"`

@@ -14,7 +14,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.ChartDir != "./charts" || c.WaitTimeout != 5*time.Minute || c.Source != "helm-service" || c.NATSListen != "127.0.0.1:4222" ||
 		c.RouteMode != "canary" || c.TrafficRouter != "service" || !c.RollbackDirectOnFail || c.MaxReplicas != 100 || c.DeleteEmptyNamespaces ||
-		c.MaxChartBytes != 10<<20 || c.DebugAddr != "" {
+		c.MaxChartBytes != 10<<20 || c.DebugAddr != "" || !c.FailFast {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 	if c.NATSMode != "jetstream" || c.MaxParallelTasks != DefaultParallelTasks() || c.MaxParallelTasks < 4 {
@@ -42,12 +42,13 @@ func TestLoadFromEnvironment(t *testing.T) {
 	t.Setenv("DELETE_EMPTY_NAMESPACES", "true")
 	t.Setenv("MAX_CHART_BYTES", "2097152")
 	t.Setenv("DEBUG_ADDR", "127.0.0.1:6060")
+	t.Setenv("FAIL_FAST", "false")
 	c, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.WaitTimeout != 90*time.Second || c.ChartDir != "/charts" || c.RouteMode != "dark" || c.RollbackDirectOnFail || c.MaxReplicas != 20 || !c.DeleteEmptyNamespaces ||
-		c.MaxChartBytes != 2<<20 || c.DebugAddr != "127.0.0.1:6060" {
+		c.MaxChartBytes != 2<<20 || c.DebugAddr != "127.0.0.1:6060" || c.FailFast {
 		t.Errorf("environment not read: %+v", c)
 	}
 	if c.AllowedNamespaces != "*,!kube-*,!default,!keptn" {

@@ -36,6 +36,7 @@ type Client struct {
 	pendingAge time.Duration
 	now        func() time.Time
 	observer   Observer
+	failFast   bool
 
 	mu      sync.Mutex
 	getters map[string]*restClientGetter
@@ -51,6 +52,7 @@ func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slo
 		pendingAge: DefaultPendingAge,
 		now:        time.Now,
 		observer:   noObserver{},
+		failFast:   true,
 	}
 	c.newConfig = c.clusterConfig
 	return c
@@ -59,6 +61,10 @@ func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slo
 // SetPendingAge sets how old a release stuck in a pending state must be
 // before Upgrade recovers it.
 func (c *Client) SetPendingAge(d time.Duration) { c.pendingAge = d }
+
+// SetFailFast sets whether a wait ends as soon as a pod of the release
+// shows a failure that will not pass by itself (on by default).
+func (c *Client) SetFailFast(on bool) { c.failFast = on }
 
 // clusterConfig builds an action configuration that talks to the cluster.
 func (c *Client) clusterConfig(ctx context.Context, namespace string) (*action.Configuration, error) {
@@ -77,7 +83,7 @@ func (c *Client) clusterConfig(ctx context.Context, namespace string) (*action.C
 		return nil, fmt.Errorf("set up Helm for namespace %s: %w", namespace, err)
 	}
 	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
-		cfg.KubeClient = &waitingClient{Client: kc, log: debug, ctx: ctx, observer: c.observer}
+		cfg.KubeClient = &waitingClient{Client: kc, log: debug, ctx: ctx, observer: c.observer, failFast: c.failFast}
 	}
 	return cfg, nil
 }

@@ -11,7 +11,12 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"helm.sh/helm/v3/pkg/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	kubeinfo "github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/tracing"
@@ -31,7 +36,18 @@ type waitingClient struct {
 	// takes none, and its span is a child of the action's.
 	ctx      context.Context
 	observer Observer
+	// failFast ends a wait as soon as a pod of the release's workloads
+	// shows a failure that will not pass by itself (kube.PodFailure).
+	failFast bool
 }
+
+// claimGrace is how long a claim a pod mounts may stay Pending, to allow
+// for dynamic provisioning, before a fail-fast wait gives up on it.
+const claimGrace = 10 * time.Second
+
+// ErrWaitCutShort marks a wait ended before its timeout because a pod of
+// the release cannot become ready.
+var ErrWaitCutShort = errors.New("wait cut short")
 
 // Wait implements kube.Interface.
 func (c *waitingClient) Wait(resources kube.ResourceList, timeout time.Duration) error {
@@ -57,12 +73,23 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var lastErr error
+	selectors := podSelectors(resources)
 	err = wait.PollUntilContextCancel(ctx, readinessPoll, true, func(ctx context.Context) (bool, error) {
+		if c.failFast {
+			if err := failingPod(ctx, cs, selectors); err != nil {
+				return false, err
+			}
+		}
 		for _, r := range resources {
 			ready, err := checker.IsReady(ctx, r)
 			if err != nil {
 				if !retryable(err) {
 					return false, err
+				}
+				if ctx.Err() != nil {
+					// The check was cut off by the timeout itself (the
+					// client's rate limiter says so): nothing to add.
+					return false, nil
 				}
 				lastErr = err
 				return false, nil
@@ -87,6 +114,52 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 // while the API server answered every check: the workloads are not ready,
 // and running the task again right away would not make them so.
 var ErrWaitTimeout = errors.New("timed out waiting for the workloads to be ready")
+
+// failingPod returns an error wrapping ErrWaitCutShort when a pod matching
+// selectors (namespace to selectors) shows a failure that will not pass.
+// Errors reading the pods are left to the readiness check to report.
+func failingPod(ctx context.Context, cs kubernetes.Interface, selectors map[string][]labels.Selector) error {
+	now := time.Now()
+	for ns, sel := range selectors {
+		why, err := kubeinfo.FailingPod(ctx, cs, ns, sel, claimGrace, now)
+		if err == nil && why != "" {
+			return fmt.Errorf("%w: %s", ErrWaitCutShort, why)
+		}
+	}
+	return nil
+}
+
+// podSelectors returns, per namespace, the pod selectors of the workloads
+// among resources: every object with a spec.selector in label-selector form
+// (Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs).
+func podSelectors(resources kube.ResourceList) map[string][]labels.Selector {
+	out := make(map[string][]labels.Selector)
+	for _, r := range resources {
+		switch r.Mapping.GroupVersionKind.Kind {
+		case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":
+		default:
+			continue
+		}
+		obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(r.Object)
+		if err != nil {
+			continue
+		}
+		raw, ok, err := unstructured.NestedMap(obj, "spec", "selector")
+		if !ok || err != nil {
+			continue
+		}
+		var ls metav1.LabelSelector
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &ls); err != nil {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(&ls)
+		if err != nil || sel.Empty() {
+			continue
+		}
+		out[r.Namespace] = append(out[r.Namespace], sel)
+	}
+	return out
+}
 
 // retryable reports whether a readiness check error may pass: API errors
 // that say the server is busy or broken, and errors that are not API errors

@@ -5,8 +5,15 @@ import (
 	"fmt"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/kube"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/resource"
 )
 
 func TestRetryable(t *testing.T) {
@@ -25,5 +32,29 @@ func TestRetryable(t *testing.T) {
 		if got := retryable(c.err); got != c.want {
 			t.Errorf("retryable(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+func TestPodSelectors(t *testing.T) {
+	info := func(kind, ns string, obj runtime.Object) *resource.Info {
+		return &resource.Info{Namespace: ns, Name: "carts", Object: obj,
+			Mapping: &meta.RESTMapping{GroupVersionKind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind}}}
+	}
+	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "carts"}}
+	got := podSelectors(kube.ResourceList{
+		info("Deployment", "shop-dev", &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Selector: sel}}),
+		info("StatefulSet", "shop-prod", &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Selector: &metav1.LabelSelector{
+			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []string{"db"}}}}}}),
+		info("Service", "shop-dev", &corev1.Service{Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "carts"}}}),
+		info("Deployment", "shop-dev", &appsv1.Deployment{}),
+	})
+	if len(got) != 2 || len(got["shop-dev"]) != 1 || len(got["shop-prod"]) != 1 {
+		t.Fatalf("podSelectors = %v, want one selector for shop-dev and one for shop-prod", got)
+	}
+	if s := got["shop-dev"][0].String(); s != "app=carts" {
+		t.Errorf("shop-dev selector = %q", s)
+	}
+	if s := got["shop-prod"][0].String(); s != "tier in (db)" {
+		t.Errorf("shop-prod selector = %q", s)
 	}
 }

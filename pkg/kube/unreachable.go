@@ -1,10 +1,12 @@
 package kube
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 
@@ -31,7 +33,14 @@ func Unreachable(err error) bool {
 		return true // the connection dropped mid-response
 	}
 	var netErr net.Error
-	if errors.As(err, &netErr) && netErr.Timeout() {
+	// A bare context.DeadlineExceeded also says Timeout, but outside a
+	// request (url.Error) it is a deadline of helm-service's own: a wait
+	// for workloads that did not get ready.
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) && urlErr.Timeout() {
+		return true
+	}
+	if errors.As(err, &netErr) && netErr.Timeout() && !errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
 	var status apierrors.APIStatus

@@ -81,6 +81,8 @@ func TestUnreachableByKind(t *testing.T) {
 		{nil, false},
 		{errors.New("chart is broken"), false},
 		{context.Canceled, false},
+		// A wait that ran out of time: the workloads did not get ready.
+		{fmt.Errorf("helm install of release shop-dev/carts: %w", context.DeadlineExceeded), false},
 		{apierrors.NewNotFound(gr, "carts"), false},
 		{apierrors.NewConflict(gr, "carts", errors.New("changed")), false},
 		{apierrors.NewBadRequest("bad"), false},

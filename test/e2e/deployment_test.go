@@ -275,7 +275,9 @@ func TestNoClusterConfigured(t *testing.T) {
 // WAIT_TIMEOUT and deploys pods that no node can take: the errored
 // .finished must say which workload is not ready and why.
 func TestWaitTimeoutNamesTheWorkload(t *testing.T) {
-	other := startInstance(t, map[string]string{"WAIT_TIMEOUT": "4s"})
+	// Fail-fast would end this wait on the unschedulable pod; this test is
+	// about the timeout path.
+	other := startInstance(t, map[string]string{"WAIT_TIMEOUT": "4s", "FAIL_FAST": "false"})
 	project := suite.project("slow")
 	id := suite.trigger(t, other.nats, deploymentTrigger(project, "dev", "carts", "direct", map[string]any{"nodeSelector": map[string]any{"no-such-node": "true"}}))
 	_, data := other.finished(t, id, time.Minute)
