@@ -1,10 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // podCheckChart is a chart whose pods can be made to fail in each way a
@@ -113,6 +120,39 @@ func TestFailFast(t *testing.T) {
 			t.Logf("failed after %s: %s", elapsed.Round(time.Millisecond), data.Message)
 		})
 	}
+
+	// A Deployment mounting a ReadWriteOnce claim is given Recreate: two
+	// pods of a rolling update could not both mount it.
+	t.Run("ReadWriteOnceClaimForcesRecreate", func(t *testing.T) {
+		project := suite.project("ffrwo")
+		class := project + "-manual"
+		pv := &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: project + "-data"},
+			Spec: corev1.PersistentVolumeSpec{
+				StorageClassName:       class,
+				AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+				PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/" + project}},
+			},
+		}
+		ctx := context.Background()
+		if _, err := suite.clientset.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = suite.clientset.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}) })
+		data := deploymentTrigger(project, "dev", "podcheck", "direct", map[string]any{"storageClass": class})
+		data["deployment"].(map[string]any)["rollout"] = map[string]any{"strategy": "RollingUpdate", "maxSurge": 1}
+		id := suite.trigger(t, inst.nats, data)
+		_, fin := inst.finished(t, id, waitTimeout+time.Minute)
+		expectSucceeded(t, fin)
+		if s := getDeployment(t, project+"-dev", "podcheck").Spec.Strategy; s.Type != appsv1.RecreateDeploymentStrategyType {
+			t.Errorf("live strategy = %+v, want Recreate", s)
+		}
+		if fin.Deployment == nil || fin.Deployment.Rollout == nil || len(fin.Deployment.Rollout.ForcedRecreate) != 1 ||
+			!strings.Contains(fin.Message, "ReadWriteOnce PersistentVolumeClaim podcheck-data") {
+			t.Errorf(".finished does not say Recreate was forced: rollout %+v, message %q", fin.Deployment, fin.Message)
+		}
+	})
 
 	t.Run("Healthy", func(t *testing.T) {
 		project := suite.project("ffok")
