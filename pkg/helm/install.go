@@ -17,7 +17,11 @@ func (c *Client) install(ctx context.Context, cfg *action.Configuration, req Req
 	rollout := c.rolloutPostRenderer(ctx, req)
 	in.PostRenderer = postRendererFor(req, rollout)
 	done := timed(c.observer, "install")
-	rel, err := in.RunWithContext(ctx, req.Chart, req.Values)
+	// Helm's own cancellation marks the release failed on this goroutine
+	// while its install goroutine goes on writing the same release (a data
+	// race in Helm); cancellation reaches the action through the wait
+	// instead (waitingClient), which Helm handles on one goroutine.
+	rel, err := in.RunWithContext(context.WithoutCancel(ctx), req.Chart, req.Values)
 	done()
 	if err != nil {
 		return nil, c.explainFailure(ctx, "install", req, rel, err)

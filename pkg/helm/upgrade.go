@@ -50,7 +50,11 @@ func (c *Client) installOrUpgrade(ctx context.Context, cfg *action.Configuration
 	up.PostRenderer = postRendererFor(req, rollout)
 	up.MaxHistory = maxHistory
 	done := timed(c.observer, "upgrade")
-	rel, err := up.RunWithContext(ctx, req.Name, req.Chart, req.Values)
+	// Helm's own cancellation marks the release failed on this goroutine
+	// while its install goroutine goes on writing the same release (a data
+	// race in Helm); cancellation reaches the action through the wait
+	// instead (waitingClient), which Helm handles on one goroutine.
+	rel, err := up.RunWithContext(context.WithoutCancel(ctx), req.Name, req.Chart, req.Values)
 	done()
 	if err != nil {
 		return nil, c.explainFailure(ctx, "upgrade", req, rel, err)

@@ -70,7 +70,13 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 		defer timed(c.observer, "wait")()
 	}
 	checker := kube.NewReadyChecker(cs, c.log, kube.PausedAsReady(true), kube.CheckJobs(jobs))
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	// The action's context ends the wait early on shutdown; Helm's own
+	// context handling is not used (see install.go).
+	parent := c.ctx
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	var lastErr error
 	selectors := podSelectors(resources)
