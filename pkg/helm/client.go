@@ -38,8 +38,9 @@ type Client struct {
 	observer   Observer
 	failFast   bool
 
-	mu      sync.Mutex
-	getters map[string]*restClientGetter
+	mu        sync.Mutex
+	getters   map[string]*restClientGetter
+	validator *sharedValidator // built with the first getter
 }
 
 // NewClient returns a Client for the cluster restConfig points at.
@@ -74,6 +75,10 @@ func (c *Client) clusterConfig(ctx context.Context, namespace string) (*action.C
 		getter = newRESTClientGetter(c.restConfig, namespace)
 		c.getters[namespace] = getter
 	}
+	if c.validator == nil {
+		c.validator = newSharedValidator(getter, validatorTTL, c.now)
+	}
+	validator := c.validator
 	c.mu.Unlock()
 
 	cfg := new(action.Configuration)
@@ -83,6 +88,7 @@ func (c *Client) clusterConfig(ctx context.Context, namespace string) (*action.C
 		return nil, fmt.Errorf("set up Helm for namespace %s: %w", namespace, err)
 	}
 	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
+		kc.Factory = validatorFactory{Factory: kc.Factory, shared: validator}
 		cfg.KubeClient = &waitingClient{Client: kc, log: debug, ctx: ctx, observer: c.observer, failFast: c.failFast}
 	}
 	return cfg, nil

@@ -71,25 +71,31 @@ func PodFailure(pod *corev1.Pod, claims map[string]*corev1.PersistentVolumeClaim
 }
 
 // FailingPod returns the first failure PodFailure finds among the pods of
-// namespace that match one of selectors, or "" when there is none. It
-// lists the namespace's pods once, and its claims only when a matching pod
-// mounts one.
+// namespace that match one of selectors, or "" when there is none. The API
+// server does the matching (one list per selector, so that the cost of a
+// check does not grow with the other pods of the namespace), and the
+// namespace's claims are listed only when a matching pod mounts one.
 func FailingPod(ctx context.Context, cs kubernetes.Interface, namespace string, selectors []labels.Selector, claimGrace time.Duration, now time.Time) (string, error) {
-	pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return "", fmt.Errorf("list pods in namespace %s: %w", namespace, err)
-	}
 	var matching []*corev1.Pod
+	seen := make(map[string]bool)
 	mountsClaim := false
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		for _, s := range selectors {
-			if s.Matches(labels.Set(p.Labels)) {
-				matching = append(matching, p)
-				for _, v := range p.Spec.Volumes {
-					mountsClaim = mountsClaim || v.PersistentVolumeClaim != nil
-				}
-				break
+	for _, s := range selectors {
+		if s.Empty() || s.String() == "" {
+			continue // selects every pod or none: not a workload's selector
+		}
+		pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: s.String()})
+		if err != nil {
+			return "", fmt.Errorf("list pods in namespace %s matching %s: %w", namespace, s, err)
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if seen[p.Name] {
+				continue
+			}
+			seen[p.Name] = true
+			matching = append(matching, p)
+			for _, v := range p.Spec.Volumes {
+				mountsClaim = mountsClaim || v.PersistentVolumeClaim != nil
 			}
 		}
 	}

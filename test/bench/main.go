@@ -48,6 +48,7 @@ type options struct {
 	events      int
 	keep        bool
 	timeout     time.Duration
+	debugAddr   string
 }
 
 func main() {
@@ -60,6 +61,7 @@ func main() {
 	flag.IntVar(&o.events, "events", 0, "also publish this many events that helm-service ignores and measure the event path")
 	flag.BoolVar(&o.keep, "keep", false, "leave the local cluster running")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
+	flag.StringVar(&o.debugAddr, "debug-addr", "", "DEBUG_ADDR of helm-service (pprof), e.g. 127.0.0.1:6060, to profile it during the run")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -134,10 +136,14 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	svc, err := startService(binary, filepath.Join(work, "service.log"), []string{
+	env := []string{
 		"NATS_URL=" + ns.ClientURL(), "KUBECONFIG=" + o.kubeconfig, "CHART_DIR=" + chartDir,
 		"HTTP_ADDR=127.0.0.1:0", fmt.Sprintf("MAX_PARALLEL_TASKS=%d", o.concurrency), "LOG_LEVEL=info",
-	})
+	}
+	if o.debugAddr != "" {
+		env = append(env, "DEBUG_ADDR="+o.debugAddr)
+	}
+	svc, err := startService(binary, filepath.Join(work, "service.log"), env)
 	if err != nil {
 		return err
 	}
