@@ -80,31 +80,35 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 	defer cancel()
 	var lastErr error
 	selectors := podSelectors(resources)
+	ready := make([]bool, len(resources))
+	var lastFailCheck time.Time
+	started := time.Now()
 	err = wait.PollUntilContextCancel(ctx, readinessPoll, true, func(ctx context.Context) (bool, error) {
-		if c.failFast {
+		allReady, err := checkReady(ctx, &checker, resources, ready)
+		if err != nil {
+			if !retryable(err) {
+				return false, err
+			}
+			if ctx.Err() != nil {
+				// The check was cut off by the timeout itself (the
+				// client's rate limiter says so): nothing to add.
+				return false, nil
+			}
+			lastErr = err
+			return false, nil
+		}
+		if allReady {
+			return true, nil
+		}
+		// Pods that cannot start take seconds to show it: look for them
+		// once per failCheckPeriod, not on every poll.
+		if c.failFast && time.Since(started) >= failCheckPeriod && time.Since(lastFailCheck) >= failCheckPeriod {
+			lastFailCheck = time.Now()
 			if err := failingPod(ctx, cs, selectors); err != nil {
 				return false, err
 			}
 		}
-		for _, r := range resources {
-			ready, err := checker.IsReady(ctx, r)
-			if err != nil {
-				if !retryable(err) {
-					return false, err
-				}
-				if ctx.Err() != nil {
-					// The check was cut off by the timeout itself (the
-					// client's rate limiter says so): nothing to add.
-					return false, nil
-				}
-				lastErr = err
-				return false, nil
-			}
-			if !ready {
-				return false, nil
-			}
-		}
-		return true, nil
+		return false, nil
 	})
 	if err != nil && errors.Is(err, context.DeadlineExceeded) {
 		if lastErr != nil {
@@ -120,6 +124,32 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 // while the API server answered every check: the workloads are not ready,
 // and running the task again right away would not make them so.
 var ErrWaitTimeout = errors.New("timed out waiting for the workloads to be ready")
+
+// failCheckPeriod is how often a fail-fast wait looks for pods that cannot
+// start, from this long after the wait began.
+const failCheckPeriod = time.Second
+
+// checkReady checks the resources not yet marked in ready, in order, and
+// stops at the first that is not ready. A resource whose readiness cannot
+// go back (anything but a workload or a pod) is marked once ready and not
+// asked about again; workloads are checked on every call, as Helm does.
+func checkReady(ctx context.Context, checker *kube.ReadyChecker, resources kube.ResourceList, ready []bool) (bool, error) {
+	for i, r := range resources {
+		if ready[i] {
+			continue
+		}
+		ok, err := checker.IsReady(ctx, r)
+		if err != nil || !ok {
+			return false, err
+		}
+		switch r.Mapping.GroupVersionKind.Kind {
+		case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod":
+		default:
+			ready[i] = true
+		}
+	}
+	return true, nil
+}
 
 // failingPod returns an error wrapping ErrWaitCutShort when a pod matching
 // selectors (namespace to selectors) shows a failure that will not pass.

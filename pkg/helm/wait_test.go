@@ -1,6 +1,7 @@
 package helm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 func TestRetryable(t *testing.T) {
@@ -56,5 +58,47 @@ func TestPodSelectors(t *testing.T) {
 	}
 	if s := got["shop-prod"][0].String(); s != "tier in (db)" {
 		t.Errorf("shop-prod selector = %q", s)
+	}
+}
+
+func TestCheckReadyAsksAgainOnlyAboutWorkloads(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "carts", Namespace: "shop-dev"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: "10.96.0.10"}}
+	replicas := int32(1)
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "carts", Namespace: "shop-dev", Generation: 1},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "carts"}}}}
+	cs := fake.NewSimpleClientset(svc, dep)
+	checker := kube.NewReadyChecker(cs, func(string, ...any) {})
+	info := func(group, kind string, obj runtime.Object) *resource.Info {
+		return &resource.Info{Namespace: "shop-dev", Name: "carts", Object: obj,
+			Mapping: &meta.RESTMapping{GroupVersionKind: schema.GroupVersionKind{Group: group, Version: "v1", Kind: kind}}}
+	}
+	resources := kube.ResourceList{info("", "Service", svc), info("apps", "Deployment", dep)}
+	ready := make([]bool, len(resources))
+
+	for round := 1; round <= 2; round++ {
+		cs.ClearActions()
+		all, err := checkReady(context.Background(), &checker, resources, ready)
+		if err != nil || all {
+			t.Fatalf("round %d: checkReady = %v, %v; want not ready (the Deployment has no ReplicaSet)", round, all, err)
+		}
+		var services, deployments int
+		for _, a := range cs.Actions() {
+			switch a.GetResource().Resource {
+			case "services":
+				services++
+			case "deployments":
+				deployments++
+			}
+		}
+		if want := map[int]int{1: 1, 2: 0}[round]; services != want {
+			t.Errorf("round %d: %d requests for the Service, want %d", round, services, want)
+		}
+		if deployments != 1 {
+			t.Errorf("round %d: %d requests for the Deployment, want 1", round, deployments)
+		}
+	}
+	if !ready[0] || ready[1] {
+		t.Errorf("ready = %v, want the Service marked and the Deployment not", ready)
 	}
 }

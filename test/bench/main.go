@@ -49,6 +49,8 @@ type options struct {
 	keep        bool
 	timeout     time.Duration
 	debugAddr   string
+	logLevel    string
+	logCopy     string
 }
 
 func main() {
@@ -61,6 +63,8 @@ func main() {
 	flag.IntVar(&o.events, "events", 0, "also publish this many events that helm-service ignores and measure the event path")
 	flag.BoolVar(&o.keep, "keep", false, "leave the local cluster running")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
+	flag.StringVar(&o.logLevel, "log-level", "info", "LOG_LEVEL of helm-service")
+	flag.StringVar(&o.logCopy, "log", "", "copy helm-service's log to this file at the end")
 	flag.StringVar(&o.debugAddr, "debug-addr", "", "DEBUG_ADDR of helm-service (pprof), e.g. 127.0.0.1:6060, to profile it during the run")
 	flag.Parse()
 
@@ -94,14 +98,7 @@ func run(ctx context.Context, o options) error {
 		o.kubeconfig = kc
 	}
 
-	need := o.n
-	if o.baseline {
-		need += o.n
-	}
-	if o.blueGreen {
-		need += 2 * o.n // primary and canary
-	}
-	if err := checkCapacity(ctx, o.kubeconfig, need); err != nil {
+	if err := checkCapacity(ctx, o.kubeconfig, podsNeeded(o)); err != nil {
 		return err
 	}
 
@@ -138,7 +135,7 @@ func run(ctx context.Context, o options) error {
 
 	env := []string{
 		"NATS_URL=" + ns.ClientURL(), "KUBECONFIG=" + o.kubeconfig, "CHART_DIR=" + chartDir,
-		"HTTP_ADDR=127.0.0.1:0", fmt.Sprintf("MAX_PARALLEL_TASKS=%d", o.concurrency), "LOG_LEVEL=info",
+		"HTTP_ADDR=127.0.0.1:0", fmt.Sprintf("MAX_PARALLEL_TASKS=%d", o.concurrency), "LOG_LEVEL=" + o.logLevel,
 	}
 	if o.debugAddr != "" {
 		env = append(env, "DEBUG_ADDR="+o.debugAddr)
@@ -148,6 +145,13 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer svc.stop()
+	if o.logCopy != "" {
+		defer func() {
+			if err := copyFile(svc.logPath, o.logCopy); err != nil {
+				fmt.Fprintln(os.Stderr, "bench: keep the service log:", err)
+			}
+		}()
+	}
 
 	project := "bench" + time.Now().Format("150405")
 	var results []result
@@ -462,7 +466,9 @@ func goBuild(root, out, pkg string) error {
 // localCluster brings up the local cluster with enough fake nodes for n
 // pods (kwok nodes take 110 pods each) and returns its kubeconfig.
 func localCluster(root string, o options) (string, func(), error) {
-	nodes := max(2, (2*o.n)/100+1)
+	// Twice the pods the run keeps (kwok nodes hold 110), for the surge
+	// pods of rolling upgrades.
+	nodes := max(2, (2*podsNeeded(o))/110+1)
 	env := append(os.Environ(), "CLUSTER_NAME=helm-service-bench", fmt.Sprintf("CLUSTER_NODES=%d", nodes))
 	script := filepath.Join(root, "test/cluster/cluster.sh")
 	up := exec.Command(script, "up")
@@ -511,4 +517,25 @@ func checkCapacity(ctx context.Context, kubeconfig string, need int) error {
 		return fmt.Errorf("the cluster has room for %d more pods and the benchmark needs %d: add nodes (the local cluster: CLUSTER_NODES) or use a fresh cluster", free, need+10)
 	}
 	return nil
+}
+
+// copyFile copies the file at src to dst.
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o644)
+}
+
+// podsNeeded is how many pods the run's releases keep at the end.
+func podsNeeded(o options) int {
+	need := o.n
+	if o.baseline {
+		need += o.n
+	}
+	if o.blueGreen {
+		need += 2 * o.n // primary and canary
+	}
+	return need
 }
