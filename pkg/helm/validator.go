@@ -55,21 +55,39 @@ func (v *sharedValidator) strict() (validation.Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build the manifest validator: %w", err)
 	}
-	v.schema, v.expires = &serialSchema{schema: schema}, v.now().Add(v.ttl)
+	v.schema, v.expires = &serialSchema{schema: schema, failed: v.forget}, v.now().Add(v.ttl)
 	return v.schema, nil
 }
 
-// serialSchema runs the checks of a schema one at a time.
+// forget drops schema if it is the current one, so that the next action
+// builds a new one.
+func (v *sharedValidator) forget(schema validation.Schema) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.schema == schema {
+		v.schema = nil
+	}
+}
+
+// serialSchema runs the checks of a schema one at a time. kubectl's schema
+// keeps every answer, failures included: a check that failed (the OpenAPI
+// document could not be fetched while the API server was down, say) calls
+// failed, and the schema is not handed out again.
 type serialSchema struct {
 	mu     sync.Mutex
 	schema validation.Schema
+	failed func(validation.Schema)
 }
 
 // ValidateBytes implements validation.Schema.
 func (s *serialSchema) ValidateBytes(data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.schema.ValidateBytes(data)
+	err := s.schema.ValidateBytes(data)
+	if err != nil && s.failed != nil {
+		s.failed(s)
+	}
+	return err
 }
 
 // validatorFactory is Helm's factory for one action, with the strict

@@ -1,6 +1,7 @@
 package helm
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -91,5 +92,31 @@ func TestSerialSchemaRunsOneCheckAtATime(t *testing.T) {
 	wg.Wait()
 	if got := inner.most.Load(); got != 1 {
 		t.Fatalf("%d checks ran at once, want 1", got)
+	}
+}
+
+// failingSchema fails every check, as kubectl's does once it has kept a
+// failure to fetch the OpenAPI document.
+type failingSchema struct{}
+
+func (failingSchema) ValidateBytes([]byte) error { return errors.New("failed to download openapi") }
+
+func TestSharedValidatorDropsASchemaThatFailed(t *testing.T) {
+	getter := newRESTClientGetter(&rest.Config{Host: "https://127.0.0.1:1"}, "shop-dev")
+	v := newSharedValidator(getter, time.Hour, time.Now)
+	first, err := v.strict()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.(*serialSchema).schema = failingSchema{}
+	if err := first.ValidateBytes([]byte(`{}`)); err == nil {
+		t.Fatal("the failing check passed")
+	}
+	next, err := v.strict()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next == first {
+		t.Fatal("a schema whose check failed was handed out again; want a new one")
 	}
 }

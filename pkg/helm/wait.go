@@ -11,11 +11,15 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"helm.sh/helm/v3/pkg/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	kubeinfo "github.com/helm-service/helm-service/pkg/kube"
@@ -83,8 +87,14 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 	ready := make([]bool, len(resources))
 	var lastFailCheck time.Time
 	started := time.Now()
-	err = wait.PollUntilContextCancel(ctx, readinessPoll, true, func(ctx context.Context) (bool, error) {
-		allReady, err := checkReady(ctx, &checker, resources, ready)
+	// A status change of a workload triggers a check at once; the poll
+	// covers everything else (and the workloads, should a watch fail).
+	kick := make(chan struct{}, 1)
+	if dc, err := c.Factory.DynamicClient(); err == nil {
+		go watchWorkloads(ctx, dc, resources, kick)
+	}
+	err = pollOrKick(ctx, readinessPoll, kick, func(ctx context.Context) (bool, error) {
+		allReady, err := checkReady(ctx, cs, &checker, resources, ready)
 		if err != nil {
 			if !retryable(err) {
 				return false, err
@@ -125,6 +135,85 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 // and running the task again right away would not make them so.
 var ErrWaitTimeout = errors.New("timed out waiting for the workloads to be ready")
 
+// pollOrKick runs check at once, then every interval and whenever kick
+// fires, until it is done, fails, or ctx ends (its error is then ctx's).
+func pollOrKick(ctx context.Context, interval time.Duration, kick <-chan struct{}, check wait.ConditionWithContextFunc) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if done, err := check(ctx); err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		case <-kick:
+		}
+	}
+}
+
+// watchWorkloads watches each workload among resources, by name, until ctx
+// ends, and signals kick on every change. A watch that cannot start (no
+// watch permission, say) or that ends leaves the poll alone to notice.
+func watchWorkloads(ctx context.Context, dc dynamic.Interface, resources kube.ResourceList, kick chan<- struct{}) {
+	for _, r := range resources {
+		if !isWorkload(r) || r.Namespace == "" {
+			continue
+		}
+		opts := metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", r.Name).String()}
+		if m, err := meta.Accessor(r.Object); err == nil {
+			opts.ResourceVersion = m.GetResourceVersion() // changes after the one Helm saw
+		}
+		w, err := dc.Resource(r.Mapping.Resource).Namespace(r.Namespace).Watch(ctx, opts)
+		if err != nil {
+			continue
+		}
+		go func() {
+			defer w.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case _, ok := <-w.ResultChan():
+					if !ok {
+						return
+					}
+					select {
+					case kick <- struct{}{}:
+					default: // a check is due already
+					}
+				}
+			}
+		}()
+	}
+}
+
+// rolloutDone tells whether a Deployment's status covers its current spec
+// and no pod of an older ReplicaSet is left running.
+func rolloutDone(ctx context.Context, cs kubernetes.Interface, namespace, name string) (bool, error) {
+	d, err := cs.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Errorf("get Deployment %s/%s: %w", namespace, name, err)
+	}
+	if d.Spec.Paused {
+		return true, nil // no rollout to wait for, as Helm's PausedAsReady
+	}
+	return d.Status.ObservedGeneration >= d.Generation && d.Status.Replicas <= d.Status.UpdatedReplicas, nil
+}
+
+// isWorkload tells whether r runs pods: its readiness can change any time.
+func isWorkload(r *resource.Info) bool {
+	switch r.Mapping.GroupVersionKind.Kind {
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Pod":
+		return true
+	}
+	return false
+}
+
 // failCheckPeriod is how often a fail-fast wait looks for pods that cannot
 // start, from this long after the wait began.
 const failCheckPeriod = time.Second
@@ -133,7 +222,11 @@ const failCheckPeriod = time.Second
 // stops at the first that is not ready. A resource whose readiness cannot
 // go back (anything but a workload or a pod) is marked once ready and not
 // asked about again; workloads are checked on every call, as Helm does.
-func checkReady(ctx context.Context, checker *kube.ReadyChecker, resources kube.ResourceList, ready []bool) (bool, error) {
+//
+// A Deployment must also have finished its rollout: Helm calls it ready as
+// soon as its new ReplicaSet has enough ready pods, while pods of the old
+// one may still run (kubectl rollout status waits for them to go).
+func checkReady(ctx context.Context, cs kubernetes.Interface, checker *kube.ReadyChecker, resources kube.ResourceList, ready []bool) (bool, error) {
 	for i, r := range resources {
 		if ready[i] {
 			continue
@@ -142,9 +235,12 @@ func checkReady(ctx context.Context, checker *kube.ReadyChecker, resources kube.
 		if err != nil || !ok {
 			return false, err
 		}
-		switch r.Mapping.GroupVersionKind.Kind {
-		case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod":
-		default:
+		if r.Mapping.GroupVersionKind.Kind == "Deployment" {
+			if ok, err := rolloutDone(ctx, cs, r.Namespace, r.Name); err != nil || !ok {
+				return false, err
+			}
+		}
+		if !isWorkload(r) {
 			ready[i] = true
 		}
 	}

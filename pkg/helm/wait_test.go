@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"helm.sh/helm/v3/pkg/kube"
 	appsv1 "k8s.io/api/apps/v1"
@@ -12,9 +13,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/resource"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -78,7 +81,7 @@ func TestCheckReadyAsksAgainOnlyAboutWorkloads(t *testing.T) {
 
 	for round := 1; round <= 2; round++ {
 		cs.ClearActions()
-		all, err := checkReady(context.Background(), &checker, resources, ready)
+		all, err := checkReady(context.Background(), cs, &checker, resources, ready)
 		if err != nil || all {
 			t.Fatalf("round %d: checkReady = %v, %v; want not ready (the Deployment has no ReplicaSet)", round, all, err)
 		}
@@ -100,5 +103,94 @@ func TestCheckReadyAsksAgainOnlyAboutWorkloads(t *testing.T) {
 	}
 	if !ready[0] || ready[1] {
 		t.Errorf("ready = %v, want the Service marked and the Deployment not", ready)
+	}
+}
+
+func TestPollOrKickChecksAtOnceWhenKicked(t *testing.T) {
+	kick := make(chan struct{}, 1)
+	checks := make(chan struct{}, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		n := 0
+		done <- pollOrKick(ctx, time.Hour, kick, func(context.Context) (bool, error) {
+			n++
+			checks <- struct{}{}
+			return n == 2, nil
+		})
+	}()
+	<-checks // the first check runs at once
+	kick <- struct{}{}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("pollOrKick = %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("a kick did not bring a check before the hour-long poll")
+	}
+}
+
+func TestPollOrKickEndsWithTheContext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := pollOrKick(ctx, 10*time.Millisecond, nil, func(context.Context) (bool, error) { return false, nil })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("pollOrKick = %v, want the deadline", err)
+	}
+}
+
+func TestWatchWorkloadsKicksOnAChange(t *testing.T) {
+	dep := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "carts", "namespace": "shop-dev"},
+	}}
+	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{gvr: "DeploymentList"}, dep)
+	resources := kube.ResourceList{{Namespace: "shop-dev", Name: "carts", Object: dep,
+		Mapping: &meta.RESTMapping{Resource: gvr, GroupVersionKind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kick := make(chan struct{}, 1)
+	watchWorkloads(ctx, dc, resources, kick)
+
+	changed := dep.DeepCopy()
+	_ = unstructured.SetNestedField(changed.Object, int64(1), "status", "observedGeneration")
+	if _, err := dc.Resource(gvr).Namespace("shop-dev").UpdateStatus(ctx, changed, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-kick:
+	case <-ctx.Done():
+		t.Fatal("no kick after the Deployment changed")
+	}
+}
+
+func TestRolloutDoneWaitsForOldPods(t *testing.T) {
+	for _, c := range []struct {
+		name                 string
+		observed, generation int64
+		replicas, updated    int32
+		paused               bool
+		want                 bool
+	}{
+		{"old pod still running", 2, 2, 4, 3, false, false},
+		{"status behind the spec", 1, 2, 3, 3, false, false},
+		{"rolled out", 2, 2, 3, 3, false, true},
+		{"paused", 1, 2, 4, 3, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dep := &appsv1.Deployment{
+				ObjectMeta: metav1.ObjectMeta{Name: "carts", Namespace: "shop-dev", Generation: c.generation},
+				Spec:       appsv1.DeploymentSpec{Paused: c.paused},
+				Status:     appsv1.DeploymentStatus{ObservedGeneration: c.observed, Replicas: c.replicas, UpdatedReplicas: c.updated},
+			}
+			got, err := rolloutDone(context.Background(), fake.NewSimpleClientset(dep), "shop-dev", "carts")
+			if err != nil || got != c.want {
+				t.Fatalf("rolloutDone = %v, %v; want %v", got, err, c.want)
+			}
+		})
 	}
 }
