@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,11 +45,18 @@ type Options struct {
 	// no limit beyond the server's.
 	MaxEventBytes int
 
-	// Stream is the JetStream stream over StreamSubjects, created or
-	// updated at Connect. It keeps messages for StreamMaxAge at most.
+	// Stream is the JetStream stream over StreamSubjects that Connect
+	// creates, or updates when helm-service created it, unless a stream
+	// that stores StreamSubjects is already there: then that one is
+	// consumed from and left as it is. It keeps messages for StreamMaxAge
+	// at most.
 	Stream         string
 	StreamSubjects []string
 	StreamMaxAge   time.Duration
+	// Replicas is how many copies of the stream and the key-value buckets
+	// JetStream keeps; 0 means 3 on a NATS cluster of at least three
+	// servers, else 1.
+	Replicas int
 	// AckWait is how long the server waits for an ack or an in-progress
 	// signal before it delivers a message again.
 	AckWait time.Duration
@@ -121,7 +127,11 @@ type Bus struct {
 	opts Options
 	conn *nats.Conn
 	js   jetstream.JetStream // nil in core mode
-	log  *slog.Logger
+	// stream is the stream consumed from, and replicas the copies of what
+	// helm-service creates (JetStream mode).
+	stream   *stream
+	replicas int
+	log      *slog.Logger
 
 	slots    chan struct{} // one token per running handler
 	inflight sync.WaitGroup
@@ -304,7 +314,7 @@ func (b *Bus) PublishOn(ctx context.Context, subject string, e event.Event) erro
 func (b *Bus) publishOnce(ctx context.Context, subject, id string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
 	defer cancel()
-	if b.js != nil && b.inStream(subject) {
+	if b.js != nil && covers(b.stream.subjects, subject) {
 		// The message id lets the stream drop the copy a retry may send.
 		_, err := b.js.Publish(ctx, subject, body, jetstream.WithMsgID(id))
 		return err
@@ -313,33 +323,6 @@ func (b *Bus) publishOnce(ctx context.Context, subject, id string, body []byte) 
 		return err
 	}
 	return b.conn.FlushWithContext(ctx)
-}
-
-// inStream reports whether the stream stores messages on subject.
-func (b *Bus) inStream(subject string) bool {
-	for _, filter := range b.opts.StreamSubjects {
-		if subjectMatches(filter, subject) {
-			return true
-		}
-	}
-	return false
-}
-
-// subjectMatches reports whether a NATS subject matches a filter with the
-// wildcards * (one token) and > (the rest).
-func subjectMatches(filter, subject string) bool {
-	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
-	for i, tok := range f {
-		switch {
-		case tok == ">":
-			return len(s) > i
-		case i >= len(s):
-			return false
-		case tok != "*" && tok != s[i]:
-			return false
-		}
-	}
-	return len(f) == len(s)
 }
 
 // Drain stops taking new messages and waits until the running handlers

@@ -184,8 +184,8 @@ func TestSubjectMatches(t *testing.T) {
 		{"a.b", "a.b", true},
 		{"a.b", "a.b.c", false},
 	} {
-		if got := subjectMatches(c.filter, c.subject); got != c.want {
-			t.Errorf("subjectMatches(%q, %q) = %v, want %v", c.filter, c.subject, got, c.want)
+		if got := subjectCovers(c.filter, c.subject); got != c.want {
+			t.Errorf("subjectCovers(%q, %q) = %v, want %v", c.filter, c.subject, got, c.want)
 		}
 	}
 }

@@ -10,35 +10,28 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// setUpJetStream creates the stream over the Keptn subjects, or updates it
-// to the configured limits. Events published on core NATS land in it too.
+// setUpJetStream finds or creates the stream over the Keptn subjects (see
+// setUpStream). Events published on core NATS land in it too.
 func (b *Bus) setUpJetStream(ctx context.Context) error {
 	js, err := jetstream.New(b.conn)
 	if err != nil {
 		return fmt.Errorf("JetStream client: %w", err)
 	}
-	cfg := jetstream.StreamConfig{
-		Name:        b.opts.Stream,
-		Description: "Keptn events, kept until every consumer has acknowledged them",
-		Subjects:    b.opts.StreamSubjects,
-		// Interest retention keeps a message only while a consumer whose
-		// filter matches it has not acknowledged it, so answers nobody
-		// consumes from the stream are not stored.
-		Retention:  jetstream.InterestPolicy,
-		Storage:    jetstream.FileStorage,
-		MaxAge:     b.opts.StreamMaxAge,
-		Duplicates: 2 * time.Minute,
+	b.replicas = b.replicasFor(b.opts.Replicas)
+	s, err := b.setUpStream(ctx, js, b.replicas)
+	if err != nil {
+		return err
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("create or update JetStream stream %s over %v (does the server have JetStream enabled?): %w", cfg.Name, cfg.Subjects, err)
-	}
-	b.js = js
+	b.js, b.stream = js, s
 	return nil
 }
 
 // consume delivers the messages of a durable consumer named durable that
 // filters subjects, creating or updating it.
 func (b *Bus) consume(ctx context.Context, subjects []string, durable string, handle HandlerFunc) error {
+	if err := checkWorkQueue(ctx, b.js, b.stream, durable, subjects); err != nil {
+		return err
+	}
 	cfg := jetstream.ConsumerConfig{
 		Durable:        durable,
 		Description:    "helm-service tasks, shared by its replicas",
@@ -48,10 +41,20 @@ func (b *Bus) consume(ctx context.Context, subjects []string, durable string, ha
 		AckWait:        b.opts.AckWait,
 		MaxDeliver:     b.opts.MaxDeliver,
 		MaxAckPending:  b.opts.MaxInFlight,
+		Metadata:       map[string]string{metaCreatedBy: metaOwner},
 	}
-	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.opts.Stream, cfg)
+	switch existing, err := b.js.Consumer(ctx, b.stream.name, durable); {
+	case err == nil:
+		// The deliver policy of a consumer cannot change.
+		cfg.DeliverPolicy = existing.CachedInfo().Config.DeliverPolicy
+	case errors.Is(err, jetstream.ErrConsumerNotFound) && b.stream.foreign:
+		// A stream someone else keeps may hold events of long ago
+		// (limits retention): start with what arrives from now on.
+		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+	}
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.stream.name, cfg)
 	if err != nil {
-		return fmt.Errorf("create or update consumer %s on stream %s: %w", durable, b.opts.Stream, err)
+		return fmt.Errorf("create or update consumer %s on stream %s: %w", durable, b.stream.name, err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		msg := &nats.Msg{Subject: m.Subject(), Data: m.Data(), Header: m.Headers()}
@@ -75,7 +78,7 @@ func (b *Bus) consume(ctx context.Context, subjects []string, durable string, ha
 		}),
 	)
 	if err != nil {
-		return fmt.Errorf("consume from %s on stream %s: %w", durable, b.opts.Stream, err)
+		return fmt.Errorf("consume from %s on stream %s: %w", durable, b.stream.name, err)
 	}
 	b.mu.Lock()
 	b.consumes = append(b.consumes, cc)
@@ -89,16 +92,42 @@ func (b *Bus) KeyValue(ctx context.Context, bucket string, ttl time.Duration) (j
 	if b.js == nil {
 		return nil, errors.New("a key-value bucket needs JetStream (NATS_MODE=jetstream)")
 	}
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return b.openBucket(ctx, jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "helm-service: finished tasks by trigger id",
 		TTL:         ttl,
 		Storage:     jetstream.FileStorage,
 	})
+}
+
+// openBucket creates the key-value bucket with the bus's replicas, or
+// updates it, raising its replicas where the cluster allows.
+func (b *Bus) openBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	cfg.Replicas = b.replicas
+	if kv, err := b.js.KeyValue(ctx, cfg.Bucket); err == nil {
+		if st, ok := bucketStatus(ctx, kv); ok {
+			if have := st.StreamInfo().Config.Replicas; have > cfg.Replicas {
+				cfg.Replicas = have
+			} else if have < cfg.Replicas {
+				b.log.Info("raising the replicas of a key-value bucket", "bucket", cfg.Bucket, "from", have, "to", cfg.Replicas)
+			}
+		}
+	}
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open key-value bucket %s: %w", bucket, err)
+		return nil, fmt.Errorf("open key-value bucket %s with %d replicas: %w", cfg.Bucket, cfg.Replicas, err)
 	}
 	return kv, nil
+}
+
+// bucketStatus reads the state of the stream behind a bucket.
+func bucketStatus(ctx context.Context, kv jetstream.KeyValue) (*jetstream.KeyValueBucketStatus, bool) {
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, false
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	return bs, ok
 }
 
 // jsSettler settles a JetStream message.

@@ -3,7 +3,6 @@ package eventbus
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,15 +15,11 @@ func (b *Bus) LeaseBucket(ctx context.Context, bucket string, ttl time.Duration)
 	if b.js == nil {
 		return nil, errors.New("a lease bucket needs JetStream (NATS_MODE=jetstream)")
 	}
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return b.openBucket(ctx, jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "helm-service: which replica works on which release",
 		TTL:         ttl,
 		History:     1,
 		Storage:     jetstream.FileStorage,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("open lease bucket %s: %w", bucket, err)
-	}
-	return kv, nil
 }

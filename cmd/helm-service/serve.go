@@ -71,6 +71,7 @@ func serve(ctx context.Context) error {
 		MaxEventBytes: cfg.MaxEventBytes,
 		Stream:        cfg.Stream,
 		StreamMaxAge:  cfg.StreamMaxAge,
+		Replicas:      cfg.NATSReplicas,
 		AckWait:       cfg.AckWait,
 		MaxDeliver:    cfg.MaxDeliver,
 		Log:           log,

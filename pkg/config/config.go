@@ -39,6 +39,10 @@ type Config struct {
 	// AckWait is how long JetStream waits for a sign of life from a task
 	// before it delivers the trigger again.
 	AckWait time.Duration `envconfig:"NATS_ACK_WAIT" default:"30s"`
+	// NATSReplicas is how many copies of its stream and key-value buckets
+	// JetStream keeps; 0 means 3 on a NATS cluster of at least three
+	// servers, else 1.
+	NATSReplicas int `envconfig:"NATS_REPLICAS" default:"0"`
 	// MaxDeliver bounds the deliveries of one trigger; the last one is
 	// answered errored without running the task.
 	MaxDeliver int `envconfig:"NATS_MAX_DELIVER" default:"5"`
@@ -256,6 +260,9 @@ func (c Config) Validate() error {
 	}
 	if c.AckWait < time.Second {
 		return fmt.Errorf("NATS_ACK_WAIT must be at least 1s, got %s", c.AckWait)
+	}
+	if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
+		return fmt.Errorf("NATS_REPLICAS must be 0 (3 on a NATS cluster of three or more servers, else 1) or 1 to 5, JetStream's limit, got %d", c.NATSReplicas)
 	}
 	if c.MaxDeliver < 2 {
 		return fmt.Errorf("NATS_MAX_DELIVER must be at least 2, got %d", c.MaxDeliver)
