@@ -191,31 +191,69 @@ components_alive() {
 	for f in "$(cluster_dir)"/pids/*.pid; do
 		[[ -f "${f}" ]] || continue
 		pid="$(tr -dc '0-9' <"${f}")"
-		if [[ -z "${pid}" || ! -d "/proc/${pid}" ]]; then
+		if [[ -z "${pid}" ]] || ! process_runs "${pid}"; then
 			basename "${f}" .pid
 			return 1
 		fi
 	done
 }
 
+# process_runs PID: the process exists and is not a zombie (an exited
+# process that nobody reaped yet).
+process_runs() {
+	local stat
+	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+	stat="${stat##*) }"
+	[[ "${stat:0:1}" != "Z" ]]
+}
+
 # wait_until DESCRIPTION COMMAND... : retries once a second until
-# CLUSTER_WAIT_SECONDS after the start of `up`; fails at once when a component
-# process has exited.
+# CLUSTER_WAIT_SECONDS after WAIT_START. Fails (returns 1, after saying why)
+# at once when a component process has exited, or when time is up.
 wait_until() {
 	local what="$1" dead
 	shift
 	until "$@" >/dev/null 2>&1; do
 		if ! dead="$(components_alive)"; then
 			log "${dead} exited while waiting for ${what}; end of its log:"
-			tail -n 5 "$(cluster_dir)/logs/${dead}.log" >&2 2>/dev/null || true
-			die "cluster ${CLUSTER_NAME} is broken; component logs: $(cluster_dir)/logs/"
+			tail -n 20 "$(cluster_dir)/logs/${dead}.log" >&2 2>/dev/null || true
+			return 1
 		fi
-		if ((SECONDS - UP_START >= CLUSTER_WAIT_SECONDS)); then
+		if ((SECONDS - WAIT_START >= CLUSTER_WAIT_SECONDS)); then
 			log "timed out after ${CLUSTER_WAIT_SECONDS}s waiting for ${what}; last attempt said:"
 			"$@" >&2 || true
-			die "cluster ${CLUSTER_NAME} did not become ready (raise CLUSTER_WAIT_SECONDS?); component logs: $(cluster_dir)/logs/"
+			log_tails
+			return 1
 		fi
 		sleep 1
+	done
+}
+
+# log_tails prints the end of every component's log (stderr).
+log_tails() {
+	local f
+	for f in "$(cluster_dir)"/logs/*.log; do
+		[[ -f "${f}" ]] || continue
+		log "end of $(basename "${f}"):"
+		tail -n 8 "${f}" >&2 || true
+	done
+}
+
+# keep_failed ATTEMPT: copies the state of a failed attempt (logs, pid files,
+# kwokctl's configuration; not etcd's data) under CACHE_ROOT/failed/ before
+# the cluster is deleted, so that the next attempt does not erase why this
+# one failed. The three newest are kept.
+keep_failed() {
+	local attempt="$1" dest old
+	[[ -d "$(cluster_dir)" ]] || return 0
+	dest="${CACHE_ROOT}/failed/${CLUSTER_NAME}-$(date -u +%Y%m%dT%H%M%SZ)-attempt${attempt}"
+	mkdir -p "${dest}"
+	cp -r "$(cluster_dir)/logs" "$(cluster_dir)/pids" "${dest}/" 2>/dev/null || true
+	cp "$(cluster_dir)"/*.yaml "${dest}/" 2>/dev/null || true
+	log "kept the logs of the failed attempt in ${dest}"
+	# shellcheck disable=SC2012 # names carry no newlines
+	for old in $(ls -1dt "${CACHE_ROOT}/failed/${CLUSTER_NAME}-"* 2>/dev/null | tail -n +4); do
+		rm -rf "${old}"
 	done
 }
 
@@ -294,41 +332,68 @@ cmd_up() {
 		cmd_down
 	fi
 
-	local attempt port dead
+	local attempt
 	for attempt in 1 2 3; do
-		port="${CLUSTER_PORT:-}"
-		if [[ -z "${port}" ]]; then
-			port="$(pick_port)"
-		elif port_in_use "${port}"; then
-			die "CLUSTER_PORT=${port} is already in use"
+		if start_attempt "${attempt}"; then
+			log "cluster ${CLUSTER_NAME} ready in $((SECONDS - UP_START))s"
+			printf '%s\n' "${KUBECONFIG_PATH}"
+			return 0
 		fi
-		log "creating cluster ${CLUSTER_NAME} on 127.0.0.1:${port} (state in $(cluster_dir))"
-		if create_cluster "${port}"; then
-			sleep 1
-			if dead="$(components_alive)"; then
-				break
-			fi
-			# Most likely a port taken between kwokctl's probe and the start.
-			log "${dead} exited right after the start; end of its log:"
-			tail -n 3 "$(cluster_dir)/logs/${dead}.log" >&2 2>/dev/null || true
-		else
-			log "kwokctl create cluster failed; component logs: $(cluster_dir)/logs/"
-		fi
+		keep_failed "${attempt}"
 		cmd_down >/dev/null 2>&1 || true
-		((attempt < 3)) || die "could not create cluster ${CLUSTER_NAME}"
-		log "retrying (attempt $((attempt + 1)) of 3)"
+		((attempt < 3)) || die "could not bring up cluster ${CLUSTER_NAME} in 3 attempts; their logs: ${CACHE_ROOT}/failed/"
+		log "recreating the cluster (attempt $((attempt + 1)) of 3)"
 	done
+}
+
+# start_attempt creates the cluster and waits until it can run pods: the API
+# server ready, the nodes Ready and the default ServiceAccount made (by the
+# controller manager). It fails, after saying why, when kwokctl fails, a
+# component exits or CLUSTER_WAIT_SECONDS pass.
+start_attempt() {
+	local attempt="$1" port dead
+	WAIT_START=${SECONDS}
+	port="${CLUSTER_PORT:-}"
+	if [[ -z "${port}" ]]; then
+		port="$(pick_port)"
+	elif port_in_use "${port}"; then
+		die "CLUSTER_PORT=${port} is already in use"
+	fi
+	log "creating cluster ${CLUSTER_NAME} on 127.0.0.1:${port} (state in $(cluster_dir))"
+	if ! create_cluster "${port}"; then
+		log "kwokctl create cluster failed"
+		log_tails
+		return 1
+	fi
+	sleep 1
+	if ! dead="$(components_alive)"; then
+		# Most likely a port taken between kwokctl's probe and the start.
+		log "${dead} exited right after the start; end of its log:"
+		tail -n 20 "$(cluster_dir)/logs/${dead}.log" >&2 2>/dev/null || true
+		return 1
+	fi
 	# Use the cluster's context regardless of what else the file holds.
-	k config use-context "kwok-${CLUSTER_NAME}" >/dev/null
+	k config use-context "kwok-${CLUSTER_NAME}" >/dev/null || return 1
 
 	log "scaling to ${CLUSTER_NODES} nodes"
-	kwokctl scale node --name "${CLUSTER_NAME}" --replicas "${CLUSTER_NODES}" -v WARN >&2
+	kwokctl scale node --name "${CLUSTER_NAME}" --replicas "${CLUSTER_NODES}" -v WARN >&2 || return 1
 
-	wait_until "the API server" k get --raw /readyz
-	wait_until "${CLUSTER_NODES} Ready nodes" nodes_ready
-	wait_until "ServiceAccount default/default" k -n default get serviceaccount default
-	log "cluster ${CLUSTER_NAME} ready in $((SECONDS - UP_START))s"
-	printf '%s\n' "${KUBECONFIG_PATH}"
+	# Fault injection for the test of this recovery: kills the named
+	# component once, in the first attempt.
+	if [[ "${attempt}" == 1 && -n "${CLUSTER_TEST_KILL:-}" ]]; then
+		log "test: killing ${CLUSTER_TEST_KILL}"
+		kill -KILL "$(component_pid "${CLUSTER_TEST_KILL}")" 2>/dev/null || true
+	fi
+
+	wait_until "the API server" k get --raw /readyz &&
+		wait_until "${CLUSTER_NODES} Ready nodes" nodes_ready &&
+		wait_until "ServiceAccount default/default" k -n default get serviceaccount default || return 1
+	# Ready, but only worth handing out with every component running.
+	if ! dead="$(components_alive)"; then
+		log "${dead} exited while the cluster came up; end of its log:"
+		tail -n 20 "$(cluster_dir)/logs/${dead}.log" >&2 2>/dev/null || true
+		return 1
+	fi
 }
 
 # Stops processes recorded in the cluster's pid files, if kwokctl could not.
@@ -424,13 +489,15 @@ cmd_apiserver_start() {
 	local name pid
 	[[ -f "$(saved_dir)/kube-apiserver.cmdline" ]] || die "the kube-apiserver of ${CLUSTER_NAME} was not stopped with apiserver-stop"
 	UP_START=${SECONDS}
+	WAIT_START=${SECONDS}
 	for name in kube-apiserver kube-controller-manager kube-scheduler; do
 		pid="$(component_pid "${name}")"
 		if [[ -f "$(saved_dir)/${name}.cmdline" && ! (-n "${pid}" && -d "/proc/${pid}") ]]; then
 			start_saved "${name}"
 		fi
 	done
-	wait_until "the API server" k get --raw /readyz
+	wait_until "the API server" k get --raw /readyz ||
+		die "the kube-apiserver of ${CLUSTER_NAME} did not become ready; component logs: $(cluster_dir)/logs/"
 	rm -rf "$(saved_dir)"
 	log "kube-apiserver of ${CLUSTER_NAME} ready again in $((SECONDS - UP_START))s"
 }
