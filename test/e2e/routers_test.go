@@ -75,14 +75,20 @@ func installCRD(t *testing.T, dyn dynamic.Interface, file string) {
 // given extra settings, and returns an env that talks to it.
 func startInstance(t *testing.T, vars map[string]string) *env {
 	t.Helper()
-	dir := t.TempDir()
-	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "nats")})
+	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "nats")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ns.Shutdown)
+	return startInstanceOn(t, ns.ClientURL(), vars)
+}
+
+// startInstanceOn runs another helm-service on the NATS server at natsURL.
+func startInstanceOn(t *testing.T, natsURL string, vars map[string]string) *env {
+	t.Helper()
+	dir := t.TempDir()
 	all := map[string]string{
-		"NATS_URL": ns.ClientURL(), "KUBECONFIG": suite.kubeconfig, "CHART_DIR": suite.chartDir,
+		"NATS_URL": natsURL, "KUBECONFIG": suite.kubeconfig, "CHART_DIR": suite.chartDir,
 		"WAIT_TIMEOUT": "2m", "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "debug",
 	}
 	for k, v := range vars {
@@ -100,7 +106,7 @@ func startInstance(t *testing.T, vars map[string]string) *env {
 			svc.dumpLog(os.Stderr)
 		}
 	})
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
