@@ -11,6 +11,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 
+	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/tasklog"
 )
 
@@ -44,6 +45,38 @@ func (e *PendingError) Error() string {
 
 func (e *PendingError) Unwrap() error { return ErrPendingRelease }
 
+// exclusiveKey marks a context whose task holds its releases against every
+// other helm-service (see WithExclusive).
+type exclusiveKey struct{}
+
+// WithExclusive marks ctx as that of a task that holds the cross-replica
+// leases of the releases it works on: no other helm-service can be working
+// on them. A pending record helm-service wrote is then left over from an
+// operation that died with its process, and is recovered at once instead
+// of after the pending age.
+func WithExclusive(ctx context.Context) context.Context {
+	return context.WithValue(ctx, exclusiveKey{}, true)
+}
+
+// exclusive reports whether ctx is marked by WithExclusive.
+func exclusive(ctx context.Context) bool {
+	on, _ := ctx.Value(exclusiveKey{}).(bool)
+	return on
+}
+
+// writtenByHelmService reports whether a release record carries the labels
+// helm-service puts on every record it writes. Another tool's operation
+// (the helm CLI, a controller) takes no lease of helm-service's, so its
+// pending records always get the pending age.
+func writtenByHelmService(rel *release.Release) bool {
+	for _, k := range []string{kube.LabelProject, kube.LabelStage, kube.LabelService} {
+		if rel.Labels[k] == "" {
+			return false
+		}
+	}
+	return true
+}
+
 // helmPending is the text of the error Helm's actions return for a release
 // whose newest record is pending (Helm does not export it).
 const helmPending = "another operation (install/upgrade/rollback) is in progress"
@@ -75,7 +108,8 @@ func (c *Client) recoverPending(ctx context.Context, cfg *action.Configuration, 
 	}
 	status := last.Info.Status
 	age := c.now().Sub(last.Info.LastDeployed.Time).Round(time.Second)
-	if age < c.pendingAge {
+	leased := exclusive(ctx) && writtenByHelmService(last)
+	if age < c.pendingAge && !leased {
 		return "", &PendingError{Namespace: req.Namespace, Name: req.Name, Status: string(status), Revision: last.Version, Age: age, RecoverAfter: c.pendingAge - age, PendingAge: c.pendingAge}
 	}
 	if err := ctx.Err(); err != nil {
@@ -87,7 +121,10 @@ func (c *Client) recoverPending(ctx context.Context, cfg *action.Configuration, 
 	}
 	target := lastGood(history, last.Version)
 	what := fmt.Sprintf("release %s/%s was left %s at revision %d by an operation that did not end (%s ago)", req.Namespace, req.Name, status, last.Version, age)
-	tasklog.From(ctx, c.log).Warn("recovering a pending release", "namespace", req.Namespace, "release", req.Name, "status", status, "revision", last.Version, "age", age.String())
+	if leased && age < c.pendingAge {
+		what = fmt.Sprintf("release %s/%s was left %s at revision %d by a helm-service that stopped mid-operation (%s ago; its lease on the release had expired, so none was still working on it)", req.Namespace, req.Name, status, last.Version, age)
+	}
+	tasklog.From(ctx, c.log).Warn("recovering a pending release", "namespace", req.Namespace, "release", req.Name, "status", status, "revision", last.Version, "age", age.String(), "leased", leased)
 
 	if target == nil {
 		// Never deployed: nothing to go back to.

@@ -136,3 +136,51 @@ func TestRecoveryLogsWithTheTasksLogger(t *testing.T) {
 		t.Errorf("log = %q, want the recovery logged with the task's fields", out.String())
 	}
 }
+
+// A task that holds the release's lease against every other helm-service
+// recovers a young pending record that helm-service wrote at once: its
+// operation died with its process. A young record without helm-service's
+// labels (another tool's), or one met without the lease (core mode), keeps
+// the pending age.
+func TestYoungPendingRecordUnderLeaseIsRecoveredAtOnce(t *testing.T) {
+	ours := map[string]string{"keptn.sh/project": "p", "keptn.sh/stage": "s", "keptn.sh/service": "carts"}
+	for _, c := range []struct {
+		name      string
+		labels    map[string]string
+		exclusive bool
+		recovered bool
+	}{
+		{"helm-service's record under lease", ours, true, true},
+		{"helm-service's record without lease", ours, false, false},
+		{"another tool's record under lease", nil, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			client, cfg := memoryClient(t, nil)
+			ch := sampleChart(t)
+			rel := &release.Release{
+				Name: "carts", Namespace: "ns", Version: 1, Chart: ch, Config: ch.Values, Labels: c.labels,
+				Info: &release.Info{Status: release.StatusPendingInstall, LastDeployed: helmtime.Time{Time: time.Now().Add(-5 * time.Second)}},
+			}
+			if err := cfg.Releases.Create(rel); err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if c.exclusive {
+				ctx = WithExclusive(ctx)
+			}
+			res, err := client.Upgrade(ctx, Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Labels: ours, Timeout: time.Minute})
+			if !c.recovered {
+				if !errors.Is(err, ErrPendingRelease) {
+					t.Fatalf("error = %v, want the pending age to hold", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(res.Recovered, "stopped mid-operation") || res.Status != "deployed" {
+				t.Errorf("recovered %q, status %s; want recovered at once and deployed", res.Recovered, res.Status)
+			}
+		})
+	}
+}
