@@ -439,6 +439,21 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 			}
 			unqueue()
 		}
+		// Holding the lease, no other helm-service works on the release: a
+		// pending record one left behind died with it and is recovered at
+		// once. Should the lease be lost (NATS out of reach for longer than
+		// LOCK_TTL), another replica may take the release: the task stops
+		// and its trigger goes back to the bus.
+		var stopTask context.CancelCauseFunc
+		ctx, stopTask = context.WithCancelCause(helm.WithExclusive(ctx))
+		defer stopTask(nil)
+		go func() {
+			select {
+			case <-held.Lost():
+				stopTask(fmt.Errorf("the lease of release %s was lost", key))
+			case <-ctx.Done():
+			}
+		}()
 	}
 	if superseding && key != "" && d.opts.Ledger != nil {
 		switch last, found, err := d.opts.Ledger.LastRun(ctx, key, task.Name()); {

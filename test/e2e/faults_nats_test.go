@@ -110,7 +110,9 @@ func (p *natsProcess) shutdown() { _ = p.stop(syscall.SIGTERM) }
 // one .finished, the cluster what each service's last trigger asked for.
 func TestFaultExternalNATSRestarted(t *testing.T) {
 	server := newNATSProcess(t)
-	r := newRigOn(t, "ft-xnats", nil, server)
+	// The triggers in flight when NATS stops are delivered again 4 s
+	// after it is back instead of the default 30 s, to keep the case short.
+	r := newRigOn(t, "ft-xnats", map[string]string{"NATS_ACK_WAIT": "4s"}, server)
 	r.startService()
 	services := r.services(8)
 	parent := r.t

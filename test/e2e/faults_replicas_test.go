@@ -25,7 +25,10 @@ const helmInProgress = "another operation (install/upgrade/rollback) is in progr
 // in progress", the deployments of the service never overlap in time, no
 // release is left pending, and the newest trigger is what runs.
 func TestFaultReplicasShareOneRelease(t *testing.T) {
-	r := newRig(t, "ft-lease", map[string]string{"LOCK_TTL": "6s", "MAX_PARALLEL_TASKS": "4"})
+	// The killed replica's leases expire after 6 s and its triggers are
+	// delivered again after 4 s, instead of 30 s each, to keep the case
+	// short; TestFaultKilledMidDeployDefaults shows the defaults.
+	r := newRig(t, "ft-lease", map[string]string{"LOCK_TTL": "6s", "NATS_ACK_WAIT": "4s", "MAX_PARALLEL_TASKS": "4"})
 	for range 3 {
 		r.startService()
 	}
