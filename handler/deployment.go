@@ -142,12 +142,12 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err := d.namespaces.Ensure(ctx, namespace, target); err != nil {
 		return nil, err
 	}
+	if strategy == events.StrategyBlueGreen {
+		return d.deployBlueGreen(ctx, t, in, ch, values, namespace, target, rollout, varChanges)
+	}
 	vars, changedVars, err := d.applyVariables(ctx, namespace, in.Service, varChanges)
 	if err != nil {
 		return nil, err
-	}
-	if strategy == events.StrategyBlueGreen {
-		return d.deployBlueGreen(ctx, t, in, ch, values, namespace, target, rollout, vars, changedVars)
 	}
 	labels := maps.Clone(target)
 	labels[kube.LabelStrategy] = string(strategy)
@@ -223,16 +223,22 @@ func variableChanges(in events.Deployment) (variableGroupChanges, error) {
 	return variableGroupChanges{global: global, service: svc}, nil
 }
 
+// refuseWithoutGroups is the error for a trigger that sets variables
+// where no variable groups are available, or nil.
+func (c variableGroupChanges) refuseWithoutGroups() error {
+	if len(c.global) > 0 || len(c.service) > 0 {
+		return errors.New("field deployment.variables: variable groups are not available")
+	}
+	return nil
+}
+
 // applyVariables writes a trigger's variables to the groups and returns
 // the post-renderer that gives the groups to the service's workloads,
 // with the names of the variables that changed. Without variable groups
 // configured it returns nil, and an error if the trigger sets variables.
 func (d *Deployment) applyVariables(ctx context.Context, namespace, service string, c variableGroupChanges) (*helm.VariablesPostRenderer, []string, error) {
 	if d.variables == nil {
-		if len(c.global) > 0 || len(c.service) > 0 {
-			return nil, nil, errors.New("field deployment.variables: variable groups are not available")
-		}
-		return nil, nil, nil
+		return nil, nil, c.refuseWithoutGroups()
 	}
 	changed, groups, err := d.variables.Apply(ctx, namespace, service, c.global, c.service)
 	if err != nil {

@@ -81,10 +81,21 @@ type Scaler interface {
 	WaitScaled(ctx context.Context, workloads []kube.Workload) error
 }
 
-// Variables writes the variable groups of services (see vargroups.Store).
+// Variables writes the variable groups of services and the snapshots of
+// blue/green services (see vargroups.Store).
 type Variables interface {
 	// Apply merges changes into the namespace's global group and the
 	// service's group and returns the names of the variables that
 	// changed and both groups as they are afterwards.
 	Apply(ctx context.Context, namespace, service string, global, svc vargroups.Changes) ([]string, vargroups.Groups, error)
+	// Preview returns what Apply would, writing nothing.
+	Preview(ctx context.Context, namespace, service string, global, svc vargroups.Changes) ([]string, vargroups.Groups, error)
+	// Snapshot stores groups as an immutable snapshot of the service's
+	// variables and returns it.
+	Snapshot(ctx context.Context, namespace, service string, groups vargroups.Groups) (vargroups.Snapshot, error)
+	// ReadSnapshot reads and checks the service's snapshot id.
+	ReadSnapshot(ctx context.Context, namespace, service, id string) (vargroups.Snapshot, error)
+	// CollectSnapshots deletes the service's snapshots whose ID is not in
+	// keep and names those it deleted.
+	CollectSnapshots(ctx context.Context, namespace, service string, keep []string) ([]string, error)
 }

@@ -49,6 +49,8 @@ type lifecycle struct {
 	scaler   Scaler
 	locks    *Locks
 	settings LifecycleSettings
+	// variables are nil without variable groups.
+	variables Variables
 }
 
 // errNeverDeployed is wrapped by find for a service without releases.
@@ -118,8 +120,9 @@ func (l *lifecycle) prepare(ctx context.Context, c events.Common) (*deployed, er
 }
 
 // promote makes the canary the primary: the primary gets the canary's
-// chart and values and must become ready, then the stable endpoint routes
-// all traffic to it and the canary is scaled to zero.
+// chart and values, rendered as the canary was (its rollout and variable
+// snapshot, see renderSettings), and must become ready, then the stable
+// endpoint routes all traffic to it and the canary is scaled to zero.
 func (l *lifecycle) promote(ctx context.Context, t Trigger, d *deployed) (*events.Outcome, string, error) {
 	if d.strategy != events.StrategyBlueGreen {
 		return &events.Outcome{Action: events.ActionNone}, fmt.Sprintf("%s service: nothing to promote, the release already serves production", d.strategy), nil
@@ -129,6 +132,10 @@ func (l *lifecycle) promote(ctx context.Context, t Trigger, d *deployed) (*event
 	}
 	if d.canary.Status != release.StatusDeployed.String() {
 		return nil, "", fmt.Errorf("promote %s/%s: the canary's newest revision %d is %s, not deployed: deploy a working version before promoting it", d.namespace, d.service, d.canary.Revision, d.canary.Status)
+	}
+	render, err := renderSettingsOf(ctx, l.variables, d.canary, d.service)
+	if err != nil {
+		return nil, "", fmt.Errorf("promote %s/%s (traffic unchanged): %w", d.namespace, d.service, err)
 	}
 	kept, err := keptReplicas(ctx, l.scaler, d.primary)
 	if err != nil {
@@ -141,10 +148,12 @@ func (l *lifecycle) promote(ctx context.Context, t Trigger, d *deployed) (*event
 		Name:         primaryName(d.service),
 		Chart:        d.canary.Chart,
 		Values:       d.canary.Values,
-		Labels:       blueGreenLabels(d.primary.Labels, sidePrimary),
+		Labels:       render.onLabels(blueGreenLabels(d.primary.Labels, sidePrimary)),
 		ObjectLabels: objectLabels(d.service, sidePrimary),
 		Timeout:      l.settings.WaitTimeout,
 		Replicas:     kept,
+		Rollout:      render.rollout,
+		Variables:    render.variables(),
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("promote %s/%s: the primary did not take the canary's version (traffic unchanged): %w", d.namespace, d.service, err)
@@ -163,11 +172,14 @@ func (l *lifecycle) promote(ctx context.Context, t Trigger, d *deployed) (*event
 	if err := l.scaler.Scale(ctx, d.canary.Workloads, 0); err != nil {
 		return nil, "", fmt.Errorf("promote %s/%s: the primary serves the new version, but scaling the canary to zero failed: %w", d.namespace, d.service, err)
 	}
+	if l.variables != nil {
+		collectSnapshots(ctx, t, l.releases, l.variables, d.namespace, d.service)
+	}
 	t.recordChange(cdevents.Upgraded, d.namespace, d.service, res.Images)
 	out := &events.Outcome{Action: events.ActionPromoted, ReleaseName: res.Name, HelmRevision: res.Revision, Traffic: traffic}
-	msg := fmt.Sprintf("promoted: primary %s/%s is at revision %d with the canary's chart %s-%s and values, all traffic goes to it, the canary is scaled to zero (took %s)",
+	msg := fmt.Sprintf("promoted: primary %s/%s is at revision %d with the canary's chart %s-%s, values, rollout and variables, all traffic goes to it, the canary is scaled to zero (took %s)",
 		d.namespace, res.Name, res.Revision, res.ChartName, res.ChartVersion, time.Since(start).Round(time.Millisecond))
-	return out, msg, nil
+	return out, withForcedRecreate(msg, res.ForcedRecreate), nil
 }
 
 // revert undoes a deployment that failed: blue/green routes all traffic to

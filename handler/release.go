@@ -20,6 +20,14 @@ func NewRelease(releases Releases, router Router, scaler Scaler, locks *Locks, s
 	return &Release{lifecycle{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, locks: locks, settings: settings}}
 }
 
+// WithVariables gives the task the variable groups: a promotion then
+// checks the canary's variable snapshot and hands it to the primary. It
+// returns r.
+func (r *Release) WithVariables(v Variables) *Release {
+	r.variables = v
+	return r
+}
+
 // Name implements Task.
 func (r *Release) Name() string { return events.TaskRelease }
 

@@ -144,6 +144,9 @@ func serve(ctx context.Context) error {
 	}
 	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail, NamespaceTemplate: nsTemplate}
 	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, locks, lifecycle)
+	if cl.variables != nil {
+		release.WithVariables(cl.variables)
+	}
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, locks, lifecycle)
 	action := handler.NewAction(cl.releases, cl.scaler, locks, handler.ActionSettings{MaxReplicas: cfg.MaxReplicas, WaitTimeout: cfg.WaitTimeout, NamespaceTemplate: nsTemplate})
 	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, locks, handler.ServiceDeleteSettings{

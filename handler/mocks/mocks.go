@@ -473,3 +473,64 @@ func (mr *MockVariablesMockRecorder) Apply(ctx, namespace, service, global, svc 
 	mr.mock.ctrl.T.Helper()
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Apply", reflect.TypeOf((*MockVariables)(nil).Apply), ctx, namespace, service, global, svc)
 }
+
+// CollectSnapshots mocks base method.
+func (m *MockVariables) CollectSnapshots(ctx context.Context, namespace, service string, keep []string) ([]string, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "CollectSnapshots", ctx, namespace, service, keep)
+	ret0, _ := ret[0].([]string)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// CollectSnapshots indicates an expected call of CollectSnapshots.
+func (mr *MockVariablesMockRecorder) CollectSnapshots(ctx, namespace, service, keep interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "CollectSnapshots", reflect.TypeOf((*MockVariables)(nil).CollectSnapshots), ctx, namespace, service, keep)
+}
+
+// Preview mocks base method.
+func (m *MockVariables) Preview(ctx context.Context, namespace, service string, global, svc vargroups.Changes) ([]string, vargroups.Groups, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Preview", ctx, namespace, service, global, svc)
+	ret0, _ := ret[0].([]string)
+	ret1, _ := ret[1].(vargroups.Groups)
+	ret2, _ := ret[2].(error)
+	return ret0, ret1, ret2
+}
+
+// Preview indicates an expected call of Preview.
+func (mr *MockVariablesMockRecorder) Preview(ctx, namespace, service, global, svc interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Preview", reflect.TypeOf((*MockVariables)(nil).Preview), ctx, namespace, service, global, svc)
+}
+
+// ReadSnapshot mocks base method.
+func (m *MockVariables) ReadSnapshot(ctx context.Context, namespace, service, id string) (vargroups.Snapshot, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "ReadSnapshot", ctx, namespace, service, id)
+	ret0, _ := ret[0].(vargroups.Snapshot)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// ReadSnapshot indicates an expected call of ReadSnapshot.
+func (mr *MockVariablesMockRecorder) ReadSnapshot(ctx, namespace, service, id interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ReadSnapshot", reflect.TypeOf((*MockVariables)(nil).ReadSnapshot), ctx, namespace, service, id)
+}
+
+// Snapshot mocks base method.
+func (m *MockVariables) Snapshot(ctx context.Context, namespace, service string, groups vargroups.Groups) (vargroups.Snapshot, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Snapshot", ctx, namespace, service, groups)
+	ret0, _ := ret[0].(vargroups.Snapshot)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// Snapshot indicates an expected call of Snapshot.
+func (mr *MockVariablesMockRecorder) Snapshot(ctx, namespace, service, groups interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Snapshot", reflect.TypeOf((*MockVariables)(nil).Snapshot), ctx, namespace, service, groups)
+}

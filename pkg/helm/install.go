@@ -13,7 +13,7 @@ func (c *Client) install(ctx context.Context, cfg *action.Configuration, req Req
 	in.ReleaseName = req.Name
 	in.Wait = true
 	in.Timeout = req.Timeout
-	in.Labels = req.Labels
+	in.Labels = storedLabels(req.Labels)
 	rollout := c.rolloutPostRenderer(ctx, req)
 	in.PostRenderer = postRendererFor(req, rollout)
 	done := timed(c.observer, "install")

@@ -19,12 +19,18 @@ import (
 // so the service group overrides the global one and the chart's env
 // overrides both. When Checksum is set it is written to the pod templates'
 // vargroups.AnnotationChecksum, so that a change of a group rolls the pods.
+// For a blue/green service Secrets is its snapshot of both groups instead
+// (see vargroups.Snapshot).
 // Pod templates are decoded into their Kubernetes type and encoded back.
 type VariablesPostRenderer struct {
 	// Secrets are the Secrets of the groups, global first.
 	Secrets []string
 	// Checksum is vargroups.Groups.Checksum; "" leaves the annotation out.
 	Checksum string
+	// Snapshot, when set, is the ID of the vargroups.Snapshot that Secrets
+	// holds; it is written to the pod templates'
+	// vargroups.AnnotationSnapshot.
+	Snapshot string
 }
 
 var _ postrender.PostRenderer = VariablesPostRenderer{}
@@ -70,13 +76,19 @@ func (p VariablesPostRenderer) apply(tmpl *corev1.PodTemplateSpec) {
 	for i := range tmpl.Spec.Containers {
 		tmpl.Spec.Containers[i].EnvFrom = p.withGroups(tmpl.Spec.Containers[i].EnvFrom)
 	}
-	if p.Checksum == "" {
+	annotate(tmpl, vargroups.AnnotationChecksum, p.Checksum)
+	annotate(tmpl, vargroups.AnnotationSnapshot, p.Snapshot)
+}
+
+// annotate sets an annotation of the pod template, unless value is "".
+func annotate(tmpl *corev1.PodTemplateSpec, key, value string) {
+	if value == "" {
 		return
 	}
 	if tmpl.Annotations == nil {
 		tmpl.Annotations = map[string]string{}
 	}
-	tmpl.Annotations[vargroups.AnnotationChecksum] = p.Checksum
+	tmpl.Annotations[key] = value
 }
 
 // withGroups appends the groups' Secrets to sources, moving a group the

@@ -162,3 +162,30 @@ func TestVariablesPostRendererWithoutChecksumAddsNoAnnotation(t *testing.T) {
 		}
 	}
 }
+
+func TestVariablesPostRendererMarksSnapshotReaders(t *testing.T) {
+	p := VariablesPostRenderer{Secrets: []string{"helm-service-vars-web-0123456789abcdef"}, Checksum: "abc", Snapshot: "0123456789abcdef"}
+	out, err := p.Run(bytes.NewBufferString(variablesManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, tmpl := range podTemplates(t, out) {
+		if got := tmpl.Annotations[vargroups.AnnotationSnapshot]; got != "0123456789abcdef" {
+			t.Errorf("%s: snapshot annotation %q, want the snapshot's ID", key, got)
+		}
+		refs := secretRefs(tmpl.Spec.Containers[len(tmpl.Spec.Containers)-1].EnvFrom)
+		if len(refs) == 0 || refs[len(refs)-1] != "secret:helm-service-vars-web-0123456789abcdef?" {
+			t.Errorf("%s: envFrom %v, want the snapshot last", key, refs)
+		}
+	}
+	// Without a snapshot there is no snapshot annotation.
+	out, err = VariablesPostRenderer{Secrets: []string{"helm-service-vars"}}.Run(bytes.NewBufferString(variablesManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, tmpl := range podTemplates(t, out) {
+		if v, ok := tmpl.Annotations[vargroups.AnnotationSnapshot]; ok {
+			t.Errorf("%s: snapshot annotation %q without a snapshot", key, v)
+		}
+	}
+}

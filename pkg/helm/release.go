@@ -22,6 +22,9 @@ type Request struct {
 	// Values are the complete values the chart is rendered with.
 	Values map[string]any
 	// Labels are stored on the release record, to find the release later.
+	// An upgrade merges them into the previous revision's labels; one
+	// whose value is RemoveLabel is removed instead (and not stored by an
+	// install).
 	Labels map[string]string
 	// Timeout bounds the wait for the release's workloads to be ready.
 	Timeout time.Duration
@@ -38,6 +41,21 @@ type Request struct {
 	// Variables, when set, gives the chart's workloads the variable groups
 	// (see VariablesPostRenderer).
 	Variables *VariablesPostRenderer
+}
+
+// RemoveLabel, as the value of a Request label, removes the label from the
+// release record (Helm's rule for upgrades).
+const RemoveLabel = "null"
+
+// storedLabels are the labels an install stores: those not removed.
+func storedLabels(labels map[string]string) map[string]string {
+	out := make(map[string]string, len(labels))
+	for k, v := range labels {
+		if v != RemoveLabel {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // Result describes a release after an action.

@@ -127,3 +127,31 @@ func TestUpgradeWaitFailureIsReported(t *testing.T) {
 		t.Errorf("release after failed wait = %+v, want failed", rel)
 	}
 }
+
+func TestUpgradeRemovesLabelsMarkedForRemoval(t *testing.T) {
+	c, cfg := memoryClient(t, nil)
+	ch := sampleChart(t)
+	req := Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute,
+		Labels: map[string]string{"keptn.sh/service": "carts", "keptn.sh/a": "1", "keptn.sh/b": RemoveLabel}}
+	if _, err := c.Upgrade(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	labels := func() map[string]string {
+		t.Helper()
+		rel, err := cfg.Releases.Last("carts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rel.Labels
+	}
+	if got := labels(); got["keptn.sh/a"] != "1" || len(got) != 2 {
+		t.Errorf("labels after install = %v, want keptn.sh/service and keptn.sh/a only", got)
+	}
+	req.Labels = map[string]string{"keptn.sh/service": "carts", "keptn.sh/a": RemoveLabel, "keptn.sh/c": "2"}
+	if _, err := c.Upgrade(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if got := labels(); got["keptn.sh/c"] != "2" || len(got) != 2 {
+		t.Errorf("labels after upgrade = %v, want keptn.sh/service and keptn.sh/c only", got)
+	}
+}

@@ -31,9 +31,9 @@ type Redeployer struct {
 }
 
 // Run watches the Secrets of variable groups in every namespace until ctx
-// is cancelled.
+// is cancelled. Snapshots are not watched: they never change.
 func (r Redeployer) Run(ctx context.Context) error {
-	selector := fmt.Sprintf("%s=%s,%s", kube.LabelManagedBy, kube.ManagedByValue, LabelGroup)
+	selector := fmt.Sprintf("%s=%s,%s in (%s,%s)", kube.LabelManagedBy, kube.ManagedByValue, LabelGroup, GroupGlobal, GroupService)
 	factory := informers.NewSharedInformerFactoryWithOptions(r.Store.Clientset, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
 	informer := factory.Core().V1().Secrets().Informer()
@@ -77,7 +77,9 @@ func (r Redeployer) Run(ctx context.Context) error {
 }
 
 // Sync brings the checksum annotation of every Deployment of namespace
-// that reads a service group up to date with the groups' data.
+// that reads a service group up to date with the groups' data. Deployments
+// whose pods read a snapshot (AnnotationSnapshot) are left alone: the
+// groups' changes reach them with their next deployment.
 func (r Redeployer) Sync(ctx context.Context, namespace string) error {
 	list, err := r.Store.Clientset.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -85,6 +87,9 @@ func (r Redeployer) Sync(ctx context.Context, namespace string) error {
 	}
 	for i := range list.Items {
 		d := &list.Items[i]
+		if d.Spec.Template.Annotations[AnnotationSnapshot] != "" {
+			continue
+		}
 		service, ok := serviceOf(d)
 		if !ok {
 			continue

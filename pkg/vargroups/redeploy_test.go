@@ -71,3 +71,23 @@ func TestRedeployerSyncPatchesStaleChecksums(t *testing.T) {
 		t.Errorf("%d patches, want 2 (web and db)", patches)
 	}
 }
+
+func TestRedeployerSyncLeavesSnapshotReadersAlone(t *testing.T) {
+	ctx := context.Background()
+	snap := snapshotOf("web", Groups{Service: map[string][]byte{"MODE": []byte("a")}})
+	reader := deploymentReading("web-primary", snap.Name, snap.Checksum)
+	reader.Spec.Template.Annotations[AnnotationSnapshot] = snap.ID
+	cs := fake.NewSimpleClientset(
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ServiceSecret("web"), Namespace: "ns"}, Data: map[string][]byte{"MODE": []byte("b")}},
+		reader,
+	)
+	r := Redeployer{Store: Store{Clientset: cs}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := r.Sync(ctx, "ns"); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "patch" {
+			t.Errorf("a Deployment reading a snapshot was patched: %v", a)
+		}
+	}
+}

@@ -211,20 +211,7 @@ func (s Store) apply(ctx context.Context, namespace, name string, labels map[str
 		if sec.Data == nil {
 			sec.Data = map[string][]byte{}
 		}
-		changed = changed[:0]
-		for _, k := range slices.Sorted(maps.Keys(changes)) {
-			old, had := sec.Data[k]
-			v := changes[k]
-			switch {
-			case v == nil && had:
-				delete(sec.Data, k)
-			case v != nil && (!had || string(old) != *v):
-				sec.Data[k] = []byte(*v)
-			default:
-				continue
-			}
-			changed = append(changed, k)
-		}
+		changed = merge(sec.Data, changes)
 		data = sec.Data
 		if len(changed) == 0 {
 			return nil
@@ -243,4 +230,53 @@ func (s Store) apply(ctx context.Context, namespace, name string, labels map[str
 		return nil, nil, fmt.Errorf("write variable group %s/%s: %w", namespace, name, err)
 	}
 	return data, changed, nil
+}
+
+// merge applies changes to data and returns the names of the variables
+// that changed, sorted.
+func merge(data map[string][]byte, changes Changes) []string {
+	var changed []string
+	for _, k := range slices.Sorted(maps.Keys(changes)) {
+		old, had := data[k]
+		v := changes[k]
+		switch {
+		case v == nil && had:
+			delete(data, k)
+		case v != nil && (!had || string(old) != *v):
+			data[k] = []byte(*v)
+		default:
+			continue
+		}
+		changed = append(changed, k)
+	}
+	return changed
+}
+
+// Preview returns what Apply would return for the same changes, writing
+// nothing: the names of the variables that would change and the groups as
+// they would be.
+func (s Store) Preview(ctx context.Context, namespace, service string, global, svc Changes) ([]string, Groups, error) {
+	g, err := s.Read(ctx, namespace, service)
+	if err != nil {
+		return nil, Groups{}, err
+	}
+	var changed []string
+	for _, group := range []struct {
+		name    string
+		data    *map[string][]byte
+		changes Changes
+	}{{GroupGlobal, &g.Global, global}, {GroupService, &g.Service, svc}} {
+		if len(group.changes) == 0 {
+			continue
+		}
+		data := maps.Clone(*group.data)
+		if data == nil {
+			data = map[string][]byte{}
+		}
+		for _, k := range merge(data, group.changes) {
+			changed = append(changed, group.name+"."+k)
+		}
+		*group.data = data
+	}
+	return changed, g, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,11 +14,14 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
+	appsv1 "k8s.io/api/apps/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/vargroups"
 )
 
 // lifecycleFinished is the data of release.finished and rollback.finished.
@@ -533,5 +537,57 @@ func TestLifecycleBadInput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBlueGreenPromotionRendersAsTheCanary promotes a canary deployed with
+// variables, a trigger's deployment.rollout on top of the configured
+// ROLLOUT_* defaults, and checks that the primary's live Deployment then
+// reads the same variable Secrets, carries the same variables checksum and
+// has the same update strategy as the canary's had.
+func TestBlueGreenPromotionRendersAsTheCanary(t *testing.T) {
+	e := startInstance(t, map[string]string{"ROLLOUT_STRATEGY": "RollingUpdate", "ROLLOUT_MAX_UNAVAILABLE": "0"})
+	project, stage := suite.project("bgpromote"), "prod"
+	ns, svc := project+"-"+stage, "carts"
+
+	id := e.trigger(t, e.nats, variablesTrigger(project, stage, svc, "duplicate", map[string]any{"image": "example/carts:1"},
+		map[string]any{"FEATURE": "one"}, nil))
+	_, data := e.finished(t, id, deployTimeout)
+	expectSucceeded(t, data)
+
+	trigger := variablesTrigger(project, stage, svc, "duplicate", map[string]any{"image": "example/carts:2"},
+		map[string]any{"FEATURE": "two"}, map[string]any{"REGION": "eu-2"})
+	trigger["deployment"].(map[string]any)["rollout"] = map[string]any{"maxSurge": "50%"}
+	_, data = e.finished(t, e.trigger(t, e.nats, trigger), deployTimeout)
+	expectSucceeded(t, data)
+
+	canary := getDeployment(t, ns, svc+"-canary")
+	wantRefs := variableRefs(canary.Spec.Template.Spec.Containers[0])
+	wantSum := canary.Spec.Template.Annotations[vargroups.AnnotationChecksum]
+	wantStrategy := canary.Spec.Strategy
+	if len(wantRefs) == 0 || wantSum == "" {
+		t.Fatalf("canary reads variables %v with checksum %q, want both set", wantRefs, wantSum)
+	}
+	if s := wantStrategy; s.Type != appsv1.RollingUpdateDeploymentStrategyType || s.RollingUpdate == nil ||
+		s.RollingUpdate.MaxSurge.String() != "50%" || s.RollingUpdate.MaxUnavailable.String() != "0" {
+		t.Fatalf("canary strategy = %+v, want RollingUpdate with maxSurge 50%% (trigger) and maxUnavailable 0 (ROLLOUT_MAX_UNAVAILABLE)", s)
+	}
+
+	rel, _ := e.runTask(t, "release", lifecycleTrigger(project, stage, svc, "pass"))
+	if rel.Release == nil || rel.Release.Action != "promoted" {
+		t.Fatalf("release outcome = %+v (%s)", rel.Release, rel.Message)
+	}
+	primary := getDeployment(t, ns, svc+"-primary")
+	if got := variableRefs(primary.Spec.Template.Spec.Containers[0]); !slices.Equal(got, wantRefs) {
+		t.Errorf("promoted primary reads variables %v, want the canary's %v", got, wantRefs)
+	}
+	if got := primary.Spec.Template.Annotations[vargroups.AnnotationChecksum]; got != wantSum {
+		t.Errorf("promoted primary's variables checksum = %q, want the canary's %q", got, wantSum)
+	}
+	if got := primary.Spec.Strategy; !equality.Semantic.DeepEqual(got, wantStrategy) {
+		t.Errorf("promoted primary's strategy = %+v, want the canary's %+v", got, wantStrategy)
+	}
+	if p := image(t, ns, svc+"-primary"); p != "example/carts:2" {
+		t.Errorf("after promotion the primary runs %s, want example/carts:2", p)
 	}
 }

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/vargroups"
 )
 
@@ -49,6 +52,18 @@ func envFromOf(c corev1.Container) []string {
 			out = append(out, name)
 		case s.ConfigMapRef != nil:
 			out = append(out, "configmap:"+s.ConfigMapRef.Name)
+		}
+	}
+	return out
+}
+
+// variableRefs lists the variable Secrets (helm-service-vars*) a
+// container's envFrom reads, in order.
+func variableRefs(c corev1.Container) []string {
+	var out []string
+	for _, s := range c.EnvFrom {
+		if s.SecretRef != nil && strings.HasPrefix(s.SecretRef.Name, vargroups.GlobalSecret) {
+			out = append(out, s.SecretRef.Name)
 		}
 	}
 	return out
@@ -194,8 +209,9 @@ func TestVariableGroups(t *testing.T) {
 	expectNoValue(t, "helm-service's log", log, secret1, secret2)
 }
 
-// TestVariableGroupsBlueGreen checks that both the primary and the canary
-// of a blue/green service read the service's group.
+// TestVariableGroupsBlueGreen checks that after the first deployment both
+// the primary and the canary of a blue/green service read one snapshot of
+// the service's variables.
 func TestVariableGroupsBlueGreen(t *testing.T) {
 	project, stage := suite.project("varsbg"), "prod"
 	ns, svc := project+"-"+stage, "carts"
@@ -203,11 +219,12 @@ func TestVariableGroupsBlueGreen(t *testing.T) {
 		map[string]any{"FEATURE": "on"}, nil))
 	_, data := suite.finished(t, id, deployTimeout)
 	expectSucceeded(t, data)
-	want := []string{"configmap:", "secret:" + vargroups.GlobalSecret + "?", "secret:" + vargroups.ServiceSecret(svc) + "?"}
+	snapshot := snapshotRead(t, ns, svc, "primary")
+	want := []string{"configmap:", "secret:" + snapshot.Name + "?"}
 	for _, name := range []string{svc + "-primary", svc + "-canary"} {
 		d := getDeployment(t, ns, name)
 		got := envFromOf(d.Spec.Template.Spec.Containers[0])
-		if len(got) != 3 || !strings.HasPrefix(got[0], want[0]) || !slices.Equal(got[1:], want[1:]) {
+		if len(got) != 2 || !strings.HasPrefix(got[0], want[0]) || !slices.Equal(got[1:], want[1:]) {
 			t.Errorf("%s: envFrom = %v, want the chart's config then %v", name, got, want[1:])
 		}
 		if d.Spec.Template.Annotations[vargroups.AnnotationChecksum] == "" {
@@ -265,5 +282,189 @@ func TestVariableGroupEditedRollsDeployment(t *testing.T) {
 			t.Fatalf("no new ReplicaSet with checksum %s: before %v, after %v", sum2, before, after)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// snapshotsOf returns the variable snapshots of a service by name.
+func snapshotsOf(t *testing.T, ns, service string) map[string]corev1.Secret {
+	t.Helper()
+	list, err := suite.clientset.CoreV1().Secrets(ns).List(ctx(t), metav1.ListOptions{
+		LabelSelector: "app.kubernetes.io/managed-by=helm-service,keptn.sh/variable-group=snapshot,keptn.sh/service=" + service,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]corev1.Secret{}
+	for _, s := range list.Items {
+		out[s.Name] = s
+	}
+	return out
+}
+
+// snapshotRead is the one variable Secret a blue/green side's pods read,
+// checked to be an immutable snapshot of the service.
+func snapshotRead(t *testing.T, ns, service, side string) corev1.Secret {
+	t.Helper()
+	d := getDeployment(t, ns, service+"-"+side)
+	refs := variableRefs(d.Spec.Template.Spec.Containers[0])
+	if len(refs) != 1 || !strings.HasPrefix(refs[0], vargroups.ServiceSecret(service)+"-") {
+		t.Fatalf("%s reads the variable Secrets %v, want one snapshot %s-<id>", side, refs, vargroups.ServiceSecret(service))
+	}
+	s := secretData(t, ns, refs[0])
+	if s.Immutable == nil || !*s.Immutable || s.Labels[vargroups.LabelGroup] != "snapshot" || s.Labels["keptn.sh/service"] != service ||
+		s.Labels["app.kubernetes.io/managed-by"] != "helm-service" {
+		t.Errorf("snapshot %s: immutable %v, labels %v", s.Name, s.Immutable, s.Labels)
+	}
+	return *s
+}
+
+// dataOf is a Secret's data as strings, for comparisons.
+func dataOf(s corev1.Secret) map[string]string {
+	out := map[string]string{}
+	for k, v := range s.Data {
+		out[k] = string(v)
+	}
+	return out
+}
+
+// TestBlueGreenVariableIsolation: primary and canary each read their own
+// immutable snapshot of the variables. A canary deployed with new values
+// leaves the primary's snapshot and pods alone; promotion hands the
+// canary's snapshot to the primary; variables of a failed canary
+// deployment never reach the primary; snapshots nobody reads are deleted.
+func TestBlueGreenVariableIsolation(t *testing.T) {
+	project, stage := suite.project("varsiso"), "prod"
+	ns, svc := project+"-"+stage, "carts"
+	deploy := func(values, svcVars, globalVars map[string]any) events.DeploymentFinished {
+		t.Helper()
+		_, data := suite.finished(t, suite.trigger(t, suite.nats, variablesTrigger(project, stage, svc, "duplicate", values, svcVars, globalVars)), deployTimeout)
+		return data
+	}
+
+	// v1: both sides read the same snapshot of both groups.
+	expectSucceeded(t, deploy(map[string]any{"image": "example/carts:1"}, map[string]any{"FEATURE": "one"}, map[string]any{"REGION": "eu-1"}))
+	v1 := snapshotRead(t, ns, svc, "primary")
+	if c := snapshotRead(t, ns, svc, "canary"); c.Name != v1.Name {
+		t.Errorf("after the first deployment the canary reads %s and the primary %s, want the same", c.Name, v1.Name)
+	}
+	if got, want := dataOf(v1), map[string]string{"FEATURE": "one", "REGION": "eu-1"}; !maps.Equal(got, want) {
+		t.Errorf("first snapshot holds %v, want %v", got, want)
+	}
+	primaryBefore := getDeployment(t, ns, svc+"-primary")
+	primarySets := replicaSetsOf(t, ns, primaryBefore)
+
+	// v2 with new values: only the canary sees them.
+	data := deploy(map[string]any{"image": "example/carts:2"}, map[string]any{"FEATURE": "two"}, map[string]any{"REGION": "eu-2"})
+	expectSucceeded(t, data)
+	if want := []string{"global.REGION", "service.FEATURE"}; !slices.Equal(data.Deployment.ChangedVariables, want) {
+		t.Errorf("changedVariables = %v, want %v", data.Deployment.ChangedVariables, want)
+	}
+	v2 := snapshotRead(t, ns, svc, "canary")
+	if got, want := dataOf(v2), map[string]string{"FEATURE": "two", "REGION": "eu-2"}; !maps.Equal(got, want) {
+		t.Errorf("canary's snapshot holds %v, want %v", got, want)
+	}
+	if p := snapshotRead(t, ns, svc, "primary"); p.Name != v1.Name || !maps.Equal(dataOf(p), dataOf(v1)) {
+		t.Errorf("after a canary deployment the primary reads %s %v, want still %s %v", p.Name, dataOf(p), v1.Name, dataOf(v1))
+	}
+	primaryNow := getDeployment(t, ns, svc+"-primary")
+	if primaryNow.Generation != primaryBefore.Generation || !maps.Equal(replicaSetsOf(t, ns, primaryNow), primarySets) {
+		t.Errorf("a canary deployment changed the primary: generation %d → %d, ReplicaSets %v → %v",
+			primaryBefore.Generation, primaryNow.Generation, primarySets, replicaSetsOf(t, ns, primaryNow))
+	}
+	if got := string(secretData(t, ns, vargroups.ServiceSecret(svc)).Data["FEATURE"]); got != "two" {
+		t.Errorf("service group FEATURE = %q after a successful deployment, want two", got)
+	}
+
+	// Two failed canary deployments: one whose chart does not render, one
+	// whose Deployment the API server refuses (a failed revision). Neither's
+	// variables are kept.
+	expectErrored(t, deploy(map[string]any{"image": nil}, map[string]any{"FEATURE": "broken-render"}, nil), "values.image is required")
+	expectErrored(t, deploy(map[string]any{"image": "example/carts:3", "replicaCount": -1},
+		map[string]any{"FEATURE": "broken-apply"}, nil), "spec.replicas")
+	if r := helmRelease(t, ns, svc+"-canary"); r.status != "failed" {
+		t.Errorf("canary's newest revision is %s after a refused Deployment, want failed", r.status)
+	}
+	if got := string(secretData(t, ns, vargroups.ServiceSecret(svc)).Data["FEATURE"]); got != "two" {
+		t.Errorf("service group FEATURE = %q after failed deployments, want still two", got)
+	}
+	for name, s := range snapshotsOf(t, ns, svc) {
+		if f := string(s.Data["FEATURE"]); f == "broken-render" {
+			t.Errorf("snapshot %s of the deployment that did not render was kept", name)
+		}
+	}
+	if p := snapshotRead(t, ns, svc, "primary"); p.Name != v1.Name {
+		t.Errorf("after failed deployments the primary reads %s, want still %s", p.Name, v1.Name)
+	}
+
+	// A good canary without variables reads the groups as the last
+	// successful deployment left them, which promotion hands to the
+	// primary; older snapshots are deleted.
+	expectSucceeded(t, deploy(map[string]any{"image": "example/carts:4"}, nil, nil))
+	v4 := snapshotRead(t, ns, svc, "canary")
+	if got, want := dataOf(v4), map[string]string{"FEATURE": "two", "REGION": "eu-2"}; !maps.Equal(got, want) {
+		t.Errorf("canary's snapshot after the failed deployments holds %v, want %v", got, want)
+	}
+	canarySum := getDeployment(t, ns, svc+"-canary").Spec.Template.Annotations[vargroups.AnnotationChecksum]
+	suite.runTask(t, "release", lifecycleTrigger(project, stage, svc, "pass"))
+	p := snapshotRead(t, ns, svc, "primary")
+	if p.Name != v4.Name || !maps.Equal(dataOf(p), map[string]string{"FEATURE": "two", "REGION": "eu-2"}) {
+		t.Errorf("after promotion the primary reads %s %v, want the canary's %s", p.Name, dataOf(p), v4.Name)
+	}
+	if got := getDeployment(t, ns, svc+"-primary").Spec.Template.Annotations[vargroups.AnnotationChecksum]; got != canarySum || got == "" {
+		t.Errorf("primary's checksum after promotion = %q, want the canary's %q", got, canarySum)
+	}
+	left := slices.Sorted(maps.Keys(snapshotsOf(t, ns, svc)))
+	if !slices.Equal(left, []string{v4.Name}) {
+		t.Errorf("snapshots left after promotion: %v, want only %s (read by both sides)", left, v4.Name)
+	}
+}
+
+// TestVariableGroupWatchLeavesBlueGreenAlone: with
+// REDEPLOY_ON_VARIABLE_CHANGE=true, neither a canary deployment with new
+// variables nor a hand edit of the groups rolls a blue/green primary: its
+// pods read their snapshot. A direct service of the namespace, which reads
+// the groups themselves, shows that the watch did act.
+func TestVariableGroupWatchLeavesBlueGreenAlone(t *testing.T) {
+	e := startInstance(t, map[string]string{"REDEPLOY_ON_VARIABLE_CHANGE": "true"})
+	project, stage := suite.project("varswatch"), "prod"
+	ns := project + "-" + stage
+	if err := os.CopyFS(filepath.Join(suite.chartDir, project, "witness"), os.DirFS(filepath.Join(suite.chartDir, "carts"))); err != nil {
+		t.Fatal(err)
+	}
+	_, data := e.finished(t, e.trigger(t, e.nats, variablesTrigger(project, stage, "witness", "direct", nil, nil, map[string]any{"LEVEL": "a"})), deployTimeout)
+	expectSucceeded(t, data)
+	_, data = e.finished(t, e.trigger(t, e.nats, variablesTrigger(project, stage, "carts", "duplicate", map[string]any{"image": "example/carts:1"},
+		map[string]any{"FEATURE": "one"}, nil)), deployTimeout)
+	expectSucceeded(t, data)
+	primary := getDeployment(t, ns, "carts-primary")
+	sets := replicaSetsOf(t, ns, primary)
+
+	_, data = e.finished(t, e.trigger(t, e.nats, variablesTrigger(project, stage, "carts", "duplicate", map[string]any{"image": "example/carts:2"},
+		map[string]any{"FEATURE": "two"}, nil)), deployTimeout)
+	expectSucceeded(t, data)
+	canary := getDeployment(t, ns, "carts-canary")
+
+	witness := getDeployment(t, ns, "witness").Spec.Template.Annotations[vargroups.AnnotationChecksum]
+	g := secretData(t, ns, vargroups.GlobalSecret)
+	g.Data["LEVEL"] = []byte("b")
+	if _, err := suite.clientset.CoreV1().Secrets(ns).Update(ctx(t), g, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); getDeployment(t, ns, "witness").Spec.Template.Annotations[vargroups.AnnotationChecksum] == witness; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the direct service was not rolled a minute after its group was edited: the watch did not act")
+		}
+	}
+	for _, before := range []*appsv1.Deployment{primary, canary} {
+		after := getDeployment(t, ns, before.Name)
+		if a, b := after.Spec.Template.Annotations[vargroups.AnnotationChecksum], before.Spec.Template.Annotations[vargroups.AnnotationChecksum]; a != b {
+			t.Errorf("%s's variables checksum went from %q to %q: the watch rolled it", before.Name, b, a)
+		}
+		if a, b := variableRefs(after.Spec.Template.Spec.Containers[0]), variableRefs(before.Spec.Template.Spec.Containers[0]); !slices.Equal(a, b) {
+			t.Errorf("%s reads %v, before %v", before.Name, a, b)
+		}
+	}
+	if got := replicaSetsOf(t, ns, getDeployment(t, ns, "carts-primary")); !maps.Equal(got, sets) {
+		t.Errorf("primary's ReplicaSets went from %v to %v: it was rolled", sets, got)
 	}
 }
