@@ -23,6 +23,9 @@ const natsServerHelp = "E2E_NATS_SERVER must name a nats-server binary (v2.10 or
 // or the kernel stops it, and started again on the same address and data.
 type natsProcess struct {
 	binary string
+	// args are added to the command line (a cluster member's name and
+	// routes, say).
+	args   []string
 	addr   string
 	dir    string
 	starts int
@@ -56,7 +59,7 @@ func (p *natsProcess) start(addr, dataDir string) error {
 		return err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(p.binary, "-a", host, "-p", port, "-js", "-sd", filepath.Join(dataDir, "nats"))
+	cmd := exec.Command(p.binary, append([]string{"-a", host, "-p", port, "-js", "-sd", filepath.Join(dataDir, "nats")}, p.args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.binary, err)

@@ -35,8 +35,11 @@ import (
 
 // rig is the world of one fault case.
 type rig struct {
-	t       *testing.T
-	addr    string // NATS host:port, kept across restarts
+	t    *testing.T
+	addr string // NATS host:port, kept across restarts
+	// servers lists every NATS server's URL, comma-separated, when the
+	// case runs a NATS cluster; empty means addr alone.
+	servers string
 	dataDir string
 	nc      *nats.Conn
 	answers *answerLog
@@ -94,6 +97,9 @@ func newRigOn(t *testing.T, name string, env map[string]string, server natsServe
 		t.Fatal(err)
 	}
 	t.Cleanup(server.shutdown)
+	if c, ok := server.(interface{ clientURLs() string }); ok {
+		r.servers = c.clientURLs()
+	}
 	// The local cluster's nodes hold a few hundred pods: leave room for
 	// the next case.
 	t.Cleanup(func() {
@@ -142,7 +148,13 @@ func newRigOn(t *testing.T, name string, env map[string]string, server natsServe
 	return r
 }
 
-func (r *rig) url() string { return "nats://" + r.addr }
+// url is the NATS server, or the cluster's servers, to connect to.
+func (r *rig) url() string {
+	if r.servers != "" {
+		return r.servers
+	}
+	return "nats://" + r.addr
+}
 
 // startService starts one more helm-service process on the rig's NATS.
 func (r *rig) startService() *serviceProcess {
