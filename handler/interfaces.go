@@ -47,8 +47,9 @@ type Releases interface {
 type Namespaces interface {
 	Ensure(ctx context.Context, name string, labels map[string]string) error
 	// DeleteIfEmpty deletes a namespace helm-service created once nothing
-	// is left in it, and reports whether it did.
-	DeleteIfEmpty(ctx context.Context, name string) (bool, error)
+	// its deletion would lose is left in it. It reports whether it did
+	// and, when it kept a namespace that exists, why.
+	DeleteIfEmpty(ctx context.Context, name string) (deleted bool, kept string, err error)
 	// List returns the names of every namespace.
 	List(ctx context.Context) ([]string, error)
 }

@@ -22,7 +22,7 @@ type ServiceDeleteSettings struct {
 	// WaitTimeout bounds the wait for each release's objects to be gone.
 	WaitTimeout time.Duration
 	// DeleteEmptyNamespaces deletes a namespace helm-service created once
-	// the removal leaves it empty.
+	// the removal leaves nothing in it its deletion would lose.
 	DeleteEmptyNamespaces bool
 }
 
@@ -112,12 +112,15 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 		}
 		unlock()
 		if s.settings.DeleteEmptyNamespaces && len(errs) == failed {
-			deleted, err := s.namespaces.DeleteIfEmpty(ctx, ns)
-			if err != nil {
+			deleted, kept, err := s.namespaces.DeleteIfEmpty(ctx, ns)
+			switch {
+			case err != nil:
 				errs = append(errs, err)
-			}
-			if deleted {
+			case deleted:
 				removed.Namespaces = append(removed.Namespaces, ns)
+			case kept != "":
+				t.Log.Info("namespace kept", "namespace", ns, "reason", kept)
+				removed.KeptNamespaces = append(removed.KeptNamespaces, events.KeptNamespace{Namespace: ns, Reason: kept})
 			}
 		}
 	}
@@ -145,6 +148,13 @@ func describeRemoved(project, service string, r *events.Removed) string {
 	}
 	if len(r.Namespaces) > 0 {
 		parts = append(parts, "empty namespaces "+strings.Join(r.Namespaces, ", "))
+	}
+	if len(r.KeptNamespaces) > 0 {
+		kept := make([]string, 0, len(r.KeptNamespaces))
+		for _, k := range r.KeptNamespaces {
+			kept = append(kept, fmt.Sprintf("%s (%s)", k.Namespace, k.Reason))
+		}
+		parts = append(parts, "kept namespaces "+strings.Join(kept, ", "))
 	}
 	return fmt.Sprintf("removed service %s of project %s: %s", service, project, strings.Join(parts, "; "))
 }

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/helm-service/helm-service/eventbus"
@@ -251,12 +252,16 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	if err != nil {
 		return cluster{}, err
 	}
+	meta, err := metadata.NewForConfig(restConfig)
+	if err != nil {
+		return cluster{}, fmt.Errorf("metadata client for cluster %s: %w", restConfig.Host, err)
+	}
 	releases := helm.NewClient(restConfig, clientset, log)
 	releases.SetPendingAge(cfg.PendingReleaseAge)
 	releases.SetFailFast(cfg.FailFast)
 	releases.SetObserver(observer)
 	return cluster{
-		namespaces: kube.Namespaces{Clientset: clientset},
+		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta},
 		releases:   releases,
 		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},

@@ -215,12 +215,13 @@ func (m *MockNamespaces) EXPECT() *MockNamespacesMockRecorder {
 }
 
 // DeleteIfEmpty mocks base method.
-func (m *MockNamespaces) DeleteIfEmpty(ctx context.Context, name string) (bool, error) {
+func (m *MockNamespaces) DeleteIfEmpty(ctx context.Context, name string) (bool, string, error) {
 	m.ctrl.T.Helper()
 	ret := m.ctrl.Call(m, "DeleteIfEmpty", ctx, name)
 	ret0, _ := ret[0].(bool)
-	ret1, _ := ret[1].(error)
-	return ret0, ret1
+	ret1, _ := ret[1].(string)
+	ret2, _ := ret[2].(error)
+	return ret0, ret1, ret2
 }
 
 // DeleteIfEmpty indicates an expected call of DeleteIfEmpty.

@@ -65,4 +65,13 @@ type Removed struct {
 	RoutingObjects []string `json:"routingObjects"`
 	// Namespaces are the namespaces deleted because they were left empty.
 	Namespaces []string `json:"namespaces,omitempty"`
+	// KeptNamespaces are the namespaces DELETE_EMPTY_NAMESPACES did not
+	// delete, each with the reason.
+	KeptNamespaces []KeptNamespace `json:"keptNamespaces,omitempty"`
+}
+
+// KeptNamespace is a namespace a removal left in place, and why.
+type KeptNamespace struct {
+	Namespace string `json:"namespace"`
+	Reason    string `json:"reason"`
 }
