@@ -120,6 +120,7 @@ type fixture struct {
 	published  *recorder
 	dispatcher *Dispatcher
 	deployment *Deployment
+	removal    *ServiceDelete
 	ctrl       *gomock.Controller
 }
 
@@ -146,7 +147,7 @@ func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings
 	act := NewAction(f.releases, f.scaler, locks, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, NamespaceTemplate: settings.NamespaceTemplate})
 	del := NewServiceDelete(f.releases, f.router, f.namespaces, locks, ServiceDeleteSettings{WaitTimeout: time.Minute, DeleteEmptyNamespaces: true})
 	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb, act, del).With(Options{NamespaceTemplate: settings.NamespaceTemplate})
-	f.deployment, f.ctrl = dep, ctrl
+	f.deployment, f.removal, f.ctrl = dep, del, ctrl
 	return f
 }
 

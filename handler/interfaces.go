@@ -89,3 +89,11 @@ type Variables interface {
 	// changed and both groups as they are afterwards.
 	Apply(ctx context.Context, namespace, service string, global, svc vargroups.Changes) ([]string, vargroups.Groups, error)
 }
+
+// VariableGroups deletes the variable group of a removed service (see
+// vargroups.Store).
+type VariableGroups interface {
+	// DeleteService deletes the service group of service in namespace
+	// and returns its namespace/name, or "" when there was none.
+	DeleteService(ctx context.Context, namespace, service string) (string, error)
+}

@@ -150,6 +150,9 @@ func serve(ctx context.Context) error {
 		WaitTimeout:           cfg.WaitTimeout,
 		DeleteEmptyNamespaces: cfg.DeleteEmptyNamespaces,
 	})
+	if cl.variables != nil {
+		serviceDelete.WithVariables(cl.variables)
+	}
 	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment, release, rollback, action, serviceDelete).With(handler.Options{
 		MaxParallel:         cfg.MaxParallelTasks,
 		Ledger:              taskLedger,

@@ -474,3 +474,41 @@ func (mr *MockVariablesMockRecorder) Apply(ctx, namespace, service, global, svc 
 	mr.mock.ctrl.T.Helper()
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Apply", reflect.TypeOf((*MockVariables)(nil).Apply), ctx, namespace, service, global, svc)
 }
+
+// MockVariableGroups is a mock of VariableGroups interface.
+type MockVariableGroups struct {
+	ctrl     *gomock.Controller
+	recorder *MockVariableGroupsMockRecorder
+}
+
+// MockVariableGroupsMockRecorder is the mock recorder for MockVariableGroups.
+type MockVariableGroupsMockRecorder struct {
+	mock *MockVariableGroups
+}
+
+// NewMockVariableGroups creates a new mock instance.
+func NewMockVariableGroups(ctrl *gomock.Controller) *MockVariableGroups {
+	mock := &MockVariableGroups{ctrl: ctrl}
+	mock.recorder = &MockVariableGroupsMockRecorder{mock}
+	return mock
+}
+
+// EXPECT returns an object that allows the caller to indicate expected use.
+func (m *MockVariableGroups) EXPECT() *MockVariableGroupsMockRecorder {
+	return m.recorder
+}
+
+// DeleteService mocks base method.
+func (m *MockVariableGroups) DeleteService(ctx context.Context, namespace, service string) (string, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "DeleteService", ctx, namespace, service)
+	ret0, _ := ret[0].(string)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// DeleteService indicates an expected call of DeleteService.
+func (mr *MockVariableGroupsMockRecorder) DeleteService(ctx, namespace, service interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "DeleteService", reflect.TypeOf((*MockVariableGroups)(nil).DeleteService), ctx, namespace, service)
+}

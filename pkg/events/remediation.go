@@ -63,6 +63,9 @@ type Removed struct {
 	// RoutingObjects are kind namespace/name of the routing objects of
 	// blue/green services.
 	RoutingObjects []string `json:"routingObjects"`
+	// VariableGroups are namespace/name of the Secrets of the service's
+	// variable group, deleted in each namespace it was removed from.
+	VariableGroups []string `json:"variableGroups"`
 	// Namespaces are the namespaces deleted because they were left empty.
 	Namespaces []string `json:"namespaces,omitempty"`
 	// KeptNamespaces are the namespaces DELETE_EMPTY_NAMESPACES did not

@@ -8,12 +8,14 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/vargroups"
 )
 
 // keptTemplate is a chart template of an object Helm keeps on uninstall:
@@ -165,5 +167,57 @@ func TestDeleteServiceKeepsNamespacesWithLeftovers(t *testing.T) {
 				t.Errorf("the object the namespace was kept for: %v, want it still there", err)
 			}
 		})
+	}
+}
+
+// TestDeleteServiceRemovesVariableGroups: removing a service deletes its
+// variable group in every namespace it was deployed to and lists it in the
+// answer; the global group and other services' groups stay while their
+// namespace does, and do not keep an otherwise empty namespace.
+func TestDeleteServiceRemovesVariableGroups(t *testing.T) {
+	inst := startInstance(t, map[string]string{"DELETE_EMPTY_NAMESPACES": "true", "NATS_QUEUE_GROUP": "helm-service-vars"})
+	project := suite.project("delvars")
+	dev, prod := project+"-dev", project+"-prod"
+	if err := os.CopyFS(filepath.Join(suite.chartDir, project, "orders"), os.DirFS("../testdata/charts/carts")); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []struct{ stage, service string }{{"dev", "carts"}, {"prod", "carts"}, {"prod", "orders"}} {
+		trigger := variablesTrigger(project, d.stage, d.service, "direct", nil, map[string]any{"DB_PASSWORD": "s3cret-" + d.service}, map[string]any{"REGION": "eu"})
+		_, data := inst.finished(t, inst.trigger(t, inst.nats, trigger), deployTimeout)
+		expectSucceeded(t, data)
+	}
+	secretData(t, dev, vargroups.ServiceSecret("carts"))
+	secretData(t, prod, vargroups.ServiceSecret("carts"))
+
+	_, out := inst.serviceDeleted(t, project, "carts")
+	t.Logf("answer: %s", out.Message)
+	if out.Status != events.StatusSucceeded || out.Removed == nil {
+		t.Fatalf("finished %s %q", out.Status, out.Message)
+	}
+	wantGroups := []string{dev + "/" + vargroups.ServiceSecret("carts"), prod + "/" + vargroups.ServiceSecret("carts")}
+	if !slices.Equal(out.Removed.VariableGroups, wantGroups) {
+		t.Errorf("removed variable groups %v, want %v", out.Removed.VariableGroups, wantGroups)
+	}
+	for _, g := range wantGroups {
+		if !strings.Contains(out.Message, g) {
+			t.Errorf("message %q does not name %s", out.Message, g)
+		}
+	}
+	if _, err := suite.clientset.CoreV1().Secrets(prod).Get(ctx(t), vargroups.ServiceSecret("carts"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("variable group of carts in %s: %v, want it deleted", prod, err)
+	}
+	// prod still holds orders: its group and the namespace's global group stay.
+	secretData(t, prod, vargroups.GlobalSecret)
+	secretData(t, prod, vargroups.ServiceSecret("orders"))
+	namespaceStays(t, prod)
+	if len(out.Removed.KeptNamespaces) != 1 || out.Removed.KeptNamespaces[0].Namespace != prod || !strings.Contains(out.Removed.KeptNamespaces[0].Reason, "orders") {
+		t.Errorf("kept namespaces %+v, want %s kept for the release of orders", out.Removed.KeptNamespaces, prod)
+	}
+	// dev held only carts and the global group: it is deleted, group and all.
+	if !slices.Equal(out.Removed.Namespaces, []string{dev}) {
+		t.Errorf("removed namespaces %v, want %s", out.Removed.Namespaces, dev)
+	}
+	if ns, err := suite.clientset.CoreV1().Namespaces().Get(ctx(t), dev, metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
+		t.Errorf("namespace %s is still there and not being deleted", dev)
 	}
 }
