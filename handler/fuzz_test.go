@@ -29,7 +29,9 @@ type fakeNamespaces struct{}
 
 func (fakeNamespaces) Ensure(context.Context, string, map[string]string) error { return nil }
 
-func (fakeNamespaces) DeleteIfEmpty(context.Context, string) (bool, error) { return false, nil }
+func (fakeNamespaces) DeleteIfEmpty(context.Context, string) (bool, string, error) {
+	return false, "", nil
+}
 
 func (fakeNamespaces) List(context.Context) ([]string, error) { return nil, nil }
 

@@ -121,6 +121,7 @@ type fixture struct {
 	dispatcher *Dispatcher
 	deployment *Deployment
 	release    *Release
+	removal    *ServiceDelete
 	ctrl       *gomock.Controller
 }
 
@@ -147,7 +148,7 @@ func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings
 	act := NewAction(f.releases, f.scaler, locks, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, NamespaceTemplate: settings.NamespaceTemplate})
 	del := NewServiceDelete(f.releases, f.router, f.namespaces, locks, ServiceDeleteSettings{WaitTimeout: time.Minute, DeleteEmptyNamespaces: true})
 	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb, act, del).With(Options{NamespaceTemplate: settings.NamespaceTemplate})
-	f.deployment, f.release, f.ctrl = dep, rel, ctrl
+	f.deployment, f.release, f.removal, f.ctrl = dep, rel, del, ctrl
 	return f
 }
 

@@ -47,8 +47,9 @@ type Releases interface {
 type Namespaces interface {
 	Ensure(ctx context.Context, name string, labels map[string]string) error
 	// DeleteIfEmpty deletes a namespace helm-service created once nothing
-	// is left in it, and reports whether it did.
-	DeleteIfEmpty(ctx context.Context, name string) (bool, error)
+	// its deletion would lose is left in it. It reports whether it did
+	// and, when it kept a namespace that exists, why.
+	DeleteIfEmpty(ctx context.Context, name string) (deleted bool, kept string, err error)
 	// List returns the names of every namespace.
 	List(ctx context.Context) ([]string, error)
 }
@@ -98,4 +99,12 @@ type Variables interface {
 	// CollectSnapshots deletes the service's snapshots whose ID is not in
 	// keep and names those it deleted.
 	CollectSnapshots(ctx context.Context, namespace, service string, keep []string) ([]string, error)
+}
+
+// VariableGroups deletes the variable group of a removed service (see
+// vargroups.Store).
+type VariableGroups interface {
+	// DeleteService deletes the service group of service in namespace
+	// and returns its namespace/name, or "" when there was none.
+	DeleteService(ctx context.Context, namespace, service string) (string, error)
 }

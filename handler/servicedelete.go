@@ -22,19 +22,20 @@ type ServiceDeleteSettings struct {
 	// WaitTimeout bounds the wait for each release's objects to be gone.
 	WaitTimeout time.Duration
 	// DeleteEmptyNamespaces deletes a namespace helm-service created once
-	// the removal leaves it empty.
+	// the removal leaves nothing in it its deletion would lose.
 	DeleteEmptyNamespaces bool
 }
 
 // ServiceDelete handles sh.keptn.event.service.delete.finished from the
 // control plane: the service is gone from the project, so every Helm
 // release helm-service made for it, in every stage, is uninstalled together
-// with the routing objects of blue/green services. It answers with its own
-// service.delete.finished.
+// with the routing objects of blue/green services and the service's
+// variable group. It answers with its own service.delete.finished.
 type ServiceDelete struct {
 	releases   Releases
 	router     Router
 	namespaces Namespaces
+	variables  VariableGroups
 	locks      *Locks
 	settings   ServiceDeleteSettings
 }
@@ -44,6 +45,14 @@ type ServiceDelete struct {
 // tasks.
 func NewServiceDelete(releases Releases, router Router, namespaces Namespaces, locks *Locks, settings ServiceDeleteSettings) *ServiceDelete {
 	return &ServiceDelete{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), namespaces: namespaces, locks: locks, settings: settings}
+}
+
+// WithVariables gives the task the variable groups: the removal then
+// deletes the service's group in every namespace it removes the service
+// from. It returns s.
+func (s *ServiceDelete) WithVariables(v VariableGroups) *ServiceDelete {
+	s.variables = v
+	return s
 }
 
 // Name implements Task.
@@ -76,7 +85,7 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 
-	removed := &events.Removed{Releases: []string{}, RoutingObjects: []string{}}
+	removed := &events.Removed{Releases: []string{}, RoutingObjects: []string{}, VariableGroups: []string{}}
 	var errs []error
 	var namespaces []string
 	for _, r := range records {
@@ -87,6 +96,13 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 	for _, ns := range namespaces {
 		failed, uninstalled := len(errs), 0
 		unlock := s.locks.Lock(serviceKey(ns, in.Service))
+		// The variable group goes first: should it fail, the releases stay,
+		// and the removal sent again finds the namespace by them.
+		if err := s.deleteVariables(ctx, ns, in.Service, removed); err != nil {
+			errs = append(errs, err)
+			unlock()
+			continue
+		}
 		for _, r := range records {
 			if r.Namespace != ns {
 				continue
@@ -112,12 +128,15 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 		}
 		unlock()
 		if s.settings.DeleteEmptyNamespaces && len(errs) == failed {
-			deleted, err := s.namespaces.DeleteIfEmpty(ctx, ns)
-			if err != nil {
+			deleted, kept, err := s.namespaces.DeleteIfEmpty(ctx, ns)
+			switch {
+			case err != nil:
 				errs = append(errs, err)
-			}
-			if deleted {
+			case deleted:
 				removed.Namespaces = append(removed.Namespaces, ns)
+			case kept != "":
+				t.Log.Info("namespace kept", "namespace", ns, "reason", kept)
+				removed.KeptNamespaces = append(removed.KeptNamespaces, events.KeptNamespace{Namespace: ns, Reason: kept})
 			}
 		}
 	}
@@ -131,9 +150,25 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 	return out, nil
 }
 
+// deleteVariables deletes the service's variable group in namespace and
+// adds it to removed.
+func (s *ServiceDelete) deleteVariables(ctx context.Context, namespace, service string, removed *events.Removed) error {
+	if s.variables == nil {
+		return nil
+	}
+	group, err := s.variables.DeleteService(ctx, namespace, service)
+	if err != nil {
+		return fmt.Errorf("%w; the releases of %s in %s are left until it is gone: send the removal again", err, service, namespace)
+	}
+	if group != "" {
+		removed.VariableGroups = append(removed.VariableGroups, group)
+	}
+	return nil
+}
+
 // describeRemoved says in words what was removed for a service.
 func describeRemoved(project, service string, r *events.Removed) string {
-	if len(r.Releases) == 0 && len(r.RoutingObjects) == 0 {
+	if len(r.Releases) == 0 && len(r.RoutingObjects) == 0 && len(r.VariableGroups) == 0 {
 		return fmt.Sprintf("service %s of project %s had nothing deployed by helm-service", service, project)
 	}
 	var parts []string
@@ -143,8 +178,18 @@ func describeRemoved(project, service string, r *events.Removed) string {
 	if len(r.RoutingObjects) > 0 {
 		parts = append(parts, "routing objects "+strings.Join(r.RoutingObjects, ", "))
 	}
+	if len(r.VariableGroups) > 0 {
+		parts = append(parts, "variable groups "+strings.Join(r.VariableGroups, ", "))
+	}
 	if len(r.Namespaces) > 0 {
 		parts = append(parts, "empty namespaces "+strings.Join(r.Namespaces, ", "))
+	}
+	if len(r.KeptNamespaces) > 0 {
+		kept := make([]string, 0, len(r.KeptNamespaces))
+		for _, k := range r.KeptNamespaces {
+			kept = append(kept, fmt.Sprintf("%s (%s)", k.Namespace, k.Reason))
+		}
+		parts = append(parts, "kept namespaces "+strings.Join(kept, ", "))
 	}
 	return fmt.Sprintf("removed service %s of project %s: %s", service, project, strings.Join(parts, "; "))
 }

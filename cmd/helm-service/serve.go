@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/helm-service/helm-service/eventbus"
@@ -153,6 +154,9 @@ func serve(ctx context.Context) error {
 		WaitTimeout:           cfg.WaitTimeout,
 		DeleteEmptyNamespaces: cfg.DeleteEmptyNamespaces,
 	})
+	if cl.variables != nil {
+		serviceDelete.WithVariables(cl.variables)
+	}
 	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment, release, rollback, action, serviceDelete).With(handler.Options{
 		MaxParallel:         cfg.MaxParallelTasks,
 		Ledger:              taskLedger,
@@ -255,12 +259,16 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	if err != nil {
 		return cluster{}, err
 	}
+	meta, err := metadata.NewForConfig(restConfig)
+	if err != nil {
+		return cluster{}, fmt.Errorf("metadata client for cluster %s: %w", restConfig.Host, err)
+	}
 	releases := helm.NewClient(restConfig, clientset, log)
 	releases.SetPendingAge(cfg.PendingReleaseAge)
 	releases.SetFailFast(cfg.FailFast)
 	releases.SetObserver(observer)
 	return cluster{
-		namespaces: kube.Namespaces{Clientset: clientset},
+		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta},
 		releases:   releases,
 		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},

@@ -215,12 +215,13 @@ func (m *MockNamespaces) EXPECT() *MockNamespacesMockRecorder {
 }
 
 // DeleteIfEmpty mocks base method.
-func (m *MockNamespaces) DeleteIfEmpty(ctx context.Context, name string) (bool, error) {
+func (m *MockNamespaces) DeleteIfEmpty(ctx context.Context, name string) (bool, string, error) {
 	m.ctrl.T.Helper()
 	ret := m.ctrl.Call(m, "DeleteIfEmpty", ctx, name)
 	ret0, _ := ret[0].(bool)
-	ret1, _ := ret[1].(error)
-	return ret0, ret1
+	ret1, _ := ret[1].(string)
+	ret2, _ := ret[2].(error)
+	return ret0, ret1, ret2
 }
 
 // DeleteIfEmpty indicates an expected call of DeleteIfEmpty.
@@ -533,4 +534,42 @@ func (m *MockVariables) Snapshot(ctx context.Context, namespace, service string,
 func (mr *MockVariablesMockRecorder) Snapshot(ctx, namespace, service, groups interface{}) *gomock.Call {
 	mr.mock.ctrl.T.Helper()
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Snapshot", reflect.TypeOf((*MockVariables)(nil).Snapshot), ctx, namespace, service, groups)
+}
+
+// MockVariableGroups is a mock of VariableGroups interface.
+type MockVariableGroups struct {
+	ctrl     *gomock.Controller
+	recorder *MockVariableGroupsMockRecorder
+}
+
+// MockVariableGroupsMockRecorder is the mock recorder for MockVariableGroups.
+type MockVariableGroupsMockRecorder struct {
+	mock *MockVariableGroups
+}
+
+// NewMockVariableGroups creates a new mock instance.
+func NewMockVariableGroups(ctrl *gomock.Controller) *MockVariableGroups {
+	mock := &MockVariableGroups{ctrl: ctrl}
+	mock.recorder = &MockVariableGroupsMockRecorder{mock}
+	return mock
+}
+
+// EXPECT returns an object that allows the caller to indicate expected use.
+func (m *MockVariableGroups) EXPECT() *MockVariableGroupsMockRecorder {
+	return m.recorder
+}
+
+// DeleteService mocks base method.
+func (m *MockVariableGroups) DeleteService(ctx context.Context, namespace, service string) (string, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "DeleteService", ctx, namespace, service)
+	ret0, _ := ret[0].(string)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// DeleteService indicates an expected call of DeleteService.
+func (mr *MockVariableGroupsMockRecorder) DeleteService(ctx, namespace, service interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "DeleteService", reflect.TypeOf((*MockVariableGroups)(nil).DeleteService), ctx, namespace, service)
 }

@@ -63,6 +63,18 @@ type Removed struct {
 	// RoutingObjects are kind namespace/name of the routing objects of
 	// blue/green services.
 	RoutingObjects []string `json:"routingObjects"`
+	// VariableGroups are namespace/name of the Secrets of the service's
+	// variable group, deleted in each namespace it was removed from.
+	VariableGroups []string `json:"variableGroups"`
 	// Namespaces are the namespaces deleted because they were left empty.
 	Namespaces []string `json:"namespaces,omitempty"`
+	// KeptNamespaces are the namespaces DELETE_EMPTY_NAMESPACES did not
+	// delete, each with the reason.
+	KeptNamespaces []KeptNamespace `json:"keptNamespaces,omitempty"`
+}
+
+// KeptNamespace is a namespace a removal left in place, and why.
+type KeptNamespace struct {
+	Namespace string `json:"namespace"`
+	Reason    string `json:"reason"`
 }

@@ -46,7 +46,8 @@ func (c *Client) Get(ctx context.Context, namespace, name string) (*Record, erro
 
 // Find returns the newest revision of every release in namespace (every
 // namespace for AllNamespaces) whose record carries all the given labels,
-// in no particular order.
+// in no particular order. Releases of the same name in different
+// namespaces are each returned.
 func (c *Client) Find(ctx context.Context, namespace string, labels map[string]string) ([]*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -70,10 +71,14 @@ func (c *Client) Find(ctx context.Context, namespace string, labels map[string]s
 		}
 		return nil, fmt.Errorf("list releases in %s: %w", where, err)
 	}
-	newest := map[string]*release.Release{}
+	// A release is its namespace and name: the same name in two
+	// namespaces (a service in two stages) is two releases.
+	type key struct{ namespace, name string }
+	newest := map[key]*release.Release{}
 	for _, rel := range all {
-		if n, ok := newest[rel.Name]; !ok || rel.Version > n.Version {
-			newest[rel.Name] = rel
+		k := key{rel.Namespace, rel.Name}
+		if n, ok := newest[k]; !ok || rel.Version > n.Version {
+			newest[k] = rel
 		}
 	}
 	out := make([]*Record, 0, len(newest))

@@ -98,7 +98,7 @@ func TestDeleteIfEmpty(t *testing.T) {
 	)
 	n := Namespaces{Clientset: cs}
 	for name, want := range map[string]bool{"empty": true, "theirs": false, "busy": false, "helm": false, "pod": false, "missing": false} {
-		got, err := n.DeleteIfEmpty(context.Background(), name)
+		got, _, err := n.DeleteIfEmpty(context.Background(), name)
 		if err != nil || got != want {
 			t.Errorf("DeleteIfEmpty(%s) = %v, %v; want %v", name, got, err, want)
 		}

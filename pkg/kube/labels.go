@@ -22,4 +22,8 @@ const (
 	// LabelContext is the Keptn context (shkeptncontext) of the sequence
 	// that made a release revision, when it is a valid label value.
 	LabelContext = "keptn.sh/context"
+	// LabelVariableGroup marks the Secrets of variable groups (see
+	// package vargroups); with LabelManagedBy it tells a namespace's
+	// Secrets helm-service wrote from those it did not.
+	LabelVariableGroup = "keptn.sh/variable-group"
 )

@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 )
 
 // EnsureNamespace creates the namespace, labelled as managed by
@@ -37,6 +38,9 @@ func EnsureNamespace(ctx context.Context, cs kubernetes.Interface, name string, 
 // Namespaces prepares namespaces in one cluster.
 type Namespaces struct {
 	Clientset kubernetes.Interface
+	// Metadata lists objects of any kind: DeleteIfEmpty looks for custom
+	// resources and objects Helm kept with it.
+	Metadata metadata.Interface
 }
 
 // Ensure creates the namespace, labelled as managed by helm-service, unless
@@ -47,94 +51,36 @@ func (n Namespaces) Ensure(ctx context.Context, name string, labels map[string]s
 }
 
 // DeleteIfEmpty deletes the namespace when it is labelled as created by
-// helm-service and holds nothing any more: no Helm release, Deployment,
-// StatefulSet, DaemonSet, Job or Service, and no pod besides those of
-// deleted workloads. It reports whether it deleted it.
-func (n Namespaces) DeleteIfEmpty(ctx context.Context, name string) (bool, error) {
+// helm-service and holds nothing its deletion would lose: no Helm release,
+// Deployment, StatefulSet, DaemonSet, Job, Service or PersistentVolumeClaim,
+// no pod besides those of deleted workloads, no ConfigMap or Secret but
+// those helm-service or the cluster wrote (variable groups, the root CA
+// ConfigMap, service-account tokens), no object Helm kept for its
+// helm.sh/resource-policy, and no custom resource. It reports whether it
+// deleted the namespace and, when it kept one that exists, why.
+func (n Namespaces) DeleteIfEmpty(ctx context.Context, name string) (deleted bool, kept string, err error) {
 	ns, err := n.Clientset.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return false, nil
+		return false, "", nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("get namespace %s: %w", name, err)
+		return false, "", fmt.Errorf("get namespace %s: %w", name, err)
+	}
+	if ns.DeletionTimestamp != nil {
+		return false, "", nil // on its way out already
 	}
 	if ns.Labels[LabelManagedBy] != ManagedByValue {
-		return false, nil
+		return false, fmt.Sprintf("not created by helm-service (no label %s=%s)", LabelManagedBy, ManagedByValue), nil
 	}
-	what, err := n.contents(ctx, name)
-	if err != nil || what != "" {
-		return false, err
+	reason, err := n.leftover(ctx, name)
+	if err != nil || reason != "" {
+		return false, reason, err
 	}
-	if err := n.Clientset.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return false, fmt.Errorf("delete namespace %s: %w", name, err)
+	err = n.Clientset.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &ns.UID}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, "", fmt.Errorf("delete namespace %s: %w", name, err)
 	}
-	return true, nil
-}
-
-// contents names one kind of object left in the namespace, or "" when it
-// is empty in the sense of DeleteIfEmpty.
-func (n Namespaces) contents(ctx context.Context, name string) (string, error) {
-	one := metav1.ListOptions{Limit: 1}
-	apps, core := n.Clientset.AppsV1(), n.Clientset.CoreV1()
-	checks := []struct {
-		kind string
-		list func() (int, error)
-	}{
-		{"Helm release", func() (int, error) {
-			l, err := core.Secrets(name).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm", Limit: 1})
-			return countOf(err, func() int { return len(l.Items) })
-		}},
-		{"Deployment", func() (int, error) {
-			l, err := apps.Deployments(name).List(ctx, one)
-			return countOf(err, func() int { return len(l.Items) })
-		}},
-		{"StatefulSet", func() (int, error) {
-			l, err := apps.StatefulSets(name).List(ctx, one)
-			return countOf(err, func() int { return len(l.Items) })
-		}},
-		{"DaemonSet", func() (int, error) {
-			l, err := apps.DaemonSets(name).List(ctx, one)
-			return countOf(err, func() int { return len(l.Items) })
-		}},
-		{"Job", func() (int, error) {
-			l, err := n.Clientset.BatchV1().Jobs(name).List(ctx, one)
-			return countOf(err, func() int { return len(l.Items) })
-		}},
-		{"Service", func() (int, error) {
-			l, err := core.Services(name).List(ctx, one)
-			return countOf(err, func() int { return len(l.Items) })
-		}},
-		{"Pod", func() (int, error) {
-			l, err := core.Pods(name).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return 0, err
-			}
-			count := 0
-			for _, p := range l.Items {
-				if p.DeletionTimestamp == nil && len(p.OwnerReferences) == 0 {
-					count++
-				}
-			}
-			return count, nil
-		}},
-	}
-	for _, c := range checks {
-		count, err := c.list()
-		if err != nil {
-			return "", fmt.Errorf("list %ss in namespace %s: %w", c.kind, name, err)
-		}
-		if count > 0 {
-			return c.kind, nil
-		}
-	}
-	return "", nil
-}
-
-func countOf(err error, count func() int) (int, error) {
-	if err != nil {
-		return 0, err
-	}
-	return count(), nil
+	return true, "", nil
 }
 
 // List returns the names of every namespace.

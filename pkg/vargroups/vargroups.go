@@ -28,7 +28,7 @@ import (
 // Labels of the Secrets holding variable groups.
 const (
 	// LabelGroup is global or service.
-	LabelGroup = "keptn.sh/variable-group"
+	LabelGroup = kube.LabelVariableGroup
 	// GroupGlobal and GroupService are the values of LabelGroup.
 	GroupGlobal  = "global"
 	GroupService = "service"

@@ -297,7 +297,8 @@ func TestDeleteService(t *testing.T) {
 
 // TestDeleteServiceEmptyNamespaces: with DELETE_EMPTY_NAMESPACES=true the
 // namespace helm-service made is deleted once the removal leaves it empty,
-// and a namespace with another service stays.
+// and a namespace with another service stays. The service is release carts
+// in both stages, and both are uninstalled.
 func TestDeleteServiceEmptyNamespaces(t *testing.T) {
 	inst := startInstance(t, map[string]string{"DELETE_EMPTY_NAMESPACES": "true", "NATS_QUEUE_GROUP": "helm-service-ns"})
 	project := suite.project("delns")
@@ -309,6 +310,17 @@ func TestDeleteServiceEmptyNamespaces(t *testing.T) {
 		expectSucceeded(t, data)
 	}
 	_, out := inst.serviceDeleted(t, project, "carts")
+	// carts is release carts in both stages: both are uninstalled.
+	wantReleases := []string{project + "-dev/carts", project + "-prod/carts"}
+	if out.Status != events.StatusSucceeded || out.Removed == nil || !slices.Equal(out.Removed.Releases, wantReleases) {
+		t.Errorf("finished %s %q, removed %+v; want releases %v", out.Status, out.Message, out.Removed, wantReleases)
+	}
+	for _, stage := range []string{"dev", "prod"} {
+		secrets, err := suite.clientset.CoreV1().Secrets(project+"-"+stage).List(ctx(t), metav1.ListOptions{LabelSelector: "owner=helm,name=carts"})
+		if err != nil || len(secrets.Items) != 0 {
+			t.Errorf("Helm release carts left in %s-%s: %d records (%v)", project, stage, len(secrets.Items), err)
+		}
+	}
 	if out.Status != events.StatusSucceeded || out.Removed == nil || !slices.Equal(out.Removed.Namespaces, []string{project + "-dev"}) {
 		t.Fatalf("finished %s %q, removed %+v; want namespace %s-dev deleted", out.Status, out.Message, out.Removed, project)
 	}

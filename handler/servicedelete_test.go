@@ -1,0 +1,76 @@
+package handler
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang/mock/gomock"
+
+	"github.com/helm-service/helm-service/handler/mocks"
+	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/helm"
+)
+
+// TestServiceDeleteRemovesVariableGroupsAndSaysWhyNamespacesStay: the
+// service's variable group goes in every namespace it is removed from and
+// is listed; a namespace DeleteIfEmpty keeps is listed with the reason.
+func TestServiceDeleteRemovesVariableGroupsAndSaysWhyNamespacesStay(t *testing.T) {
+	f := newFixture(t)
+	vars := mocks.NewMockVariableGroups(f.ctrl)
+	f.removal.WithVariables(vars)
+	dev := record("carts", "direct", 1, "carts:1")
+	dev.Namespace = "sockshop-dev"
+	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, gomock.Any()).Return([]*helm.Record{directV2, dev}, nil)
+	first := vars.EXPECT().DeleteService(gomock.Any(), "sockshop-dev", "carts").Return("sockshop-dev/helm-service-vars-carts", nil)
+	f.releases.EXPECT().Uninstall(gomock.Any(), "sockshop-dev", "carts", time.Minute).Return(nil).After(first)
+	second := vars.EXPECT().DeleteService(gomock.Any(), ns, "carts").Return("", nil) // none there
+	f.releases.EXPECT().Uninstall(gomock.Any(), ns, "carts", time.Minute).Return(nil).After(second)
+	f.router.EXPECT().Remove(gomock.Any(), gomock.Any(), "carts").Return(nil, nil).Times(2)
+	f.namespaces.EXPECT().DeleteIfEmpty(gomock.Any(), "sockshop-dev").Return(true, "", nil)
+	f.namespaces.EXPECT().DeleteIfEmpty(gomock.Any(), ns).Return(false, "holds PersistentVolumeClaim data", nil)
+	f.deliver(deleteEvent(t))
+
+	_, out := deleteAnswer(t, f.published)
+	if out.Status != events.StatusSucceeded {
+		t.Fatalf("finished %s %q", out.Status, out.Message)
+	}
+	if !slices.Equal(out.Removed.VariableGroups, []string{"sockshop-dev/helm-service-vars-carts"}) {
+		t.Errorf("removed variable groups %v", out.Removed.VariableGroups)
+	}
+	wantKept := []events.KeptNamespace{{Namespace: ns, Reason: "holds PersistentVolumeClaim data"}}
+	if !slices.Equal(out.Removed.Namespaces, []string{"sockshop-dev"}) || !slices.Equal(out.Removed.KeptNamespaces, wantKept) {
+		t.Errorf("namespaces removed %v, kept %+v; want sockshop-dev removed, %+v kept", out.Removed.Namespaces, out.Removed.KeptNamespaces, wantKept)
+	}
+	for _, want := range []string{"variable groups sockshop-dev/helm-service-vars-carts", "kept namespaces " + ns + " (holds PersistentVolumeClaim data)"} {
+		if !strings.Contains(out.Message, want) {
+			t.Errorf("message %q does not contain %q", out.Message, want)
+		}
+	}
+}
+
+// TestServiceDeleteLeavesTheReleasesWhenTheVariableGroupStays: a variable
+// group that cannot be deleted leaves the service's releases in that
+// namespace, so that the removal sent again finds the namespace; the
+// answer is errored and says so.
+func TestServiceDeleteLeavesTheReleasesWhenTheVariableGroupStays(t *testing.T) {
+	f := newFixture(t)
+	vars := mocks.NewMockVariableGroups(f.ctrl)
+	f.removal.WithVariables(vars)
+	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, gomock.Any()).Return([]*helm.Record{directV2}, nil)
+	vars.EXPECT().DeleteService(gomock.Any(), ns, "carts").Return("", errors.New("delete variable group sockshop-staging/helm-service-vars-carts: forbidden"))
+	// No Uninstall, no routing removal, no DeleteIfEmpty.
+	f.deliver(deleteEvent(t))
+
+	_, out := deleteAnswer(t, f.published)
+	if out.Status != events.StatusErrored || out.Result != events.ResultFail {
+		t.Fatalf("finished %s/%s, want errored", out.Status, out.Result)
+	}
+	for _, want := range []string{"delete variable group sockshop-staging/helm-service-vars-carts: forbidden", "send the removal again"} {
+		if !strings.Contains(out.Message, want) {
+			t.Errorf("message %q does not contain %q", out.Message, want)
+		}
+	}
+}
