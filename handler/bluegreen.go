@@ -59,6 +59,7 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 	case err != nil:
 		return nil, err
 	default:
+		canary, _ = ownWorkloads(canary, namespace)
 		if err := d.scaler.ScaleUpFromZero(ctx, canary.Workloads); err != nil {
 			return nil, fmt.Errorf("canary of %s: %w", in.Service, err)
 		}

@@ -156,12 +156,17 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		labels[kube.LabelContext] = c
 	}
 	var kept map[kube.Workload]int32
+	var autoscaled []autoscaledCount
 	switch cur, err := d.releases.Get(ctx, namespace, in.Service); {
 	case errors.Is(err, helm.ErrNotFound):
 	case err != nil:
 		return nil, err
 	default:
+		cur, _ = ownWorkloads(cur, namespace)
 		if kept, err = keptReplicas(ctx, d.scaler, cur); err != nil {
+			return nil, err
+		}
+		if autoscaled, err = dropAutoscaled(ctx, d.scaler, kept); err != nil {
 			return nil, err
 		}
 	}
@@ -197,6 +202,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	out.Message = fmt.Sprintf("release %s/%s is at revision %d (chart %s-%s) and its workloads are ready",
 		namespace, res.Name, res.Revision, ch.Metadata.Name, ch.Metadata.Version)
 	out.Message = withForcedRecreate(out.Message, res.ForcedRecreate)
+	out.Message += forgetAutoscaled(ctx, d.scaler, autoscaled)
 	if res.Recovered != "" {
 		out.Message = res.Recovered + ". " + out.Message
 	}

@@ -65,6 +65,9 @@ type deployed struct {
 	// may be nil.
 	primary *helm.Record
 	canary  *helm.Record
+	// foreign are workloads the records list outside namespace: left out
+	// of the records' Workloads, never scaled.
+	foreign []kube.Workload
 }
 
 // find reads the releases of a service (see findDeployed).
@@ -82,6 +85,8 @@ func findDeployed(ctx context.Context, releases Releases, namespace, service str
 	}
 	d := &deployed{namespace: namespace, service: service}
 	for _, r := range records {
+		var foreign []kube.Workload
+		r, foreign = ownWorkloads(r, namespace)
 		switch r.Name {
 		case primaryName(service):
 			d.primary = r
@@ -89,7 +94,10 @@ func findDeployed(ctx context.Context, releases Releases, namespace, service str
 			d.canary = r
 		case service:
 			d.direct = r
+		default:
+			continue
 		}
+		d.foreign = append(d.foreign, foreign...)
 	}
 	switch {
 	case d.primary != nil:
