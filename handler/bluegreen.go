@@ -23,12 +23,16 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 		if side == sideCanary {
 			name = canaryName(in.Service)
 		}
+		labels := blueGreenLabels(target, side)
+		if side == sideCanary {
+			addSequenceLabel(labels, t)
+		}
 		return helm.Request{
 			Namespace:    namespace,
 			Name:         name,
 			Chart:        ch,
 			Values:       values,
-			Labels:       blueGreenLabels(target, side),
+			Labels:       labels,
 			ObjectLabels: objectLabels(in.Service, side),
 			Timeout:      d.settings.WaitTimeout,
 			Rollout:      rollout,

@@ -152,9 +152,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	labels := maps.Clone(target)
 	labels[kube.LabelStrategy] = string(strategy)
 	labels[kube.LabelDeployment] = string(strategy)
-	if c := events.StringExtension(t.Event, events.ExtContext); len(validation.IsValidLabelValue(c)) == 0 && c != "" {
-		labels[kube.LabelContext] = c
-	}
+	addSequenceLabel(labels, t)
 	var kept map[kube.Workload]int32
 	var autoscaled []autoscaledCount
 	switch cur, err := d.releases.Get(ctx, namespace, in.Service); {
@@ -207,6 +205,15 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		out.Message = res.Recovered + ". " + out.Message
 	}
 	return out, nil
+}
+
+// addSequenceLabel records on a release's labels the Keptn context of the
+// sequence that deploys it, when it is a valid label value, so that a
+// rollback can tell which sequence made a revision.
+func addSequenceLabel(labels map[string]string, t Trigger) {
+	if c := events.StringExtension(t.Event, events.ExtContext); c != "" && len(validation.IsValidLabelValue(c)) == 0 {
+		labels[kube.LabelContext] = c
+	}
 }
 
 // variableGroupChanges are the variables a trigger sets in the service's

@@ -36,7 +36,8 @@ type Releases interface {
 	Get(ctx context.Context, namespace, name string) (*helm.Record, error)
 	// Find returns the newest revision of the releases carrying labels.
 	Find(ctx context.Context, namespace string, labels map[string]string) ([]*helm.Record, error)
-	// Rollback rolls a release back to its previous revision.
+	// Rollback rolls a release back to its newest earlier revision that
+	// was deployed, recovering a pending release first.
 	Rollback(ctx context.Context, namespace, name string, timeout time.Duration) (*helm.Result, error)
 	// Uninstall removes a release and its history; the error wraps
 	// helm.ErrNotFound when there is none.
