@@ -4,15 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"helm.sh/helm/v3/pkg/release"
+
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/routing"
 )
 
 // ActionSettings are the knobs of remediation actions.
@@ -24,23 +30,28 @@ type ActionSettings struct {
 	// NamespaceTemplate computes a service's namespace; nil means
 	// <project>-<stage>.
 	NamespaceTemplate *kube.NamespaceTemplate
+	// RouteMode is the blue/green route mode (RouteModeCanary or
+	// RouteModeDark).
+	RouteMode string
 }
 
 // Action handles sh.keptn.event.action.triggered for the scaling action:
 // it adds the action's value to the replicas of the service's live
-// workloads (a blue/green service's primary) and records the new count so
-// that later deployments keep it. Other actions are not helm-service's.
+// workloads (a blue/green service's primary, and its canary while that
+// receives traffic) and records the new count so that later deployments
+// keep it. Other actions are not helm-service's.
 type Action struct {
 	releases Releases
+	router   Router
 	scaler   Scaler
 	locks    *Locks
 	settings ActionSettings
 }
 
-// NewAction returns the action task. releases and scaler are nil when no
-// cluster is configured. locks are shared with the other tasks.
-func NewAction(releases Releases, scaler Scaler, locks *Locks, settings ActionSettings) *Action {
-	return &Action{releases: tracedReleasesOf(releases), scaler: scaler, locks: locks, settings: settings}
+// NewAction returns the action task. releases, router and scaler are nil
+// when no cluster is configured. locks are shared with the other tasks.
+func NewAction(releases Releases, router Router, scaler Scaler, locks *Locks, settings ActionSettings) *Action {
+	return &Action{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, locks: locks, settings: settings}
 }
 
 // Name implements Task.
@@ -83,16 +94,21 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scale: %w", err)
 	}
-	live := d.direct
-	if d.strategy == events.StrategyBlueGreen {
-		live = d.primary
+	sides, why, err := a.sidesToScale(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("scale: %w", err)
 	}
-	if len(live.Workloads) == 0 {
-		return nil, fmt.Errorf("scale: release %s/%s has no Deployment or StatefulSet", namespace, live.Name)
+	serving := sides[0]
+	var workloads []kube.Workload
+	for _, r := range sides {
+		workloads = append(workloads, r.Workloads...)
+	}
+	if len(workloads) == 0 {
+		return nil, fmt.Errorf("scale: release %s/%s has no Deployment or StatefulSet in namespace %s%s", namespace, serving.Name, namespace, notScaled(d.foreign))
 	}
 	// Refuse before changing anything: scaling a workload that an HPA
-	// manages would fight the HPA.
-	for _, w := range live.Workloads {
+	// manages would fight the HPA, and one at MAX_REPLICAS cannot grow.
+	for _, w := range workloads {
 		hpa, err := a.scaler.Autoscaler(ctx, w)
 		if err != nil {
 			return nil, fmt.Errorf("scale: %w", err)
@@ -101,25 +117,120 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 			return nil, fmt.Errorf("scale: %s is managed by HorizontalPodAutoscaler %s/%s: helm-service does not scale it; change the autoscaler's minReplicas/maxReplicas in the chart instead", w, w.Namespace, hpa)
 		}
 	}
+	for _, w := range workloads {
+		cur, err := a.scaler.Replicas(ctx, w)
+		if err != nil {
+			return nil, fmt.Errorf("scale: %w", err)
+		}
+		if _, err := kube.NextReplicas(cur, delta, a.settings.MaxReplicas); err != nil {
+			return nil, fmt.Errorf("scale release %s/%s by %+d: %s: %w", namespace, serving.Name, delta, w, err)
+		}
+	}
 
-	out := &events.ActionFinished{Scaling: &events.Scaling{Namespace: namespace, ReleaseName: live.Name, Increment: delta}}
+	out := &events.ActionFinished{Scaling: &events.Scaling{Namespace: namespace, ReleaseName: serving.Name, Increment: delta}}
 	var changes []string
-	for _, w := range live.Workloads {
+	for _, w := range workloads {
 		c, err := a.scaler.ScaleBy(ctx, w, delta, a.settings.MaxReplicas)
 		if err != nil {
-			return nil, fmt.Errorf("scale release %s/%s by %+d%s: %w", namespace, live.Name, delta, done(changes), err)
+			return nil, fmt.Errorf("scale release %s/%s by %+d%s: %w", namespace, serving.Name, delta, done(changes), err)
 		}
 		t.Log.Info("scaled", "workload", w.String(), "from", c.From, "to", c.To)
 		out.Scaling.Workloads = append(out.Scaling.Workloads, events.WorkloadScaling{Kind: w.Kind, Name: w.Name, From: c.From, To: c.To})
-		changes = append(changes, c.String())
+		changes = append(changes, c.String()+a.capped(c, delta))
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, a.settings.WaitTimeout)
 	defer cancel()
-	if err := a.scaler.WaitScaled(waitCtx, live.Workloads); err != nil {
-		return nil, fmt.Errorf("scale release %s/%s by %+d%s: %w", namespace, live.Name, delta, done(changes), err)
+	if err := a.scaler.WaitScaled(waitCtx, workloads); err != nil {
+		return nil, fmt.Errorf("scale release %s/%s by %+d%s: %w", namespace, serving.Name, delta, done(changes), err)
 	}
-	out.Message = fmt.Sprintf("scaled release %s/%s by %+d (at most %d replicas): %s; all replicas ready", namespace, live.Name, delta, a.settings.MaxReplicas, strings.Join(changes, ", "))
+	out.Message = fmt.Sprintf("scaled release %s/%s by %+d (at most %d replicas)%s: %s; all replicas ready%s", namespace, serving.Name, delta, a.settings.MaxReplicas, why, strings.Join(changes, ", "), notScaled(d.foreign))
 	return out, nil
+}
+
+// sidesToScale returns the releases whose workloads a scaling changes, the
+// one serving traffic first, and why when there are two. That is the
+// release of a direct or user_managed service and the primary of a
+// blue/green one; with ROUTE_MODE=canary and a live canary (deployed, with
+// replicas, receiving traffic) the canary and the primary, which serves
+// again after a promotion or a rollback.
+func (a *Action) sidesToScale(ctx context.Context, d *deployed) ([]*helm.Record, string, error) {
+	if d.strategy != events.StrategyBlueGreen {
+		return []*helm.Record{d.direct}, "", nil
+	}
+	primary := []*helm.Record{d.primary}
+	c := d.canary
+	if a.settings.RouteMode != RouteModeCanary || a.router == nil || c == nil || c.Status != release.StatusDeployed.String() || len(c.Workloads) == 0 {
+		return primary, "", nil
+	}
+	target, err := routeTarget(d.service, d.namespace, sidePrimary, d.primary.Services)
+	if err != nil {
+		return nil, "", err
+	}
+	split, err := a.router.Split(ctx, target)
+	if errors.Is(err, routing.ErrNotRouted) {
+		return primary, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read where the traffic of %s/%s goes: %w", d.namespace, d.service, err)
+	}
+	if split.Canary == 0 {
+		return primary, "", nil
+	}
+	for _, w := range c.Workloads {
+		n, err := a.scaler.Replicas(ctx, w)
+		if err != nil {
+			return nil, "", err
+		}
+		if n > 0 {
+			why := fmt.Sprintf(" on both sides: canary %s/%s receives traffic (%s), primary %s/%s serves it again after a promotion or a rollback", d.namespace, c.Name, split, d.namespace, d.primary.Name)
+			return []*helm.Record{c, d.primary}, why, nil
+		}
+	}
+	return primary, "", nil
+}
+
+// capped says when a change stopped at MAX_REPLICAS short of what the
+// increment asked for.
+func (a *Action) capped(c kube.Change, delta int32) string {
+	asked := int64(c.From) + int64(delta)
+	if delta <= 0 || asked <= int64(c.To) {
+		return ""
+	}
+	return fmt.Sprintf(" (capped at MAX_REPLICAS %d; %+d asked for %d)", a.settings.MaxReplicas, delta, asked)
+}
+
+// notScaled names the workloads a release record lists outside the
+// release's namespace, which scaling leaves alone.
+func notScaled(foreign []kube.Workload) string {
+	if len(foreign) == 0 {
+		return ""
+	}
+	names := make([]string, len(foreign))
+	for i, w := range foreign {
+		names[i] = w.String()
+	}
+	return fmt.Sprintf("; not scaled: %s, which the release record lists outside the release's namespace (helm-service scales only workloads in the release's own namespace)", strings.Join(names, ", "))
+}
+
+// ownWorkloads returns rec with only the workloads in namespace, the
+// release's own, and the others. A release record is someone else's input:
+// a manifest listing a workload in another namespace must not lead
+// helm-service to change it there.
+func ownWorkloads(rec *helm.Record, namespace string) (*helm.Record, []kube.Workload) {
+	var own, foreign []kube.Workload
+	for _, w := range rec.Workloads {
+		if w.Namespace == namespace {
+			own = append(own, w)
+		} else {
+			foreign = append(foreign, w)
+		}
+	}
+	if len(foreign) == 0 {
+		return rec, nil
+	}
+	out := *rec
+	out.Workloads = own
+	return &out, foreign
 }
 
 // done says which changes were made before a failure.
@@ -166,4 +277,47 @@ func keptReplicas(ctx context.Context, scaler Scaler, rec *helm.Record) (map[kub
 		return nil, fmt.Errorf("replicas set by scaling on release %s/%s: %w", rec.Namespace, rec.Name, err)
 	}
 	return kept, nil
+}
+
+// autoscaledCount is a count kept from a scaling on a workload that a
+// HorizontalPodAutoscaler now targets.
+type autoscaledCount struct {
+	workload   kube.Workload
+	count      int32
+	autoscaler string
+}
+
+// dropAutoscaled takes out of kept the workloads a HorizontalPodAutoscaler
+// now targets: the autoscaler owns their replicas, and a deployment that
+// set the kept count would fight it. It returns what it took out, for
+// forgetAutoscaled once the deployment succeeded.
+func dropAutoscaled(ctx context.Context, scaler Scaler, kept map[kube.Workload]int32) ([]autoscaledCount, error) {
+	workloads := slices.SortedFunc(maps.Keys(kept), func(a, b kube.Workload) int { return strings.Compare(a.String(), b.String()) })
+	var dropped []autoscaledCount
+	for _, w := range workloads {
+		hpa, err := scaler.Autoscaler(ctx, w)
+		if err != nil {
+			return nil, fmt.Errorf("replicas kept from a scaling on %s: %w", w, err)
+		}
+		if hpa == "" {
+			continue
+		}
+		dropped = append(dropped, autoscaledCount{workload: w, count: kept[w], autoscaler: hpa})
+		delete(kept, w)
+	}
+	return dropped, nil
+}
+
+// forgetAutoscaled removes the kept counts dropAutoscaled took out from
+// their workloads, so that no later deployment reads them, and says so for
+// the deployment's answer.
+func forgetAutoscaled(ctx context.Context, scaler Scaler, dropped []autoscaledCount) string {
+	var msg strings.Builder
+	for _, a := range dropped {
+		fmt.Fprintf(&msg, "; dropped the replica count kept from a scaling on %s (%d): HorizontalPodAutoscaler %s/%s now targets it and owns its replicas", a.workload, a.count, a.workload.Namespace, a.autoscaler)
+		if err := scaler.DropKept(ctx, a.workload); err != nil {
+			fmt.Fprintf(&msg, ", but removing its %s annotation failed (the next deployment tries again): %v", kube.AnnotationReplicas, err)
+		}
+	}
+	return msg.String()
 }

@@ -38,12 +38,16 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 		if side == sideCanary {
 			name = canaryName(in.Service)
 		}
+		labels := blueGreenLabels(target, side)
+		if side == sideCanary {
+			addSequenceLabel(labels, t)
+		}
 		return helm.Request{
 			Namespace:    namespace,
 			Name:         name,
 			Chart:        ch,
 			Values:       values,
-			Labels:       render.onLabels(blueGreenLabels(target, side)),
+			Labels:       render.onLabels(labels),
 			ObjectLabels: objectLabels(in.Service, side),
 			Timeout:      d.settings.WaitTimeout,
 			Rollout:      rollout,
@@ -74,6 +78,7 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 	case err != nil:
 		return nil, err
 	default:
+		canary, _ = ownWorkloads(canary, namespace)
 		if err := d.scaler.ScaleUpFromZero(ctx, canary.Workloads); err != nil {
 			return nil, fmt.Errorf("canary of %s: %w", in.Service, err)
 		}

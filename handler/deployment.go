@@ -152,16 +152,19 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	labels := maps.Clone(target)
 	labels[kube.LabelStrategy] = string(strategy)
 	labels[kube.LabelDeployment] = string(strategy)
-	if c := events.StringExtension(t.Event, events.ExtContext); len(validation.IsValidLabelValue(c)) == 0 && c != "" {
-		labels[kube.LabelContext] = c
-	}
+	addSequenceLabel(labels, t)
 	var kept map[kube.Workload]int32
+	var autoscaled []autoscaledCount
 	switch cur, err := d.releases.Get(ctx, namespace, in.Service); {
 	case errors.Is(err, helm.ErrNotFound):
 	case err != nil:
 		return nil, err
 	default:
+		cur, _ = ownWorkloads(cur, namespace)
 		if kept, err = keptReplicas(ctx, d.scaler, cur); err != nil {
+			return nil, err
+		}
+		if autoscaled, err = dropAutoscaled(ctx, d.scaler, kept); err != nil {
 			return nil, err
 		}
 	}
@@ -197,10 +200,20 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	out.Message = fmt.Sprintf("release %s/%s is at revision %d (chart %s-%s) and its workloads are ready",
 		namespace, res.Name, res.Revision, ch.Metadata.Name, ch.Metadata.Version)
 	out.Message = withForcedRecreate(out.Message, res.ForcedRecreate)
+	out.Message += forgetAutoscaled(ctx, d.scaler, autoscaled)
 	if res.Recovered != "" {
 		out.Message = res.Recovered + ". " + out.Message
 	}
 	return out, nil
+}
+
+// addSequenceLabel records on a release's labels the Keptn context of the
+// sequence that deploys it, when it is a valid label value, so that a
+// rollback can tell which sequence made a revision.
+func addSequenceLabel(labels map[string]string, t Trigger) {
+	if c := events.StringExtension(t.Event, events.ExtContext); c != "" && len(validation.IsValidLabelValue(c)) == 0 {
+		labels[kube.LabelContext] = c
+	}
 }
 
 // variableGroupChanges are the variables a trigger sets in the service's

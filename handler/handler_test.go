@@ -145,7 +145,7 @@ func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings
 	dep := NewDeployment(f.charts, f.namespaces, f.releases, f.router, f.scaler, locks, settings)
 	rel := NewRelease(f.releases, f.router, f.scaler, locks, lifecycleSettings)
 	rb := NewRollback(f.releases, f.router, f.scaler, locks, lifecycleSettings)
-	act := NewAction(f.releases, f.scaler, locks, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, NamespaceTemplate: settings.NamespaceTemplate})
+	act := NewAction(f.releases, f.router, f.scaler, locks, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, NamespaceTemplate: settings.NamespaceTemplate})
 	del := NewServiceDelete(f.releases, f.router, f.namespaces, locks, ServiceDeleteSettings{WaitTimeout: time.Minute, DeleteEmptyNamespaces: true})
 	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb, act, del).With(Options{NamespaceTemplate: settings.NamespaceTemplate})
 	f.deployment, f.release, f.removal, f.ctrl = dep, rel, del, ctrl
@@ -163,6 +163,7 @@ func TestDeploymentDirect(t *testing.T) {
 	live := kube.Workload{Kind: "Deployment", Namespace: "sockshop-staging", Name: "carts"}
 	f.releases.EXPECT().Get(gomock.Any(), "sockshop-staging", "carts").Return(&helm.Record{Result: helm.Result{Namespace: "sockshop-staging", Name: "carts", Workloads: []kube.Workload{live}}}, nil)
 	f.scaler.EXPECT().Kept(gomock.Any(), []kube.Workload{live}).Return(map[kube.Workload]int32{live: 5}, nil)
+	f.scaler.EXPECT().Autoscaler(gomock.Any(), live).Return("", nil)
 	f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
 		if req.Namespace != "sockshop-staging" || req.Name != "carts" || req.Timeout != time.Minute {
 			t.Errorf("request target = %s/%s timeout %s", req.Namespace, req.Name, req.Timeout)

@@ -36,7 +36,8 @@ type Releases interface {
 	Get(ctx context.Context, namespace, name string) (*helm.Record, error)
 	// Find returns the newest revision of the releases carrying labels.
 	Find(ctx context.Context, namespace string, labels map[string]string) ([]*helm.Record, error)
-	// Rollback rolls a release back to its previous revision.
+	// Rollback rolls a release back to its newest earlier revision that
+	// was deployed, recovering a pending release first.
 	Rollback(ctx context.Context, namespace, name string, timeout time.Duration) (*helm.Result, error)
 	// Uninstall removes a release and its history; the error wraps
 	// helm.ErrNotFound when there is none.
@@ -69,11 +70,15 @@ type Scaler interface {
 	Scale(ctx context.Context, workloads []kube.Workload, replicas int32) error
 	// ScaleUpFromZero sets the workloads that have zero replicas to one.
 	ScaleUpFromZero(ctx context.Context, workloads []kube.Workload) error
-	// ScaleBy adds delta to a workload's replicas, clamped to
-	// [0, maxReplicas], and records the new count on it.
+	// ScaleBy adds delta to a workload's replicas as kube.NextReplicas
+	// says and records the new count on it.
 	ScaleBy(ctx context.Context, w kube.Workload, delta, maxReplicas int32) (kube.Change, error)
+	// Replicas returns the replicas a workload asks for now.
+	Replicas(ctx context.Context, w kube.Workload) (int32, error)
 	// Kept returns the counts ScaleBy recorded on the workloads.
 	Kept(ctx context.Context, workloads []kube.Workload) (map[kube.Workload]int32, error)
+	// DropKept removes the count ScaleBy recorded on a workload.
+	DropKept(ctx context.Context, w kube.Workload) error
 	// Autoscaler names the HorizontalPodAutoscaler that targets a
 	// workload, or returns "" when none does.
 	Autoscaler(ctx context.Context, w kube.Workload) (string, error)

@@ -67,6 +67,9 @@ type deployed struct {
 	// may be nil.
 	primary *helm.Record
 	canary  *helm.Record
+	// foreign are workloads the records list outside namespace: left out
+	// of the records' Workloads, never scaled.
+	foreign []kube.Workload
 }
 
 // find reads the releases of a service (see findDeployed).
@@ -84,6 +87,8 @@ func findDeployed(ctx context.Context, releases Releases, namespace, service str
 	}
 	d := &deployed{namespace: namespace, service: service}
 	for _, r := range records {
+		var foreign []kube.Workload
+		r, foreign = ownWorkloads(r, namespace)
 		switch r.Name {
 		case primaryName(service):
 			d.primary = r
@@ -91,7 +96,10 @@ func findDeployed(ctx context.Context, releases Releases, namespace, service str
 			d.canary = r
 		case service:
 			d.direct = r
+		default:
+			continue
 		}
+		d.foreign = append(d.foreign, foreign...)
 	}
 	switch {
 	case d.primary != nil:
@@ -184,15 +192,28 @@ func (l *lifecycle) promote(ctx context.Context, t Trigger, d *deployed) (*event
 
 // revert undoes a deployment that failed: blue/green routes all traffic to
 // the untouched primary and scales the canary to zero; direct rolls back to
-// the previous Helm revision when configured; user_managed is left alone.
+// the newest earlier Helm revision that was deployed, when configured;
+// user_managed is left alone.
 //
-// keptnContext is the trigger's Keptn context. A direct release whose
-// newest revision another sequence made is not rolled back: the failed
-// sequence made no revision (its chart did not render, say), and rolling
-// back would undo a good one.
+// keptnContext is the trigger's Keptn context. Only the sequence that made
+// the newest revision (of the canary, for blue/green) reverts it: when
+// another sequence made it, the failed sequence made no newer one (its
+// chart did not render, say, or a newer sequence replaced it), and
+// reverting would undo another sequence's deployment. A trigger without a
+// context is refused when the revision names its sequence.
 func (l *lifecycle) revert(ctx context.Context, t Trigger, d *deployed, keptnContext string) (*events.Outcome, string, error) {
 	switch d.strategy {
 	case events.StrategyBlueGreen:
+		if d.canary != nil {
+			other, err := otherSequence(d.canary, keptnContext)
+			if err != nil {
+				return nil, "", err
+			}
+			if other != "" {
+				return &events.Outcome{Action: events.ActionNone, ReleaseName: d.canary.Name, HelmRevision: d.canary.Revision},
+					fmt.Sprintf("blue/green service: nothing to roll back: canary %s; the canary, its replicas and the traffic are left as they are, for that sequence's own release or rollback", other), nil
+			}
+		}
 		target, err := routeTarget(d.service, d.namespace, sidePrimary, d.primary.Services)
 		if err != nil {
 			return nil, "", err
@@ -218,10 +239,13 @@ func (l *lifecycle) revert(ctx context.Context, t Trigger, d *deployed, keptnCon
 			return &events.Outcome{Action: events.ActionNone, ReleaseName: d.direct.Name, HelmRevision: d.direct.Revision},
 				fmt.Sprintf("direct service: release %s/%s left at revision %d (ROLLBACK_DIRECT_ON_FAIL is off)", d.namespace, d.direct.Name, d.direct.Revision), nil
 		}
-		if made := d.direct.Labels[kube.LabelContext]; made != "" && keptnContext != "" && made != keptnContext {
+		other, err := otherSequence(d.direct, keptnContext)
+		if err != nil {
+			return nil, "", err
+		}
+		if other != "" {
 			return &events.Outcome{Action: events.ActionNone, ReleaseName: d.direct.Name, HelmRevision: d.direct.Revision},
-				fmt.Sprintf("direct service: nothing to roll back: revision %d of release %s/%s was made by sequence %s, not by this one (%s), which made no revision",
-					d.direct.Revision, d.namespace, d.direct.Name, made, keptnContext), nil
+				fmt.Sprintf("direct service: nothing to roll back: %s, which made no newer revision", other), nil
 		}
 		t.Log.Info("rolling back direct release", "namespace", d.namespace, "release", d.direct.Name, "from", d.direct.Revision)
 		res, err := l.releases.Rollback(ctx, d.namespace, d.direct.Name, l.settings.WaitTimeout)
@@ -230,12 +254,33 @@ func (l *lifecycle) revert(ctx context.Context, t Trigger, d *deployed, keptnCon
 		}
 		t.recordChange(cdevents.RolledBack, d.namespace, d.service, res.Images)
 		out := &events.Outcome{Action: events.ActionRolledBack, ReleaseName: res.Name, HelmRevision: res.Revision}
-		return out, fmt.Sprintf("rolled back: release %s/%s went from revision %d back to the previous one's chart and values, as revision %d, and its workloads are ready",
-			d.namespace, res.Name, d.direct.Revision, res.Revision), nil
+		msg := fmt.Sprintf("rolled back: release %s/%s went from revision %d back to the previous deployed revision, %d (its chart and values), as revision %d, and its workloads are ready",
+			d.namespace, res.Name, d.direct.Revision, res.RolledBackTo, res.Revision)
+		if res.Recovered != "" {
+			msg = res.Recovered + ". " + msg
+		}
+		return out, msg, nil
 	default:
 		return &events.Outcome{Action: events.ActionNone, ReleaseName: d.direct.Name, HelmRevision: d.direct.Revision},
 			fmt.Sprintf("user_managed service: release %s/%s left as it is; its owner rolls it back", d.namespace, d.direct.Name), nil
 	}
+}
+
+// otherSequence checks that the revision rec, which a revert would undo,
+// was made by the trigger's sequence (keptnContext). It describes the
+// revision when another sequence made it, and returns "" when this one did
+// or the revision names none. A trigger without a context cannot tell and
+// is refused when the revision names its sequence.
+func otherSequence(rec *helm.Record, keptnContext string) (string, error) {
+	made := rec.Labels[kube.LabelContext]
+	switch {
+	case made == "" || made == keptnContext:
+		return "", nil
+	case keptnContext == "":
+		return "", fmt.Errorf("field %s is missing: revision %d of release %s/%s was made by sequence %s, and helm-service reverts a revision only for the sequence that made it; send the trigger with the %s of the sequence whose delivery failed",
+			events.ExtContext, rec.Revision, rec.Namespace, rec.Name, made, events.ExtContext)
+	}
+	return fmt.Sprintf("revision %d of release %s/%s was made by sequence %s, not by this one (%s)", rec.Revision, rec.Namespace, rec.Name, made, keptnContext), nil
 }
 
 // traffic reads back the split the router reports.

@@ -79,6 +79,7 @@ func TestScalingDirect(t *testing.T) {
 	f := newFixture(t)
 	w := directV2.Workloads[0]
 	f.releases.EXPECT().Find(gomock.Any(), ns, map[string]string{kube.LabelService: "carts"}).Return([]*helm.Record{directV2}, nil)
+	f.scaler.EXPECT().Replicas(gomock.Any(), w).Return(int32(1), nil)
 	gomock.InOrder(
 		f.scaler.EXPECT().Autoscaler(gomock.Any(), w).Return("", nil),
 		f.scaler.EXPECT().ScaleBy(gomock.Any(), w, int32(2), int32(10)).Return(kube.Change{Workload: w, From: 1, To: 3}, nil),
@@ -108,6 +109,7 @@ func TestScalingBlueGreenScalesThePrimary(t *testing.T) {
 	w := primaryV1.Workloads[0]
 	f.releases.EXPECT().Find(gomock.Any(), ns, gomock.Any()).Return([]*helm.Record{canaryV2, primaryV1}, nil)
 	f.scaler.EXPECT().Autoscaler(gomock.Any(), w).Return("", nil)
+	f.scaler.EXPECT().Replicas(gomock.Any(), w).Return(int32(2), nil)
 	f.scaler.EXPECT().ScaleBy(gomock.Any(), w, int32(-1), int32(10)).Return(kube.Change{Workload: w, From: 2, To: 1}, nil)
 	f.scaler.EXPECT().WaitScaled(gomock.Any(), primaryV1.Workloads).Return(nil)
 	f.deliver(scalingEvent(t, -1))
@@ -141,11 +143,13 @@ func TestScalingErrors(t *testing.T) {
 		{"scale fails", 1, func(f *fixture) {
 			found(f)
 			f.scaler.EXPECT().Autoscaler(gomock.Any(), w).Return("", nil)
+			f.scaler.EXPECT().Replicas(gomock.Any(), w).Return(int32(2), nil)
 			f.scaler.EXPECT().ScaleBy(gomock.Any(), w, int32(1), int32(10)).Return(kube.Change{}, errors.New("forbidden"))
 		}, "scale release sockshop-staging/carts by +1: forbidden"},
 		{"not ready", 1, func(f *fixture) {
 			found(f)
 			f.scaler.EXPECT().Autoscaler(gomock.Any(), w).Return("", nil)
+			f.scaler.EXPECT().Replicas(gomock.Any(), w).Return(int32(2), nil)
 			f.scaler.EXPECT().ScaleBy(gomock.Any(), w, int32(1), int32(10)).Return(kube.Change{Workload: w, From: 2, To: 3}, nil)
 			f.scaler.EXPECT().WaitScaled(gomock.Any(), gomock.Any()).Return(context.DeadlineExceeded)
 		}, "(done: deployment sockshop-staging/carts from 2 to 3): context deadline exceeded"},

@@ -149,7 +149,7 @@ func serve(ctx context.Context) error {
 		release.WithVariables(cl.variables)
 	}
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, locks, lifecycle)
-	action := handler.NewAction(cl.releases, cl.scaler, locks, handler.ActionSettings{MaxReplicas: cfg.MaxReplicas, WaitTimeout: cfg.WaitTimeout, NamespaceTemplate: nsTemplate})
+	action := handler.NewAction(cl.releases, cl.router, cl.scaler, locks, handler.ActionSettings{MaxReplicas: cfg.MaxReplicas, WaitTimeout: cfg.WaitTimeout, NamespaceTemplate: nsTemplate, RouteMode: cfg.RouteMode})
 	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, locks, handler.ServiceDeleteSettings{
 		WaitTimeout:           cfg.WaitTimeout,
 		DeleteEmptyNamespaces: cfg.DeleteEmptyNamespaces,

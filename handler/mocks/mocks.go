@@ -364,6 +364,20 @@ func (mr *MockScalerMockRecorder) Autoscaler(ctx, w interface{}) *gomock.Call {
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Autoscaler", reflect.TypeOf((*MockScaler)(nil).Autoscaler), ctx, w)
 }
 
+// DropKept mocks base method.
+func (m *MockScaler) DropKept(ctx context.Context, w kube.Workload) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "DropKept", ctx, w)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// DropKept indicates an expected call of DropKept.
+func (mr *MockScalerMockRecorder) DropKept(ctx, w interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "DropKept", reflect.TypeOf((*MockScaler)(nil).DropKept), ctx, w)
+}
+
 // Kept mocks base method.
 func (m *MockScaler) Kept(ctx context.Context, workloads []kube.Workload) (map[kube.Workload]int32, error) {
 	m.ctrl.T.Helper()
@@ -377,6 +391,21 @@ func (m *MockScaler) Kept(ctx context.Context, workloads []kube.Workload) (map[k
 func (mr *MockScalerMockRecorder) Kept(ctx, workloads interface{}) *gomock.Call {
 	mr.mock.ctrl.T.Helper()
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Kept", reflect.TypeOf((*MockScaler)(nil).Kept), ctx, workloads)
+}
+
+// Replicas mocks base method.
+func (m *MockScaler) Replicas(ctx context.Context, w kube.Workload) (int32, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Replicas", ctx, w)
+	ret0, _ := ret[0].(int32)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// Replicas indicates an expected call of Replicas.
+func (mr *MockScalerMockRecorder) Replicas(ctx, w interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Replicas", reflect.TypeOf((*MockScaler)(nil).Replicas), ctx, w)
 }
 
 // Scale mocks base method.

@@ -77,6 +77,9 @@ type Result struct {
 	// Recovered says how a release left pending by an interrupted
 	// operation was recovered before the action, or is empty.
 	Recovered string
+	// RolledBackTo is, after a rollback, the revision whose chart and
+	// values the new revision restored.
+	RolledBackTo int
 	// ForcedRecreate says which Deployments got Recreate instead of the
 	// asked strategy because they mount a ReadWriteOnce claim.
 	ForcedRecreate []string

@@ -4,19 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 )
 
-// ErrNoPreviousRevision is returned when a release has nothing to roll back
-// to.
+// ErrNoPreviousRevision is returned when a release has no earlier revision
+// that was deployed, so nothing to roll back to.
 var ErrNoPreviousRevision = errors.New("no previous revision to roll back to")
 
-// Rollback rolls a release back to the revision before its newest one and
-// waits until its workloads are ready. It returns the release as it is
-// afterwards: a new revision carrying the previous one's chart and values.
+// Rollback rolls a release back to the newest revision before its newest
+// one that was deployed (status deployed or superseded; failed and pending
+// revisions are skipped) and waits until its workloads are ready. A release
+// left pending by an operation that never ended is recovered first, as
+// Upgrade does; that recovery rolls back to the same revision, and is the
+// rollback. It returns the release as it is afterwards: a new revision
+// carrying the chart and values of the revision it rolled back to.
 func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout time.Duration) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -32,10 +39,26 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout t
 	if err != nil {
 		return nil, fmt.Errorf("read history of release %s/%s: %w", namespace, name, err)
 	}
-	if last.Version < 2 {
-		return nil, fmt.Errorf("roll back release %s/%s from revision %d: %w", namespace, name, last.Version, ErrNoPreviousRevision)
+	history, err := cfg.Releases.History(name)
+	if err != nil {
+		return nil, fmt.Errorf("read history of release %s/%s: %w", namespace, name, err)
 	}
+	target := lastGood(history, last.Version)
+
+	req := Request{Namespace: namespace, Name: name, Timeout: timeout}
+	recovered, err := c.recoverPending(ctx, cfg, req)
+	if err != nil {
+		return nil, err
+	}
+	if recovered != "" {
+		return c.recoveredRollback(cfg, req, recovered, target)
+	}
+	if target == nil {
+		return nil, fmt.Errorf("roll back release %s/%s from revision %d: %w: %s", namespace, name, last.Version, ErrNoPreviousRevision, neverDeployed(history, last.Version))
+	}
+
 	rb := action.NewRollback(cfg)
+	rb.Version = target.Version
 	rb.Wait = true
 	rb.Timeout = timeout
 	rb.MaxHistory = maxHistory
@@ -51,13 +74,56 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout t
 		return nil, fmt.Errorf("roll back release %s/%s: %w", namespace, name, ctx.Err())
 	}
 	if err != nil {
-		req := Request{Namespace: namespace, Name: name}
 		rel, _ := cfg.Releases.Last(name)
-		return nil, c.explainFailure(ctx, "rollback", req, rel, err)
+		return nil, c.explainFailure(ctx, fmt.Sprintf("rollback to revision %d", target.Version), req, rel, err)
 	}
 	rel, err := cfg.Releases.Last(name)
 	if err != nil {
 		return nil, fmt.Errorf("read release %s/%s after rollback: %w", namespace, name, err)
 	}
-	return resultOf(rel)
+	res, err := resultOf(rel)
+	if res != nil {
+		res.RolledBackTo = target.Version
+	}
+	return res, err
+}
+
+// recoveredRollback answers a rollback whose release was pending: the
+// recovery already rolled it back to target, or uninstalled it when target
+// is nil (it had never been deployed).
+func (c *Client) recoveredRollback(cfg *action.Configuration, req Request, recovered string, target *release.Release) (*Result, error) {
+	if target == nil {
+		return nil, fmt.Errorf("%s; roll back release %s/%s: %w", recovered, req.Namespace, req.Name, ErrNoPreviousRevision)
+	}
+	rel, err := cfg.Releases.Last(req.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%s; read release %s/%s after its recovery: %w", recovered, req.Namespace, req.Name, err)
+	}
+	res, err := resultOf(rel)
+	if res != nil {
+		res.Recovered = recovered
+		res.RolledBackTo = target.Version
+	}
+	return res, err
+}
+
+// neverDeployed says what became of the revisions before newest, none of
+// which was deployed.
+func neverDeployed(history []*release.Release, newest int) string {
+	sorted := slices.Clone(history)
+	slices.SortFunc(sorted, func(a, b *release.Release) int { return a.Version - b.Version })
+	var earlier []string
+	for _, r := range sorted {
+		if r.Version < newest {
+			status := "unknown"
+			if r.Info != nil {
+				status = r.Info.Status.String()
+			}
+			earlier = append(earlier, fmt.Sprintf("revision %d %s", r.Version, status))
+		}
+	}
+	if len(earlier) == 0 {
+		return fmt.Sprintf("revision %d is the release's only one; deploy a version that works instead", newest)
+	}
+	return fmt.Sprintf("no revision before %d was ever deployed (%s); deploy a version that works instead", newest, strings.Join(earlier, ", "))
 }

@@ -33,15 +33,45 @@ func (c Change) String() string {
 // ErrNotScalable is wrapped by ScaleBy for a kind without replicas.
 var ErrNotScalable = errors.New("kind has no scale subresource")
 
+// ErrMaxReplicas is wrapped by NextReplicas and ScaleBy for a positive
+// increment on a workload that already runs maxReplicas or more.
+var ErrMaxReplicas = errors.New("MAX_REPLICAS reached")
+
+// NextReplicas is the count that scaling by delta gives a workload running
+// current replicas. A positive increment never lowers the count: it raises
+// it by delta, or to maxReplicas when that is fewer (capped), and a
+// workload already at or above maxReplicas is refused with an error
+// wrapping ErrMaxReplicas that names the counts. A negative increment
+// lowers the count by delta, never below zero (a workload above
+// maxReplicas is lowered by exactly delta, not to the limit). Zero keeps
+// the count.
+func NextReplicas(current, delta, maxReplicas int32) (int32, error) {
+	want := int64(current) + int64(delta)
+	switch {
+	case delta > 0 && current >= maxReplicas:
+		return current, fmt.Errorf("%w: it runs %d replicas, MAX_REPLICAS is %d, and scaling by %+d asks for %d; helm-service scales no workload above MAX_REPLICAS, nor lowers one on a positive increment: raise MAX_REPLICAS to scale it further",
+			ErrMaxReplicas, current, maxReplicas, delta, want)
+	case delta > 0:
+		return int32(min(want, int64(maxReplicas))), nil
+	case delta < 0:
+		return int32(max(want, 0)), nil
+	}
+	return current, nil
+}
+
 // ScaleBy adds delta to the replicas of a Deployment or StatefulSet
-// through its scale subresource, clamped to [0, maxReplicas], and records
-// the new count in the workload's AnnotationReplicas.
+// through its scale subresource, as NextReplicas says, and records the new
+// count in the workload's AnnotationReplicas. A refused increment changes
+// nothing.
 func (s Scaler) ScaleBy(ctx context.Context, w Workload, delta, maxReplicas int32) (Change, error) {
 	cur, err := s.getScale(ctx, w)
 	if err != nil {
 		return Change{}, err
 	}
-	to := clamp(int64(cur.Spec.Replicas)+int64(delta), 0, int64(maxReplicas))
+	to, err := NextReplicas(cur.Spec.Replicas, delta, maxReplicas)
+	if err != nil {
+		return Change{}, fmt.Errorf("scale %s: %w", w, err)
+	}
 	ch := Change{Workload: w, From: cur.Spec.Replicas, To: to}
 	if to != cur.Spec.Replicas {
 		cur.Spec.Replicas = to
@@ -55,8 +85,14 @@ func (s Scaler) ScaleBy(ctx context.Context, w Workload, delta, maxReplicas int3
 	return ch, nil
 }
 
-func clamp(v, lo, hi int64) int32 {
-	return int32(max(lo, min(v, hi)))
+// Replicas returns the replicas a Deployment or StatefulSet asks for, read
+// from its scale subresource.
+func (s Scaler) Replicas(ctx context.Context, w Workload) (int32, error) {
+	cur, err := s.getScale(ctx, w)
+	if err != nil {
+		return 0, err
+	}
+	return cur.Spec.Replicas, nil
 }
 
 func (s Scaler) getScale(ctx context.Context, w Workload) (*autoscalingv1.Scale, error) {
@@ -108,6 +144,26 @@ func (s Scaler) annotate(ctx context.Context, w Workload, replicas int32) error 
 	}
 	if err != nil {
 		return fmt.Errorf("record %d replicas on %s: %w", replicas, w, err)
+	}
+	return nil
+}
+
+// DropKept removes the count ScaleBy recorded on a workload, so that later
+// deployments leave its replicas to the chart (or to an autoscaler). A
+// workload that does not exist has nothing to remove.
+func (s Scaler) DropKept(ctx context.Context, w Workload) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnotationReplicas: nil}}})
+	if err != nil {
+		return err
+	}
+	switch w.Kind {
+	case "Deployment":
+		_, err = s.Clientset.AppsV1().Deployments(w.Namespace).Patch(ctx, w.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	case "StatefulSet":
+		_, err = s.Clientset.AppsV1().StatefulSets(w.Namespace).Patch(ctx, w.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("remove the replica count kept on %s: %w", w, err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/helm-service/helm-service/pkg/events"
@@ -146,14 +147,17 @@ func TestScaleDirect(t *testing.T) {
 }
 
 // TestScaleBlueGreenPrimary scales the primary of a blue/green service,
-// leaves the canary alone, and keeps the count when a canary is promoted.
+// leaves the canary alone while it receives no traffic, and keeps the
+// count when a canary is promoted.
 func TestScaleBlueGreenPrimary(t *testing.T) {
 	project, stage := suite.project("scalebg"), "production"
 	ns := project + "-" + stage
 	suite.deployBlueGreen(t, project, stage, "carts", nil)
+	// Promoted, the canary gets no traffic and no replicas.
+	suite.runTask(t, "release", lifecycleTrigger(project, stage, "carts", "pass"))
 	suite.scaleOK(t, project, stage, "carts", "+1", "carts-primary", 2, 3)
-	if got := replicas(t, ns, "carts-canary"); got != 2 {
-		t.Errorf("canary replicas = %d, want 2 (untouched)", got)
+	if got := replicas(t, ns, "carts-canary"); got != 0 {
+		t.Errorf("canary replicas = %d, want 0 (untouched)", got)
 	}
 
 	suite.deployBlueGreen(t, project, stage, "carts", map[string]any{"image": "example/carts:2"})
@@ -164,6 +168,196 @@ func TestScaleBlueGreenPrimary(t *testing.T) {
 	}
 	if *d.Spec.Replicas != 3 || d.Status.ReadyReplicas != 3 {
 		t.Errorf("promoted primary: %d replicas, %d ready; want the scaled 3 kept", *d.Spec.Replicas, d.Status.ReadyReplicas)
+	}
+}
+
+// awaitReplicas waits until a Deployment runs replicas, all ready.
+func awaitReplicas(t *testing.T, ns, name string, want int32) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		d := getDeployment(t, ns, name)
+		if *d.Spec.Replicas == want && d.Status.Replicas == want && d.Status.ReadyReplicas == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/%s wants %d, runs %d, %d ready; want %d within a minute", ns, name, *d.Spec.Replicas, d.Status.Replicas, d.Status.ReadyReplicas, want)
+		}
+	}
+}
+
+// TestScaleNeverPastMaxReplicas: with MAX_REPLICAS=3 an increment stops at
+// 3 and says so, one more is refused, and a positive increment never
+// lowers a workload that runs more than MAX_REPLICAS (set outside
+// helm-service); a negative one lowers it by just the increment.
+func TestScaleNeverPastMaxReplicas(t *testing.T) {
+	inst := startInstance(t, map[string]string{"MAX_REPLICAS": "3"})
+	project, stage := suite.project("scalemax"), "production"
+	ns := project + "-" + stage
+	_, data := inst.finished(t, inst.trigger(t, inst.nats, deploymentTrigger(project, stage, "carts", "direct", nil)), deployTimeout)
+	expectSucceeded(t, data)
+
+	out, _ := inst.scale(t, project, stage, "carts", "+2")
+	if out.Status != events.StatusSucceeded || !strings.Contains(out.Message, "from 2 to 3 (capped at MAX_REPLICAS 3; +2 asked for 4)") {
+		t.Errorf("+2 from 2: finished %s %q, want 3, capped", out.Status, out.Message)
+	}
+	awaitReplicas(t, ns, "carts", 3)
+	refused := func(value string, current int32) {
+		t.Helper()
+		out, _ := inst.scale(t, project, stage, "carts", value)
+		want := fmt.Sprintf("it runs %d replicas, MAX_REPLICAS is 3, and scaling by %s asks for %d", current, value, current+1)
+		if out.Status != events.StatusErrored || !strings.Contains(out.Message, want) {
+			t.Errorf("%s at %d replicas: finished %s %q, want errored saying %q", value, current, out.Status, out.Message, want)
+		}
+		if got := replicas(t, ns, "carts"); got != current {
+			t.Errorf("%s at %d replicas left %d, want %d", value, current, got, current)
+		}
+	}
+	refused("+1", 3)
+
+	// Someone runs 5, above the limit.
+	sc, err := suite.clientset.AppsV1().Deployments(ns).GetScale(ctx(t), "carts", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Spec.Replicas = 5
+	if _, err := suite.clientset.AppsV1().Deployments(ns).UpdateScale(ctx(t), "carts", sc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	awaitReplicas(t, ns, "carts", 5)
+	refused("+1", 5)
+	out, _ = inst.scale(t, project, stage, "carts", "-1")
+	if out.Status != events.StatusSucceeded || !strings.Contains(out.Message, "from 5 to 4") {
+		t.Errorf("-1 from 5: finished %s %q, want 4", out.Status, out.Message)
+	}
+	awaitReplicas(t, ns, "carts", 4)
+}
+
+// TestScaleLiveCanary: with ROUTE_MODE=canary a canary that receives the
+// traffic is scaled, and so is the primary, which serves it again after a
+// promotion; once promoted the primary keeps the count and the canary,
+// with no traffic, is left alone.
+func TestScaleLiveCanary(t *testing.T) {
+	project, stage := suite.project("scalelive"), "production"
+	ns := project + "-" + stage
+	suite.deployBlueGreen(t, project, stage, "carts", nil)
+	if side := routedTo(t, ns, "carts", "carts"); side != "canary" {
+		t.Fatalf("the stable Service routes to %q, want the canary", side)
+	}
+	data, _ := suite.scale(t, project, stage, "carts", "+1")
+	want := []events.WorkloadScaling{{Kind: "Deployment", Name: "carts-canary", From: 2, To: 3}, {Kind: "Deployment", Name: "carts-primary", From: 2, To: 3}}
+	if data.Status != events.StatusSucceeded || data.Scaling == nil || !slices.Equal(data.Scaling.Workloads, want) || data.Scaling.ReleaseName != "carts-canary" {
+		t.Fatalf("scaling with a live canary: finished %s %q, scaling %+v; want %v", data.Status, data.Message, data.Scaling, want)
+	}
+	if !strings.Contains(data.Message, "canary "+ns+"/carts-canary receives traffic") {
+		t.Errorf("message %q does not say why the canary was scaled", data.Message)
+	}
+	for _, name := range []string{"carts-canary", "carts-primary"} {
+		d := getDeployment(t, ns, name)
+		if *d.Spec.Replicas != 3 || d.Status.ReadyReplicas != 3 || d.Annotations[kube.AnnotationReplicas] != "3" {
+			t.Errorf("%s: %d replicas, %d ready, annotation %q; want 3, 3, 3", name, *d.Spec.Replicas, d.Status.ReadyReplicas, d.Annotations[kube.AnnotationReplicas])
+		}
+	}
+
+	suite.runTask(t, "release", lifecycleTrigger(project, stage, "carts", "pass"))
+	awaitReplicas(t, ns, "carts-primary", 3)
+	suite.scaleOK(t, project, stage, "carts", "+1", "carts-primary", 3, 4)
+	if got := replicas(t, ns, "carts-canary"); got != 0 {
+		t.Errorf("canary without traffic has %d replicas after scaling, want 0", got)
+	}
+}
+
+// TestScaleKeptCountDroppedForAutoscaler: a count kept from a scaling is
+// not applied once a HorizontalPodAutoscaler targets the workload; the
+// next deployment removes it and says so, the one after has nothing to say.
+func TestScaleKeptCountDroppedForAutoscaler(t *testing.T) {
+	project, stage := suite.project("scalekeephpa"), "production"
+	ns := project + "-" + stage
+	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "carts", "direct", nil)), deployTimeout)
+	expectSucceeded(t, data)
+	suite.scaleOK(t, project, stage, "carts", "+1", "carts", 2, 3)
+	minReplicas := int32(2)
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "carts-hpa", Namespace: ns},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "carts"},
+			MinReplicas:    &minReplicas,
+			MaxReplicas:    5,
+		},
+	}
+	if _, err := suite.clientset.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx(t), hpa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	_, data = suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "carts", "direct", map[string]any{"image": "example/carts:2"})), deployTimeout)
+	expectSucceeded(t, data)
+	want := "dropped the replica count kept from a scaling on deployment " + ns + "/carts (3): HorizontalPodAutoscaler " + ns + "/carts-hpa now targets it"
+	if !strings.Contains(data.Message, want) {
+		t.Errorf("message %q does not say %q", data.Message, want)
+	}
+	d := getDeployment(t, ns, "carts")
+	if _, ok := d.Annotations[kube.AnnotationReplicas]; ok || *d.Spec.Replicas != 2 {
+		t.Errorf("after the deployment: annotations %v, %d replicas; want no kept count and the chart's 2", d.Annotations, *d.Spec.Replicas)
+	}
+
+	_, data = suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "carts", "direct", map[string]any{"image": "example/carts:3"})), deployTimeout)
+	expectSucceeded(t, data)
+	if strings.Contains(data.Message, "dropped") {
+		t.Errorf("the next deployment says again %q", data.Message)
+	}
+}
+
+// elsewhereChart deploys one Deployment in the release's namespace and one
+// in the namespace .Values.elsewhere.
+var elsewhereChart = map[string]string{
+	"Chart.yaml":  "apiVersion: v2\nname: elsewhere\nversion: 0.1.0\n",
+	"values.yaml": "elsewhere: default\n",
+	"templates/deployments.yaml": `{{- range $i, $ns := list "" .Values.elsewhere }}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $.Release.Name }}{{ if $ns }}-elsewhere{{ end }}
+  {{- with $ns }}
+  namespace: {{ . }}
+  {{- end }}
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app.kubernetes.io/instance: {{ $.Release.Name }}{{ if $ns }}-elsewhere{{ end }}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/instance: {{ $.Release.Name }}{{ if $ns }}-elsewhere{{ end }}
+    spec:
+      containers:
+        - name: web
+          image: example/web:1
+{{- end }}
+`,
+}
+
+// TestScaleOnlyTheReleasesNamespace: a release whose manifest puts a
+// workload in another namespace is scaled in its own namespace only.
+func TestScaleOnlyTheReleasesNamespace(t *testing.T) {
+	project, stage := suite.project("scalens"), "production"
+	other := project + "-other"
+	if _, err := suite.clientset.CoreV1().Namespaces().Create(ctx(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	writeChart(t, filepath.Join(suite.chartDir, project, "web"), elsewhereChart)
+	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "web", "direct", map[string]any{"elsewhere": other})), deployTimeout)
+	expectSucceeded(t, data)
+	awaitReplicas(t, other, "web-elsewhere", 2)
+
+	suite.scaleOK(t, project, stage, "web", "+1", "web", 2, 3)
+	d := getDeployment(t, other, "web-elsewhere")
+	if *d.Spec.Replicas != 2 || d.Annotations[kube.AnnotationReplicas] != "" {
+		t.Errorf("the Deployment in %s was changed: %d replicas, annotation %q; want 2 and none", other, *d.Spec.Replicas, d.Annotations[kube.AnnotationReplicas])
+	}
+	out, _ := suite.scale(t, project, stage, "web", "+1")
+	if !strings.Contains(out.Message, "not scaled: deployment "+other+"/web-elsewhere") {
+		t.Errorf("message %q does not name the workload left alone", out.Message)
 	}
 }
 
