@@ -70,14 +70,15 @@ type Superseding interface {
 }
 
 // Ledger records answered triggers so that a redelivered trigger is not
-// worked on twice. *ledger.Ledger implements it.
+// worked on twice. A trigger is its source, id and type (ledger.KeyOf).
+// *ledger.Ledger implements it.
 type Ledger interface {
 	// Begin records the trigger as started unless it has an entry, which
 	// it returns instead (found true).
-	Begin(ctx context.Context, triggerID string) (entry ledger.Entry, found bool, err error)
+	Begin(ctx context.Context, trigger ledger.Key) (entry ledger.Entry, found bool, err error)
 	// Forget removes the trigger's entry.
-	Forget(ctx context.Context, triggerID string) error
-	Finished(ctx context.Context, triggerID string, finished cloudevents.Event) error
+	Forget(ctx context.Context, trigger ledger.Key) error
+	Finished(ctx context.Context, trigger ledger.Key, finished cloudevents.Event) error
 	// LastRun and RecordRun keep the newest trigger of a kind that ran on
 	// a release, so that a replica refuses an older one that reaches it
 	// after a newer one ran elsewhere.
@@ -147,7 +148,7 @@ type Dispatcher struct {
 	tracer trace.Tracer
 
 	mu      sync.Mutex
-	running map[string]*inflight // by trigger id
+	running map[ledger.Key]*inflight
 }
 
 // inflight is a trigger this process is working on.
@@ -193,7 +194,7 @@ func (d *Dispatcher) With(opts Options) *Dispatcher {
 	}
 	d.opts = opts
 	d.queue = newReleaseQueue(opts.MaxParallel)
-	d.running = map[string]*inflight{}
+	d.running = map[ledger.Key]*inflight{}
 	return d
 }
 
@@ -255,7 +256,10 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	// a NATS restart, say) while this process still works on it: that
 	// delivery waits for the first and is settled like it.
 	// Once the first is answered, this one is answered from the ledger.
-	own, prev := d.claim(trigger.ID())
+	// A trigger is its source, id and type: Keptn reuses one id for events
+	// of several types, and two sources may pick the same id.
+	key := ledger.KeyOf(trigger)
+	own, prev := d.claim(key)
 	for prev != nil {
 		log.Info("trigger delivered again while it is being handled here; waiting for the first delivery")
 		select {
@@ -270,19 +274,24 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 			d.ack(ctx, del, log) // nothing to answer from
 			return
 		}
-		own, prev = d.claim(trigger.ID())
+		own, prev = d.claim(key)
 	}
-	defer d.unclaim(trigger.ID(), own)
+	defer d.unclaim(key, own)
 
 	// A listener answers an event that is not a trigger: no .started.
 	_, started := task.(Listener)
+	finishedType := events.Type(task.Name(), events.PhaseFinished)
 	if d.opts.Ledger != nil && trigger.ID() != "" {
 		// One round trip on the way to .started: it records the start and
 		// tells whether the trigger was seen before.
-		entry, found, err := d.opts.Ledger.Begin(ctx, trigger.ID())
+		entry, found, err := d.opts.Ledger.Begin(ctx, key)
 		switch {
 		case err != nil:
 			log.Warn("cannot tell whether the trigger was answered before; handling it", "error", err)
+		case found && entry.State == ledger.StateFinished && entry.Finished != nil && !answers(*entry.Finished, trigger, finishedType):
+			// Only an answer to this very trigger is sent again.
+			log.Warn("the ledger's answer for this trigger is not an answer to it; handling the trigger as new",
+				"answerType", entry.Finished.Type(), "answerTriggeredID", events.StringExtension(*entry.Finished, events.ExtTriggeredID))
 		case found && entry.State == ledger.StateFinished && entry.Finished != nil:
 			log.Info("trigger was answered before; sending the same .finished again")
 			if err := d.publish(ctx, *entry.Finished); err != nil {
@@ -303,7 +312,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 			log.Error("cannot publish reply", "type", events.PhaseStarted, "error", err)
 			// The next delivery is then handled as new and sends .started.
 			if d.opts.Ledger != nil && trigger.ID() != "" {
-				if err := d.opts.Ledger.Forget(ctx, trigger.ID()); err != nil {
+				if err := d.opts.Ledger.Forget(ctx, key); err != nil {
 					log.Warn("cannot undo the record of the start", "error", err)
 				}
 			}
@@ -334,7 +343,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		log.Info("task finished", "result", base.Result, "message", base.Message)
 	}
 	d.opts.Observer.TaskDone(task.Name(), outcomeOf(finished, err))
-	reply, err := d.build(t, events.Type(task.Name(), events.PhaseFinished), finished)
+	reply, err := d.build(t, finishedType, finished)
 	if err != nil {
 		log.Error("cannot build reply", "type", events.PhaseFinished, "error", err)
 		own.answered = true
@@ -344,7 +353,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	// Recorded before it is sent: a redelivery after a crash in between
 	// sends this answer instead of running the task again.
 	if d.opts.Ledger != nil && trigger.ID() != "" {
-		if err := d.opts.Ledger.Finished(ctx, trigger.ID(), reply); err != nil {
+		if err := d.opts.Ledger.Finished(ctx, key, reply); err != nil {
 			log.Warn("cannot record the answer; a redelivery would run the task again", "error", err)
 		}
 	}
@@ -360,27 +369,33 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 
 // claim registers the trigger as handled here. When it already is, it
 // returns the first delivery's record instead.
-func (d *Dispatcher) claim(id string) (own, prev *inflight) {
+func (d *Dispatcher) claim(key ledger.Key) (own, prev *inflight) {
 	own = &inflight{done: make(chan struct{})}
-	if id == "" {
+	if key.ID == "" {
 		return own, nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if p, ok := d.running[id]; ok {
+	if p, ok := d.running[key]; ok {
 		return nil, p
 	}
-	d.running[id] = own
+	d.running[key] = own
 	return own, nil
 }
 
-func (d *Dispatcher) unclaim(id string, own *inflight) {
-	if id != "" {
+func (d *Dispatcher) unclaim(key ledger.Key, own *inflight) {
+	if key.ID != "" {
 		d.mu.Lock()
-		delete(d.running, id)
+		delete(d.running, key)
 		d.mu.Unlock()
 	}
 	close(own.done)
+}
+
+// answers tells whether e is an answer of type finishedType to the
+// trigger.
+func answers(e, trigger cloudevents.Event, finishedType string) bool {
+	return e.Type() == finishedType && events.StringExtension(e, events.ExtTriggeredID) == trigger.ID()
 }
 
 // run runs the task in its release's queue and returns done, which lets
