@@ -137,7 +137,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	mergeSpan.End()
 	target := map[string]string{kube.LabelProject: in.Project, kube.LabelStage: in.Stage, kube.LabelService: in.Service}
 
-	unlock := d.locks.Lock(serviceKey(namespace, in.Service))
+	unlock := d.locks.Lock(releaseKeys(namespace, deploymentReleases(in.Service, strategy))...)
 	defer unlock()
 	if err := d.namespaces.Ensure(ctx, namespace, target); err != nil {
 		return nil, err
@@ -243,10 +243,6 @@ func (d *Deployment) applyVariables(ctx context.Context, namespace, service stri
 		Checksum: groups.Checksum(),
 	}, changed, nil
 }
-
-// serviceKey is the lock key of a service: tasks on one service run one
-// after the other.
-func serviceKey(namespace, service string) string { return namespace + "/" + service }
 
 // localURIs is the cluster-internal URI of the release's first Service.
 func localURIs(res *helm.Result) []string {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +61,9 @@ type Trigger struct {
 	Log    *slog.Logger
 	// changes collects the changes the task made, for CDEvents.
 	changes *changeLog
+	// holds are the releases the task takes while it runs (see
+	// holdReleases); nil outside a dispatcher.
+	holds *releaseHolds
 }
 
 // Superseding is implemented by tasks for which, when several triggers for
@@ -398,10 +402,10 @@ func answers(e, trigger cloudevents.Event, finishedType string) bool {
 	return e.Type() == finishedType && events.StringExtension(e, events.ExtTriggeredID) == trigger.ID()
 }
 
-// run runs the task in its release's queue and returns done, which lets
-// the next task of the release go. handBack is true when the task did not
-// run to an answer because helm-service is stopping: the delivery goes
-// back to the bus unanswered.
+// run runs the task in the queue of each release it touches and returns
+// done, which lets the next task of those releases go. handBack is true
+// when the task did not run to an answer because helm-service is stopping:
+// the delivery goes back to the bus unanswered.
 func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, t Trigger, decodeErr error) (finished events.Finished, done func(), handBack bool, err error) {
 	done = func() {}
 	if decodeErr != nil {
@@ -411,7 +415,7 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 		return nil, done, false, fmt.Errorf("%s was delivered %d times without being answered (helm-service stopped or lost its connection during each attempt); giving up", t.Event.Type(), del.Attempt)
 	}
 	c := t.Common
-	key := ""
+	var keys []string
 	if c.Project != "" && c.Stage != "" && c.Service != "" {
 		namespace, err := targetNamespace(d.opts.NamespaceTemplate, c)
 		if err != nil {
@@ -422,62 +426,64 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 				return nil, done, false, err
 			}
 		}
-		key = namespace + "/" + c.Service
+		keys = releaseKeys(namespace, touchedReleases(task, t))
 	}
 	d.opts.Observer.TaskQueued()
 	defer d.opts.Observer.TaskLeft()
 	s, ok := task.(Superseding)
 	superseding := ok && s.Superseding()
-	release, by, err := d.queue.acquire(ctx, key, task.Name(), t.Event.ID(), del.Seq, superseding)
+	release, by, err := d.queue.acquire(ctx, keys, task.Name(), t.Event.ID(), del.Seq, superseding)
 	if err != nil {
 		return nil, done, true, err
 	}
-	if by != "" {
-		return nil, done, false, &supersededError{by: by, kind: task.Name(), release: key}
+	if by != nil {
+		return nil, done, false, &supersededError{by: by.by, kind: task.Name(), releases: keys, ran: by.ran}
 	}
 	// Waits (for another replica's lease, before a retry) end when this
 	// process stops taking work; the task itself runs under ctx.
 	waitCtx, stopWaits := d.queue.waitContext(ctx)
 	defer stopWaits()
-	if key != "" && d.opts.Leases != nil {
-		held, err := d.opts.Leases.Acquire(waitCtx, key)
+	if len(keys) > 0 && d.opts.Leases != nil {
+		held, err := d.acquireLeases(waitCtx, keys)
 		if err != nil {
 			release()
 			return nil, done, true, err
 		}
 		unqueue := release
-		release = func() {
-			ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-			defer cancel()
-			if err := held.Release(ctx); err != nil {
-				t.Log.Warn("cannot release the lease of the release", "release", key, "error", err)
-			}
-			unqueue()
-		}
+		release = func() { held.release(t.Log); unqueue() }
 	}
-	if superseding && key != "" && d.opts.Ledger != nil {
-		switch last, found, err := d.opts.Ledger.LastRun(ctx, key, task.Name()); {
+	holds := &releaseHolds{d: d, kind: task.Name(), id: t.Event.ID(), seq: del.Seq, waitCtx: waitCtx, log: t.Log}
+	t.holds = holds
+	unqueue := release
+	release = func() { holds.release(); unqueue() }
+	lastRunKey := strings.Join(keys, ",")
+	if superseding && len(keys) > 0 && d.opts.Ledger != nil {
+		switch last, found, err := d.opts.Ledger.LastRun(ctx, lastRunKey, task.Name()); {
 		case err != nil:
 			t.Log.Warn("cannot tell whether a newer trigger ran on the release; running this one", "error", err)
 		case found && last.Seq > del.Seq:
-			return nil, release, false, fmt.Errorf("superseded by trigger %s, a newer %s of release %s that already ran; this one was not run", last.TriggerID, task.Name(), key)
+			return nil, release, false, fmt.Errorf("superseded by trigger %s, a newer %s of %s that already ran; this one was not run", last.TriggerID, task.Name(), describeReleases(keys))
 		}
 	}
 	start := time.Now()
 	finished, stopped, err := d.runRetrying(ctx, waitCtx, task, t)
 	d.opts.Observer.TaskRan(task.Name(), time.Since(start))
-	if ctx.Err() != nil || stopped {
+	if ctx.Err() != nil || stopped || errors.Is(err, errStopping) {
 		// Shutdown cancelled the task, or came while it waited to run
-		// again: whatever it did is redone on the next delivery, which
-		// also recovers a release it left pending.
+		// again or for a release it holds while it runs: whatever it did
+		// is redone on the next delivery, which also recovers a release it
+		// left pending.
 		release()
 		if stopped {
 			return nil, done, true, errStopping
 		}
+		if ctx.Err() == nil {
+			return nil, done, true, err
+		}
 		return nil, done, true, fmt.Errorf("cancelled by shutdown: %w", context.Cause(ctx))
 	}
-	if superseding && key != "" && d.opts.Ledger != nil {
-		if rerr := d.opts.Ledger.RecordRun(ctx, key, task.Name(), ledger.Run{TriggerID: t.Event.ID(), Seq: del.Seq}); rerr != nil {
+	if superseding && len(keys) > 0 && d.opts.Ledger != nil {
+		if rerr := d.opts.Ledger.RecordRun(ctx, lastRunKey, task.Name(), ledger.Run{TriggerID: t.Event.ID(), Seq: del.Seq}); rerr != nil {
 			t.Log.Warn("cannot record the trigger as the last one that ran on the release", "error", rerr)
 		}
 	}

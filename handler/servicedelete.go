@@ -86,7 +86,9 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 	}
 	for _, ns := range namespaces {
 		failed, uninstalled := len(errs), 0
-		unlock := s.locks.Lock(serviceKey(ns, in.Service))
+		if err := t.holdReleases(ctx, releaseKeysIn(records, ns)); err != nil {
+			return nil, err
+		}
 		for _, r := range records {
 			if r.Namespace != ns {
 				continue
@@ -110,7 +112,6 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 		if err != nil {
 			errs = append(errs, fmt.Errorf("remove routing of %s in %s: %w", in.Service, ns, err))
 		}
-		unlock()
 		if s.settings.DeleteEmptyNamespaces && len(errs) == failed {
 			deleted, err := s.namespaces.DeleteIfEmpty(ctx, ns)
 			if err != nil {
