@@ -462,7 +462,7 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 		case err != nil:
 			t.Log.Warn("cannot tell whether a newer trigger ran on the release; running this one", "error", err)
 		case found && last.Seq > del.Seq:
-			return nil, release, false, fmt.Errorf("superseded by trigger %s, a newer %s of %s that already ran; this one was not run", last.TriggerID, task.Name(), describeReleases(keys))
+			return nil, release, false, &supersededError{by: last.TriggerID, kind: task.Name(), releases: keys, ran: true}
 		}
 	}
 	start := time.Now()
