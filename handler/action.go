@@ -88,7 +88,7 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := a.locks.Lock(serviceKey(namespace, in.Service))
+	unlock := a.locks.Lock(releaseKeys(namespace, serviceReleases(in.Service))...)
 	defer unlock()
 	d, err := findDeployed(ctx, a.releases, namespace, in.Service)
 	if err != nil {

@@ -169,8 +169,8 @@ func TestDeploymentBlueGreenSnapshotsVariables(t *testing.T) {
 					}).After(upgrade)
 				f.router.EXPECT().Route(gomock.Any(), stableTarget(8080), routing.AllCanary).Return(nil).After(applied)
 			}
-			// The snapshots are collected after the deployment, failed or not.
-			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil).After(upgrade)
+			// The snapshots are collected after the deployment, failed or not;
+			// the primary, untouched, is not read again (readOnceReleases).
 			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-canary").Return(canaryRendered, nil).After(upgrade)
 			vars.EXPECT().CollectSnapshots(gomock.Any(), ns, "carts", []string{snapshotID}).Return(nil, nil).After(upgrade)
 

@@ -64,7 +64,7 @@ type Deployment struct {
 // answered with an error saying so. locks are shared with the release and
 // rollback tasks.
 func NewDeployment(src ChartSource, namespaces Namespaces, releases Releases, router Router, scaler Scaler, locks *Locks, settings DeploymentSettings) *Deployment {
-	return &Deployment{charts: tracedChartsOf(src), namespaces: namespaces, releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, settings: settings, locks: locks}
+	return &Deployment{charts: tracedChartsOf(src), namespaces: namespaces, releases: readOnceReleasesOf(tracedReleasesOf(releases)), router: tracedRouterOf(router), scaler: scaler, settings: settings, locks: locks}
 }
 
 // WithVariables gives the task the variable groups: triggers may then set
@@ -137,8 +137,11 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	mergeSpan.End()
 	target := map[string]string{kube.LabelProject: in.Project, kube.LabelStage: in.Stage, kube.LabelService: in.Service}
 
-	unlock := d.locks.Lock(serviceKey(namespace, in.Service))
+	unlock := d.locks.Lock(releaseKeys(namespace, deploymentReleases(in.Service, strategy))...)
 	defer unlock()
+	if ctx, err = d.refuseSharedReleases(ctx, namespace, in.Service, strategy); err != nil {
+		return nil, err
+	}
 	if err := d.namespaces.Ensure(ctx, namespace, target); err != nil {
 		return nil, err
 	}
@@ -262,10 +265,6 @@ func (d *Deployment) applyVariables(ctx context.Context, namespace, service stri
 		Checksum: groups.Checksum(),
 	}, changed, nil
 }
-
-// serviceKey is the lock key of a service: tasks on one service run one
-// after the other.
-func serviceKey(namespace, service string) string { return namespace + "/" + service }
 
 // localURIs is the cluster-internal URI of the release's first Service.
 func localURIs(res *helm.Result) []string {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +61,9 @@ type Trigger struct {
 	Log    *slog.Logger
 	// changes collects the changes the task made, for CDEvents.
 	changes *changeLog
+	// holds are the releases the task takes while it runs (see
+	// holdReleases); nil outside a dispatcher.
+	holds *releaseHolds
 }
 
 // Superseding is implemented by tasks for which, when several triggers for
@@ -70,14 +74,15 @@ type Superseding interface {
 }
 
 // Ledger records answered triggers so that a redelivered trigger is not
-// worked on twice. *ledger.Ledger implements it.
+// worked on twice. A trigger is its source, id and type (ledger.KeyOf).
+// *ledger.Ledger implements it.
 type Ledger interface {
 	// Begin records the trigger as started unless it has an entry, which
 	// it returns instead (found true).
-	Begin(ctx context.Context, triggerID string) (entry ledger.Entry, found bool, err error)
+	Begin(ctx context.Context, trigger ledger.Key) (entry ledger.Entry, found bool, err error)
 	// Forget removes the trigger's entry.
-	Forget(ctx context.Context, triggerID string) error
-	Finished(ctx context.Context, triggerID string, finished cloudevents.Event) error
+	Forget(ctx context.Context, trigger ledger.Key) error
+	Finished(ctx context.Context, trigger ledger.Key, finished cloudevents.Event) error
 	// LastRun and RecordRun keep the newest trigger of a kind that ran on
 	// a release, so that a replica refuses an older one that reaches it
 	// after a newer one ran elsewhere.
@@ -147,7 +152,7 @@ type Dispatcher struct {
 	tracer trace.Tracer
 
 	mu      sync.Mutex
-	running map[string]*inflight // by trigger id
+	running map[ledger.Key]*inflight
 }
 
 // inflight is a trigger this process is working on.
@@ -193,7 +198,7 @@ func (d *Dispatcher) With(opts Options) *Dispatcher {
 	}
 	d.opts = opts
 	d.queue = newReleaseQueue(opts.MaxParallel)
-	d.running = map[string]*inflight{}
+	d.running = map[ledger.Key]*inflight{}
 	return d
 }
 
@@ -255,7 +260,10 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	// a NATS restart, say) while this process still works on it: that
 	// delivery waits for the first and is settled like it.
 	// Once the first is answered, this one is answered from the ledger.
-	own, prev := d.claim(trigger.ID())
+	// A trigger is its source, id and type: Keptn reuses one id for events
+	// of several types, and two sources may pick the same id.
+	key := ledger.KeyOf(trigger)
+	own, prev := d.claim(key)
 	for prev != nil {
 		log.Info("trigger delivered again while it is being handled here; waiting for the first delivery")
 		select {
@@ -270,19 +278,24 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 			d.ack(ctx, del, log) // nothing to answer from
 			return
 		}
-		own, prev = d.claim(trigger.ID())
+		own, prev = d.claim(key)
 	}
-	defer d.unclaim(trigger.ID(), own)
+	defer d.unclaim(key, own)
 
 	// A listener answers an event that is not a trigger: no .started.
 	_, started := task.(Listener)
+	finishedType := events.Type(task.Name(), events.PhaseFinished)
 	if d.opts.Ledger != nil && trigger.ID() != "" {
 		// One round trip on the way to .started: it records the start and
 		// tells whether the trigger was seen before.
-		entry, found, err := d.opts.Ledger.Begin(ctx, trigger.ID())
+		entry, found, err := d.opts.Ledger.Begin(ctx, key)
 		switch {
 		case err != nil:
 			log.Warn("cannot tell whether the trigger was answered before; handling it", "error", err)
+		case found && entry.State == ledger.StateFinished && entry.Finished != nil && !answers(*entry.Finished, trigger, finishedType):
+			// Only an answer to this very trigger is sent again.
+			log.Warn("the ledger's answer for this trigger is not an answer to it; handling the trigger as new",
+				"answerType", entry.Finished.Type(), "answerTriggeredID", events.StringExtension(*entry.Finished, events.ExtTriggeredID))
 		case found && entry.State == ledger.StateFinished && entry.Finished != nil:
 			log.Info("trigger was answered before; sending the same .finished again")
 			if err := d.publish(ctx, *entry.Finished); err != nil {
@@ -303,7 +316,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 			log.Error("cannot publish reply", "type", events.PhaseStarted, "error", err)
 			// The next delivery is then handled as new and sends .started.
 			if d.opts.Ledger != nil && trigger.ID() != "" {
-				if err := d.opts.Ledger.Forget(ctx, trigger.ID()); err != nil {
+				if err := d.opts.Ledger.Forget(ctx, key); err != nil {
 					log.Warn("cannot undo the record of the start", "error", err)
 				}
 			}
@@ -334,7 +347,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		log.Info("task finished", "result", base.Result, "message", base.Message)
 	}
 	d.opts.Observer.TaskDone(task.Name(), outcomeOf(finished, err))
-	reply, err := d.build(t, events.Type(task.Name(), events.PhaseFinished), finished)
+	reply, err := d.build(t, finishedType, finished)
 	if err != nil {
 		log.Error("cannot build reply", "type", events.PhaseFinished, "error", err)
 		own.answered = true
@@ -344,7 +357,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	// Recorded before it is sent: a redelivery after a crash in between
 	// sends this answer instead of running the task again.
 	if d.opts.Ledger != nil && trigger.ID() != "" {
-		if err := d.opts.Ledger.Finished(ctx, trigger.ID(), reply); err != nil {
+		if err := d.opts.Ledger.Finished(ctx, key, reply); err != nil {
 			log.Warn("cannot record the answer; a redelivery would run the task again", "error", err)
 		}
 	}
@@ -360,33 +373,39 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 
 // claim registers the trigger as handled here. When it already is, it
 // returns the first delivery's record instead.
-func (d *Dispatcher) claim(id string) (own, prev *inflight) {
+func (d *Dispatcher) claim(key ledger.Key) (own, prev *inflight) {
 	own = &inflight{done: make(chan struct{})}
-	if id == "" {
+	if key.ID == "" {
 		return own, nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if p, ok := d.running[id]; ok {
+	if p, ok := d.running[key]; ok {
 		return nil, p
 	}
-	d.running[id] = own
+	d.running[key] = own
 	return own, nil
 }
 
-func (d *Dispatcher) unclaim(id string, own *inflight) {
-	if id != "" {
+func (d *Dispatcher) unclaim(key ledger.Key, own *inflight) {
+	if key.ID != "" {
 		d.mu.Lock()
-		delete(d.running, id)
+		delete(d.running, key)
 		d.mu.Unlock()
 	}
 	close(own.done)
 }
 
-// run runs the task in its release's queue and returns done, which lets
-// the next task of the release go. handBack is true when the task did not
-// run to an answer because helm-service is stopping: the delivery goes
-// back to the bus unanswered.
+// answers tells whether e is an answer of type finishedType to the
+// trigger.
+func answers(e, trigger cloudevents.Event, finishedType string) bool {
+	return e.Type() == finishedType && events.StringExtension(e, events.ExtTriggeredID) == trigger.ID()
+}
+
+// run runs the task in the queue of each release it touches and returns
+// done, which lets the next task of those releases go. handBack is true
+// when the task did not run to an answer because helm-service is stopping:
+// the delivery goes back to the bus unanswered.
 func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, t Trigger, decodeErr error) (finished events.Finished, done func(), handBack bool, err error) {
 	done = func() {}
 	if decodeErr != nil {
@@ -396,7 +415,7 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 		return nil, done, false, fmt.Errorf("%s was delivered %d times without being answered (helm-service stopped or lost its connection during each attempt); giving up", t.Event.Type(), del.Attempt)
 	}
 	c := t.Common
-	key := ""
+	var keys []string
 	if c.Project != "" && c.Stage != "" && c.Service != "" {
 		namespace, err := targetNamespace(d.opts.NamespaceTemplate, c)
 		if err != nil {
@@ -407,77 +426,73 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 				return nil, done, false, err
 			}
 		}
-		key = namespace + "/" + c.Service
+		keys = releaseKeys(namespace, touchedReleases(task, t))
 	}
 	d.opts.Observer.TaskQueued()
 	defer d.opts.Observer.TaskLeft()
 	s, ok := task.(Superseding)
 	superseding := ok && s.Superseding()
-	release, by, err := d.queue.acquire(ctx, key, task.Name(), t.Event.ID(), del.Seq, superseding)
+	release, by, err := d.queue.acquire(ctx, keys, task.Name(), t.Event.ID(), del.Seq, superseding)
 	if err != nil {
 		return nil, done, true, err
 	}
-	if by != "" {
-		return nil, done, false, &supersededError{by: by, kind: task.Name(), release: key}
+	if by != nil {
+		return nil, done, false, &supersededError{by: by.by, kind: task.Name(), releases: keys, ran: by.ran}
 	}
 	// Waits (for another replica's lease, before a retry) end when this
 	// process stops taking work; the task itself runs under ctx.
 	waitCtx, stopWaits := d.queue.waitContext(ctx)
 	defer stopWaits()
-	if key != "" && d.opts.Leases != nil {
-		held, err := d.opts.Leases.Acquire(waitCtx, key)
+	if len(keys) > 0 && d.opts.Leases != nil {
+		held, err := d.acquireLeases(waitCtx, keys)
 		if err != nil {
 			release()
 			return nil, done, true, err
 		}
 		unqueue := release
-		release = func() {
-			ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-			defer cancel()
-			if err := held.Release(ctx); err != nil {
-				t.Log.Warn("cannot release the lease of the release", "release", key, "error", err)
-			}
-			unqueue()
-		}
-		// Holding the lease, no other helm-service works on the release: a
-		// pending record one left behind died with it and is recovered at
-		// once. Should the lease be lost (NATS out of reach for longer than
-		// LOCK_TTL), another replica may take the release: the task stops
-		// and its trigger goes back to the bus.
+		release = func() { held.release(t.Log); unqueue() }
+		// Holding the leases, no other helm-service works on the releases:
+		// a pending record one left behind died with it and is recovered
+		// at once. Should a lease be lost (NATS out of reach for longer
+		// than LOCK_TTL), another replica may take the release: the task
+		// stops and its trigger goes back to the bus.
 		var stopTask context.CancelCauseFunc
 		ctx, stopTask = context.WithCancelCause(helm.WithExclusive(ctx))
 		defer stopTask(nil)
-		go func() {
-			select {
-			case <-held.Lost():
-				stopTask(fmt.Errorf("the lease of release %s was lost", key))
-			case <-ctx.Done():
-			}
-		}()
+		held.stopOnLoss(ctx, stopTask)
 	}
-	if superseding && key != "" && d.opts.Ledger != nil {
-		switch last, found, err := d.opts.Ledger.LastRun(ctx, key, task.Name()); {
+	holds := &releaseHolds{d: d, kind: task.Name(), id: t.Event.ID(), seq: del.Seq, waitCtx: waitCtx, log: t.Log}
+	t.holds = holds
+	unqueue := release
+	release = func() { holds.release(); unqueue() }
+	lastRunKey := strings.Join(keys, ",")
+	if superseding && len(keys) > 0 && d.opts.Ledger != nil {
+		switch last, found, err := d.opts.Ledger.LastRun(ctx, lastRunKey, task.Name()); {
 		case err != nil:
 			t.Log.Warn("cannot tell whether a newer trigger ran on the release; running this one", "error", err)
 		case found && last.Seq > del.Seq:
-			return nil, release, false, fmt.Errorf("superseded by trigger %s, a newer %s of release %s that already ran; this one was not run", last.TriggerID, task.Name(), key)
+			return nil, release, false, &supersededError{by: last.TriggerID, kind: task.Name(), releases: keys, ran: true}
 		}
 	}
 	start := time.Now()
 	finished, stopped, err := d.runRetrying(ctx, waitCtx, task, t)
 	d.opts.Observer.TaskRan(task.Name(), time.Since(start))
-	if ctx.Err() != nil || stopped {
+	if ctx.Err() != nil || stopped || errors.Is(err, errStopping) {
 		// Shutdown cancelled the task, or came while it waited to run
-		// again: whatever it did is redone on the next delivery, which
-		// also recovers a release it left pending.
+		// again or for a release it holds while it runs: whatever it did
+		// is redone on the next delivery, which also recovers a release it
+		// left pending.
 		release()
 		if stopped {
 			return nil, done, true, errStopping
 		}
+		if ctx.Err() == nil {
+			return nil, done, true, err
+		}
 		return nil, done, true, fmt.Errorf("cancelled by shutdown: %w", context.Cause(ctx))
 	}
-	if superseding && key != "" && d.opts.Ledger != nil {
-		if rerr := d.opts.Ledger.RecordRun(ctx, key, task.Name(), ledger.Run{TriggerID: t.Event.ID(), Seq: del.Seq}); rerr != nil {
+	if superseding && len(keys) > 0 && d.opts.Ledger != nil {
+		if rerr := d.opts.Ledger.RecordRun(ctx, lastRunKey, task.Name(), ledger.Run{TriggerID: t.Event.ID(), Seq: del.Seq}); rerr != nil {
 			t.Log.Warn("cannot record the trigger as the last one that ran on the release", "error", rerr)
 		}
 	}

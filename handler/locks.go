@@ -1,9 +1,13 @@
 package handler
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
-// Locks serializes work per key, e.g. per service, so that two
-// tasks never run a Helm action on the same release at once.
+// Locks serializes work per key, a release (namespace/name, see
+// releaseKeys), so that two tasks never run a Helm action on the same
+// release at once in this process.
 type Locks struct {
 	mu    sync.Mutex
 	locks map[string]*keyedLock
@@ -19,8 +23,26 @@ func NewLocks() *Locks {
 	return &Locks{locks: make(map[string]*keyedLock)}
 }
 
-// Lock locks key and returns the function that unlocks it.
-func (k *Locks) Lock(key string) (unlock func()) {
+// Lock locks every key, in sorted order so that two callers never each
+// hold a key the other waits for, and returns the function that unlocks
+// them.
+func (k *Locks) Lock(keys ...string) (unlock func()) {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	unlocks := make([]func(), 0, len(keys))
+	for _, key := range keys {
+		unlocks = append(unlocks, k.lock(key))
+	}
+	return func() {
+		for _, u := range slices.Backward(unlocks) {
+			u()
+		}
+	}
+}
+
+// lock locks one key and returns the function that unlocks it.
+func (k *Locks) lock(key string) (unlock func()) {
 	k.mu.Lock()
 	l, ok := k.locks[key]
 	if !ok {

@@ -37,13 +37,21 @@ func (noObserver) TaskRan(string, time.Duration) {}
 func (noObserver) TaskDone(string, string)       {}
 
 // supersededError says a task was not run because a newer trigger for its
-// release replaces it.
+// releases replaces it: one queued behind it, or one that already ran, in
+// this process or on another replica. Either way it is an outcome of its
+// own, not an error of the task.
 type supersededError struct {
-	by, kind, release string
+	by, kind string
+	releases []string // release keys
+	ran      bool     // the newer trigger already ran
 }
 
 func (e *supersededError) Error() string {
-	return fmt.Sprintf("superseded by trigger %s, a newer %s of release %s queued behind this one; this one was not run", e.by, e.kind, e.release)
+	newer := "queued behind this one"
+	if e.ran {
+		newer = "that already ran"
+	}
+	return fmt.Sprintf("superseded by trigger %s, a newer %s of %s %s; this one was not run", e.by, e.kind, describeReleases(e.releases), newer)
 }
 
 // outcomeOf is the outcome of a task that was answered: err is the task's

@@ -100,7 +100,7 @@ func TestRedeliveredTriggerIsAnsweredFromTheLedger(t *testing.T) {
 	if started, _ := count("sh.keptn.event.deployment.started"); started != 1 {
 		t.Errorf("%d .started, want 1", started)
 	}
-	entry, found, err := ledger.New(kv).Lookup(ctx, "trigger-id")
+	entry, found, err := ledger.New(kv).Lookup(ctx, ledger.KeyOf(*triggerEvent(t, validTrigger())))
 	if err != nil || !found || entry.State != ledger.StateFinished || entry.Finished.ID() != ids[0] {
 		t.Errorf("ledger entry = %+v, %v, %v", entry, found, err)
 	}

@@ -53,7 +53,7 @@ func (r *Release) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.locks.Lock(serviceKey(d.namespace, d.service))()
+	defer r.locks.Lock(releaseKeys(d.namespace, serviceReleases(d.service))...)()
 	// Read again under the lock: a deployment may have just finished.
 	if d, err = r.find(ctx, d.namespace, d.service); err != nil {
 		return nil, err

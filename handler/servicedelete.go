@@ -95,12 +95,13 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 	}
 	for _, ns := range namespaces {
 		failed, uninstalled := len(errs), 0
-		unlock := s.locks.Lock(serviceKey(ns, in.Service))
+		if err := t.holdReleases(ctx, releaseKeysIn(records, ns)); err != nil {
+			return nil, err
+		}
 		// The variable group goes first: should it fail, the releases stay,
 		// and the removal sent again finds the namespace by them.
 		if err := s.deleteVariables(ctx, ns, in.Service, removed); err != nil {
 			errs = append(errs, err)
-			unlock()
 			continue
 		}
 		for _, r := range records {
@@ -126,7 +127,6 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 		if err != nil {
 			errs = append(errs, fmt.Errorf("remove routing of %s in %s: %w", in.Service, ns, err))
 		}
-		unlock()
 		if s.settings.DeleteEmptyNamespaces && len(errs) == failed {
 			deleted, kept, err := s.namespaces.DeleteIfEmpty(ctx, ns)
 			switch {

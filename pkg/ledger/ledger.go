@@ -1,6 +1,7 @@
 // Package ledger records which triggers helm-service has answered, keyed on
-// the trigger's CloudEvent id, so that a trigger delivered again is
-// answered with the same .finished instead of being worked on twice.
+// the trigger's CloudEvent source, id and type, so that a trigger delivered
+// again is answered with the same .finished instead of being worked on
+// twice.
 package ledger
 
 import (
@@ -10,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,24 +51,64 @@ type Ledger struct {
 // New returns a ledger over store.
 func New(store Store) *Ledger { return &Ledger{store: store} }
 
-// key maps any trigger id to a valid key: ids are free text, keys are not.
-func key(triggerID string) string {
-	sum := sha256.Sum256([]byte(triggerID))
-	return "trigger." + hex.EncodeToString(sum[:])
+// Key identifies a trigger. CloudEvents makes source and id unique
+// together, not the id alone, and Keptn reuses one id for events of
+// several types (its own example events do), so the type is part of it.
+type Key struct {
+	Source, ID, Type string
+}
+
+// KeyOf is the key of an event.
+func KeyOf(e cloudevents.Event) Key {
+	return Key{Source: e.Source(), ID: e.ID(), Type: e.Type()}
+}
+
+// String names the trigger in messages.
+func (k Key) String() string {
+	return fmt.Sprintf("%s %s from %s", k.Type, strconv.Quote(k.ID), strconv.Quote(k.Source))
+}
+
+// readableType and readableID match types and ids that are valid tokens of
+// a bucket key as they are; source, id and type are free text, keys are
+// not.
+var (
+	readableType = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+	readableID   = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+)
+
+// entryKey maps a trigger to a valid bucket key: "trigger.", the type and
+// the id where they are valid key tokens (say
+// trigger.sh.keptn.event.deployment.triggered.<uuid>.<hash>, readable with
+// `nats kv ls`), and the SHA-256 of source, id and type, which alone tells
+// triggers apart.
+func entryKey(k Key) string {
+	h := sha256.New()
+	for _, part := range []string{k.Source, k.ID, k.Type} {
+		// Length-prefixed, so that no two keys hash the same text.
+		fmt.Fprintf(h, "%d:%s;", len(part), part)
+	}
+	key := "trigger."
+	if len(k.Type) <= 100 && readableType.MatchString(k.Type) {
+		key += k.Type + "."
+	}
+	if len(k.ID) <= 64 && readableID.MatchString(k.ID) {
+		key += k.ID + "."
+	}
+	return key + hex.EncodeToString(h.Sum(nil))
 }
 
 // Lookup returns the entry of a trigger; found is false when the trigger
 // was never seen (or its entry expired).
-func (l *Ledger) Lookup(ctx context.Context, triggerID string) (entry Entry, found bool, err error) {
-	kve, err := l.store.Get(ctx, key(triggerID))
+func (l *Ledger) Lookup(ctx context.Context, trigger Key) (entry Entry, found bool, err error) {
+	kve, err := l.store.Get(ctx, entryKey(trigger))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Entry{}, false, nil
 	}
 	if err != nil {
-		return Entry{}, false, fmt.Errorf("look up trigger %s in the ledger: %w", triggerID, err)
+		return Entry{}, false, fmt.Errorf("look up trigger %s in the ledger: %w", trigger, err)
 	}
 	if err := json.Unmarshal(kve.Value(), &entry); err != nil {
-		return Entry{}, false, fmt.Errorf("ledger entry of trigger %s is unreadable: %w", triggerID, err)
+		return Entry{}, false, fmt.Errorf("ledger entry of trigger %s is unreadable: %w", trigger, err)
 	}
 	return entry, true, nil
 }
@@ -73,44 +116,44 @@ func (l *Ledger) Lookup(ctx context.Context, triggerID string) (entry Entry, fou
 // Begin records that the trigger is being started, in one round trip,
 // unless the ledger already has an entry for it: then it returns that
 // entry and found is true, and records nothing.
-func (l *Ledger) Begin(ctx context.Context, triggerID string) (entry Entry, found bool, err error) {
+func (l *Ledger) Begin(ctx context.Context, trigger Key) (entry Entry, found bool, err error) {
 	value, err := json.Marshal(Entry{State: StateStarted})
 	if err != nil {
-		return Entry{}, false, fmt.Errorf("encode ledger entry of trigger %s: %w", triggerID, err)
+		return Entry{}, false, fmt.Errorf("encode ledger entry of trigger %s: %w", trigger, err)
 	}
-	_, err = l.store.Create(ctx, key(triggerID), value)
+	_, err = l.store.Create(ctx, entryKey(trigger), value)
 	if err == nil {
 		return Entry{}, false, nil
 	}
 	if !errors.Is(err, jetstream.ErrKeyExists) {
-		return Entry{}, false, fmt.Errorf("record trigger %s as started in the ledger: %w", triggerID, err)
+		return Entry{}, false, fmt.Errorf("record trigger %s as started in the ledger: %w", trigger, err)
 	}
 	// Gone again between the two calls (expired or forgotten), found is
 	// false: the trigger is handled as new.
-	return l.Lookup(ctx, triggerID)
+	return l.Lookup(ctx, trigger)
 }
 
 // Forget removes the trigger's entry, so that its next delivery is handled
 // as new (used when .started could not be sent after Begin).
-func (l *Ledger) Forget(ctx context.Context, triggerID string) error {
-	if err := l.store.Delete(ctx, key(triggerID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("remove trigger %s from the ledger: %w", triggerID, err)
+func (l *Ledger) Forget(ctx context.Context, trigger Key) error {
+	if err := l.store.Delete(ctx, entryKey(trigger)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("remove trigger %s from the ledger: %w", trigger, err)
 	}
 	return nil
 }
 
 // Finished records the .finished sent for the trigger.
-func (l *Ledger) Finished(ctx context.Context, triggerID string, finished cloudevents.Event) error {
-	return l.put(ctx, triggerID, Entry{State: StateFinished, Finished: &finished})
+func (l *Ledger) Finished(ctx context.Context, trigger Key, finished cloudevents.Event) error {
+	return l.put(ctx, trigger, Entry{State: StateFinished, Finished: &finished})
 }
 
-func (l *Ledger) put(ctx context.Context, triggerID string, e Entry) error {
+func (l *Ledger) put(ctx context.Context, trigger Key, e Entry) error {
 	value, err := json.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("encode ledger entry of trigger %s: %w", triggerID, err)
+		return fmt.Errorf("encode ledger entry of trigger %s: %w", trigger, err)
 	}
-	if _, err := l.store.Put(ctx, key(triggerID), value); err != nil {
-		return fmt.Errorf("record trigger %s as %s in the ledger: %w", triggerID, e.State, err)
+	if _, err := l.store.Put(ctx, entryKey(trigger), value); err != nil {
+		return fmt.Errorf("record trigger %s as %s in the ledger: %w", trigger, e.State, err)
 	}
 	return nil
 }

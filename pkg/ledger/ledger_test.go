@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,21 +31,27 @@ func bucket(t *testing.T, ttl time.Duration) *Ledger {
 	return New(kv)
 }
 
+// keyOf is the key of a deployment trigger from Keptn's shipyard
+// controller.
+func keyOf(id string) Key {
+	return Key{Source: "shipyard-controller", ID: id, Type: "sh.keptn.event.deployment.triggered"}
+}
+
 func TestLedgerRecordsStartedThenFinished(t *testing.T) {
 	l := bucket(t, time.Hour)
 	ctx := context.Background()
 	// Trigger ids are free text; any of them must work as a key.
 	id := "keptn/trigger id with spaces & ünïcode*>"
-	if _, found, err := l.Lookup(ctx, id); err != nil || found {
+	if _, found, err := l.Lookup(ctx, keyOf(id)); err != nil || found {
 		t.Fatalf("unknown trigger: found=%v err=%v", found, err)
 	}
-	if _, found, err := l.Begin(ctx, id); err != nil || found {
+	if _, found, err := l.Begin(ctx, keyOf(id)); err != nil || found {
 		t.Fatalf("first Begin: found=%v err=%v, want a new entry", found, err)
 	}
-	if e, found, err := l.Lookup(ctx, id); err != nil || !found || e.State != StateStarted || e.Finished != nil {
+	if e, found, err := l.Lookup(ctx, keyOf(id)); err != nil || !found || e.State != StateStarted || e.Finished != nil {
 		t.Fatalf("after Begin: %+v %v %v", e, found, err)
 	}
-	if e, found, err := l.Begin(ctx, id); err != nil || !found || e.State != StateStarted {
+	if e, found, err := l.Begin(ctx, keyOf(id)); err != nil || !found || e.State != StateStarted {
 		t.Fatalf("second Begin: %+v %v %v, want the started entry", e, found, err)
 	}
 	fin := cloudevents.NewEvent()
@@ -51,10 +59,10 @@ func TestLedgerRecordsStartedThenFinished(t *testing.T) {
 	fin.SetSource("helm-service")
 	fin.SetType("sh.keptn.event.deployment.finished")
 	_ = fin.SetData(cloudevents.ApplicationJSON, map[string]string{"status": "succeeded"})
-	if err := l.Finished(ctx, id, fin); err != nil {
+	if err := l.Finished(ctx, keyOf(id), fin); err != nil {
 		t.Fatal(err)
 	}
-	e, found, err := l.Lookup(ctx, id)
+	e, found, err := l.Lookup(ctx, keyOf(id))
 	if err != nil || !found || e.State != StateFinished || e.Finished.ID() != "finished-1" || string(e.Finished.Data()) != `{"status":"succeeded"}` {
 		t.Fatalf("after Finished: %+v %v %v", e, found, err)
 	}
@@ -63,12 +71,12 @@ func TestLedgerRecordsStartedThenFinished(t *testing.T) {
 func TestLedgerEntriesExpire(t *testing.T) {
 	l := bucket(t, time.Second)
 	ctx := context.Background()
-	if _, _, err := l.Begin(ctx, "old"); err != nil {
+	if _, _, err := l.Begin(ctx, keyOf("old")); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, found, err := l.Lookup(ctx, "old")
+		_, found, err := l.Lookup(ctx, keyOf("old"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,16 +114,76 @@ func TestLedgerRemembersTheLastRunPerReleaseAndKind(t *testing.T) {
 func TestLedgerForgetLetsTheTriggerBeginAgain(t *testing.T) {
 	l := bucket(t, time.Hour)
 	ctx := context.Background()
-	if _, found, err := l.Begin(ctx, "t1"); err != nil || found {
+	if _, found, err := l.Begin(ctx, keyOf("t1")); err != nil || found {
 		t.Fatalf("first Begin: found=%v err=%v", found, err)
 	}
-	if err := l.Forget(ctx, "t1"); err != nil {
+	if err := l.Forget(ctx, keyOf("t1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Forget(ctx, "never-seen"); err != nil {
+	if err := l.Forget(ctx, keyOf("never-seen")); err != nil {
 		t.Errorf("Forget of an unknown trigger: %v, want nil", err)
 	}
-	if _, found, err := l.Begin(ctx, "t1"); err != nil || found {
+	if _, found, err := l.Begin(ctx, keyOf("t1")); err != nil || found {
 		t.Fatalf("Begin after Forget: found=%v err=%v, want a new entry", found, err)
+	}
+}
+
+// TestLedgerKeysTriggersOnSourceIDAndType: Keptn's example events share
+// one id between a release.triggered, an action.triggered and a
+// service.delete.finished, and two producers may pick one id: each is a
+// trigger of its own.
+func TestLedgerKeysTriggersOnSourceIDAndType(t *testing.T) {
+	l := bucket(t, time.Hour)
+	ctx := context.Background()
+	release := Key{Source: "shipyard-controller", ID: "f0ecb2a3", Type: "sh.keptn.event.release.triggered"}
+	others := []Key{
+		{Source: "shipyard-controller", ID: "f0ecb2a3", Type: "sh.keptn.event.action.triggered"},
+		{Source: "shipyard-controller", ID: "f0ecb2a3", Type: "sh.keptn.event.service.delete.finished"},
+		{Source: "remediation-service", ID: "f0ecb2a3", Type: "sh.keptn.event.release.triggered"},
+		// Texts that would run together without a separator.
+		{Source: "shipyard-controllerf0ecb2a3", ID: "", Type: "sh.keptn.event.release.triggered"},
+	}
+	if _, found, err := l.Begin(ctx, release); err != nil || found {
+		t.Fatalf("Begin of the release trigger: found=%v err=%v", found, err)
+	}
+	fin := cloudevents.NewEvent()
+	fin.SetID("release-finished")
+	fin.SetSource("helm-service")
+	fin.SetType("sh.keptn.event.release.finished")
+	if err := l.Finished(ctx, release, fin); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range others {
+		if e, found, err := l.Begin(ctx, k); err != nil || found {
+			t.Errorf("Begin of %s: found %+v (%v), err %v; want a new entry", k, e, found, err)
+		}
+	}
+	if e, found, err := l.Lookup(ctx, release); err != nil || !found || e.Finished == nil || e.Finished.ID() != "release-finished" {
+		t.Errorf("release trigger's entry = %+v %v %v, want its own .finished", e, found, err)
+	}
+}
+
+// TestLedgerKeysAreReadableWherePossible: the type and the id show in the
+// key when they are valid key tokens; anything else is hashed.
+func TestLedgerKeysAreReadableWherePossible(t *testing.T) {
+	uuid := "0b7c5b36-6f1b-4a7e-9a1f-3cf6f3f2f0a1"
+	readable := entryKey(Key{Source: "https://github.com/keptn/keptn/shipyard-controller", ID: uuid, Type: "sh.keptn.event.deployment.triggered"})
+	if want := "trigger.sh.keptn.event.deployment.triggered." + uuid + "."; !strings.HasPrefix(readable, want) || len(readable) != len(want)+64 {
+		t.Errorf("key %q, want %s<sha256>", readable, want)
+	}
+	hashed := entryKey(Key{Source: "s", ID: "keptn/trigger id with spaces & ünïcode*>", Type: "sh.keptn.event.deployment.triggered"})
+	if want := "trigger.sh.keptn.event.deployment.triggered."; !strings.HasPrefix(hashed, want) || len(hashed) != len(want)+64 {
+		t.Errorf("key %q, want %s<sha256>", hashed, want)
+	}
+	valid := regexp.MustCompile(`^[-_=a-zA-Z0-9]+(\.[-_=a-zA-Z0-9]+)*$`) // NATS key-value keys
+	for _, k := range []Key{
+		{Source: "a", ID: "b", Type: "c"},
+		{Source: "", ID: "..", Type: "sh.keptn.event..triggered"},
+		{Source: "*", ID: strings.Repeat("x", 65), Type: strings.Repeat("y", 101)},
+		{Source: ">", ID: "a.b", Type: "-"},
+	} {
+		if key := entryKey(k); !valid.MatchString(key) {
+			t.Errorf("key of %s = %q, not a valid key", k, key)
+		}
 	}
 }
