@@ -43,7 +43,11 @@ func (d *Dispatcher) startTask(ctx context.Context, subject string, t *Trigger) 
 		attrProject.String(c.Project), attrStage.String(c.Stage), attrService.String(c.Service),
 	}
 	if c.Project != "" && c.Stage != "" {
-		attrs = append(attrs, attrNamespace.String(c.Project+"-"+c.Stage))
+		// The namespace the task works in; a trigger the template cannot
+		// name one for is answered errored, and its span has none.
+		if namespace, err := targetNamespace(d.opts.NamespaceTemplate, c); err == nil {
+			attrs = append(attrs, attrNamespace.String(namespace))
+		}
 	}
 	if c.Service != "" {
 		attrs = append(attrs, attrRelease.String(c.Service))
