@@ -17,7 +17,7 @@ import (
 // the first deployment the primary gets the same version first. The stable
 // endpoint then routes per the route mode: all to the canary, or (dark)
 // all to the primary.
-func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.DeploymentTriggered, ch *chart.Chart, values map[string]any, namespace string, target map[string]string, rollout kube.Rollout, vars *helm.VariablesPostRenderer, changedVars []string) (events.Finished, error) {
+func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.DeploymentTriggered, ch *chart.Chart, gitCommit string, values map[string]any, namespace string, target map[string]string, rollout kube.Rollout, vars *helm.VariablesPostRenderer, changedVars []string) (events.Finished, error) {
 	request := func(side string) helm.Request {
 		name := primaryName(in.Service)
 		if side == sideCanary {
@@ -95,7 +95,7 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 		DeploymentURIsLocal:  uris,
 		DeploymentURIsPublic: []string{d.publicURI(in.Common, namespace)},
 		DeploymentNames:      []string{sideCanary},
-		GitCommit:            events.StringExtension(t.Event, events.ExtGitCommitID),
+		GitCommit:            gitCommit,
 		Namespace:            namespace,
 		ReleaseName:          canary.Name,
 		HelmRevision:         canary.Revision,

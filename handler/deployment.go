@@ -120,10 +120,11 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		return nil, kube.ErrNoCluster
 	}
 
-	ch, err := d.charts.Load(ctx, ref)
+	ch, commit, err := charts.LoadCommit(ctx, d.charts, ref)
 	if err != nil {
 		return nil, err
 	}
+	gitCommit := deployedCommit(t, commit)
 	if err := checkVersion(ref, ch); err != nil {
 		return nil, err
 	}
@@ -147,7 +148,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		return nil, err
 	}
 	if strategy == events.StrategyBlueGreen {
-		return d.deployBlueGreen(ctx, t, in, ch, values, namespace, target, rollout, vars, changedVars)
+		return d.deployBlueGreen(ctx, t, in, ch, gitCommit, values, namespace, target, rollout, vars, changedVars)
 	}
 	labels := maps.Clone(target)
 	labels[kube.LabelStrategy] = string(strategy)
@@ -187,7 +188,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		DeploymentURIsLocal:  localURIs(res),
 		DeploymentURIsPublic: []string{d.publicURI(in.Common, namespace)},
 		DeploymentNames:      []string{string(strategy)},
-		GitCommit:            events.StringExtension(t.Event, events.ExtGitCommitID),
+		GitCommit:            gitCommit,
 		Namespace:            namespace,
 		ReleaseName:          res.Name,
 		HelmRevision:         res.Revision,
@@ -242,6 +243,17 @@ func (d *Deployment) applyVariables(ctx context.Context, namespace, service stri
 		Secrets:  []string{vargroups.GlobalSecret, vargroups.ServiceSecret(service)},
 		Checksum: groups.Checksum(),
 	}, changed, nil
+}
+
+// deployedCommit is the gitCommit a deployment reports: the commit its
+// chart was read from when the chart source reads git (for a branch head
+// too), else the trigger's gitcommitid, the configuration commit Keptn's
+// helm-service echoed.
+func deployedCommit(t Trigger, loaded string) string {
+	if loaded != "" {
+		return loaded
+	}
+	return events.StringExtension(t.Event, events.ExtGitCommitID)
 }
 
 // serviceKey is the lock key of a service: tasks on one service run one

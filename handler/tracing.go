@@ -94,13 +94,20 @@ func markOutcome(span trace.Span, finished cloudevents.Event) {
 type tracedCharts struct{ ChartSource }
 
 func (c tracedCharts) Load(ctx context.Context, ref charts.Ref) (*chart.Chart, error) {
+	ch, _, err := c.LoadCommit(ctx, ref)
+	return ch, err
+}
+
+// LoadCommit implements charts.CommitSource, whether the source reads git
+// or not.
+func (c tracedCharts) LoadCommit(ctx context.Context, ref charts.Ref) (*chart.Chart, string, error) {
 	ctx, span := tracing.Start(ctx, "chart.load", attrProject.String(ref.Project), attrStage.String(ref.Stage), attrService.String(ref.Service))
-	ch, err := c.ChartSource.Load(ctx, ref)
+	ch, commit, err := charts.LoadCommit(ctx, c.ChartSource, ref)
 	if err == nil && ch.Metadata != nil {
 		span.SetAttributes(attribute.String("helm.chart.name", ch.Metadata.Name), attribute.String("helm.chart.version", ch.Metadata.Version))
 	}
 	tracing.End(span, err)
-	return ch, err
+	return ch, commit, err
 }
 
 type tracedReleases struct{ Releases }
