@@ -86,9 +86,12 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 	// Tests hit the stable endpoint when it routes to the canary, else the
 	// canary's own Service.
 	uris := localURIs(canary)
-	if d.settings.RouteMode != RouteModeDark && len(canary.Services) > 0 {
-		s := canary.Services[0]
-		uris = []string{fmt.Sprintf("http://%s.%s:%d", rt.Backends[0].Stable, s.Namespace, s.Port)}
+	if s, ok := canary.MainService(); ok && d.settings.RouteMode != RouteModeDark {
+		for _, b := range rt.Backends {
+			if b.Canary == s.Name {
+				uris = []string{fmt.Sprintf("http://%s.%s:%d", b.Stable, s.Namespace, s.Port)}
+			}
+		}
 	}
 	out := &events.DeploymentFinished{Deployment: &events.Deployment{
 		DeploymentStrategy:   string(events.StrategyBlueGreen),

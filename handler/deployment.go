@@ -260,12 +260,13 @@ func deployedCommit(t Trigger, loaded string) string {
 // after the other.
 func serviceKey(namespace, service string) string { return namespace + "/" + service }
 
-// localURIs is the cluster-internal URI of the release's first Service.
+// localURIs is the cluster-internal URI of the Service that selects the
+// release's main workload (see helm.Result.MainService).
 func localURIs(res *helm.Result) []string {
-	if len(res.Services) == 0 {
+	s, ok := res.MainService()
+	if !ok {
 		return []string{}
 	}
-	s := res.Services[0]
 	return []string{fmt.Sprintf("http://%s.%s:%d", s.Name, s.Namespace, s.Port)}
 }
 
