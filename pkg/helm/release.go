@@ -225,12 +225,16 @@ func (o *manifestObject) fromSubchart() bool {
 // release manifest, naming the template it came from.
 const sourcePrefix = "# Source: "
 
-// manifestSource returns the template a manifest document names in its
-// "# Source:" comment.
+// manifestSource returns the template a manifest document names in the
+// "# Source:" comment above its object, or "".
 func manifestSource(doc string) string {
 	for _, line := range strings.Split(doc, "\n") {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), sourcePrefix); ok {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, sourcePrefix); ok {
 			return strings.TrimSpace(rest)
+		}
+		if line != "" && !strings.HasPrefix(line, "#") {
+			return "" // the object begins: a comment in it is the chart's own
 		}
 	}
 	return ""

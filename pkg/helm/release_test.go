@@ -96,3 +96,16 @@ spec:
 		})
 	}
 }
+
+func TestManifestSourceReadsTheCommentAboveTheObject(t *testing.T) {
+	for doc, want := range map[string]string{
+		"# Source: shop/templates/web.yaml\napiVersion: v1\nkind: Service\n":                    "shop/templates/web.yaml",
+		"# a comment of the chart\n# Source: shop/charts/db/templates/db.yaml\nkind: Service\n": "shop/charts/db/templates/db.yaml",
+		"apiVersion: v1\nkind: ConfigMap\ndata:\n  notes: |\n    # Source: not/this.yaml\n":     "",
+		"kind: Service\n": "",
+	} {
+		if got := manifestSource(doc); got != want {
+			t.Errorf("manifestSource(%q) = %q, want %q", doc, got, want)
+		}
+	}
+}
