@@ -24,7 +24,7 @@ import (
 // trigger's variables would leave them; the groups themselves are written
 // only once the canary is ready, so that variables of a failed deployment
 // never reach a later canary, nor the primary.
-func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.DeploymentTriggered, ch *chart.Chart, values map[string]any, namespace string, target map[string]string, rollout kube.Rollout, varChanges variableGroupChanges) (events.Finished, error) {
+func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.DeploymentTriggered, ch *chart.Chart, gitCommit string, values map[string]any, namespace string, target map[string]string, rollout kube.Rollout, varChanges variableGroupChanges) (events.Finished, error) {
 	snapshot, changedVars, err := d.snapshotVariables(ctx, namespace, in.Service, varChanges)
 	if err != nil {
 		return nil, err
@@ -109,16 +109,19 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 	// Tests hit the stable endpoint when it routes to the canary, else the
 	// canary's own Service.
 	uris := localURIs(canary)
-	if d.settings.RouteMode != RouteModeDark && len(canary.Services) > 0 {
-		s := canary.Services[0]
-		uris = []string{fmt.Sprintf("http://%s.%s:%d", rt.Backends[0].Stable, s.Namespace, s.Port)}
+	if s, ok := canary.MainService(); ok && d.settings.RouteMode != RouteModeDark {
+		for _, b := range rt.Backends {
+			if b.Canary == s.Name {
+				uris = []string{fmt.Sprintf("http://%s.%s:%d", b.Stable, s.Namespace, s.Port)}
+			}
+		}
 	}
 	out := &events.DeploymentFinished{Deployment: &events.Deployment{
 		DeploymentStrategy:   string(events.StrategyBlueGreen),
 		DeploymentURIsLocal:  uris,
 		DeploymentURIsPublic: []string{d.publicURI(in.Common, namespace)},
 		DeploymentNames:      []string{sideCanary},
-		GitCommit:            events.StringExtension(t.Event, events.ExtGitCommitID),
+		GitCommit:            gitCommit,
 		Namespace:            namespace,
 		ReleaseName:          canary.Name,
 		HelmRevision:         canary.Revision,

@@ -120,10 +120,11 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		return nil, kube.ErrNoCluster
 	}
 
-	ch, err := d.charts.Load(ctx, ref)
+	ch, commit, err := charts.LoadCommit(ctx, d.charts, ref)
 	if err != nil {
 		return nil, err
 	}
+	gitCommit := deployedCommit(t, commit)
 	if err := checkVersion(ref, ch); err != nil {
 		return nil, err
 	}
@@ -146,7 +147,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		return nil, err
 	}
 	if strategy == events.StrategyBlueGreen {
-		return d.deployBlueGreen(ctx, t, in, ch, values, namespace, target, rollout, varChanges)
+		return d.deployBlueGreen(ctx, t, in, ch, gitCommit, values, namespace, target, rollout, varChanges)
 	}
 	vars, changedVars, err := d.applyVariables(ctx, namespace, in.Service, varChanges)
 	if err != nil {
@@ -193,7 +194,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 		DeploymentURIsLocal:  localURIs(res),
 		DeploymentURIsPublic: []string{d.publicURI(in.Common, namespace)},
 		DeploymentNames:      []string{string(strategy)},
-		GitCommit:            events.StringExtension(t.Event, events.ExtGitCommitID),
+		GitCommit:            gitCommit,
 		Namespace:            namespace,
 		ReleaseName:          res.Name,
 		HelmRevision:         res.Revision,
@@ -266,12 +267,24 @@ func (d *Deployment) applyVariables(ctx context.Context, namespace, service stri
 	}, changed, nil
 }
 
-// localURIs is the cluster-internal URI of the release's first Service.
+// deployedCommit is the gitCommit a deployment reports: the commit its
+// chart was read from when the chart source reads git (for a branch head
+// too), else the trigger's gitcommitid, the configuration commit Keptn's
+// helm-service echoed.
+func deployedCommit(t Trigger, loaded string) string {
+	if loaded != "" {
+		return loaded
+	}
+	return events.StringExtension(t.Event, events.ExtGitCommitID)
+}
+
+// localURIs is the cluster-internal URI of the Service that selects the
+// release's main workload (see helm.Result.MainService).
 func localURIs(res *helm.Result) []string {
-	if len(res.Services) == 0 {
+	s, ok := res.MainService()
+	if !ok {
 		return []string{}
 	}
-	s := res.Services[0]
 	return []string{fmt.Sprintf("http://%s.%s:%d", s.Name, s.Namespace, s.Port)}
 }
 

@@ -43,7 +43,11 @@ func (d *Dispatcher) startTask(ctx context.Context, subject string, t *Trigger) 
 		attrProject.String(c.Project), attrStage.String(c.Stage), attrService.String(c.Service),
 	}
 	if c.Project != "" && c.Stage != "" {
-		attrs = append(attrs, attrNamespace.String(c.Project+"-"+c.Stage))
+		// The namespace the task works in; a trigger the template cannot
+		// name one for is answered errored, and its span has none.
+		if namespace, err := targetNamespace(d.opts.NamespaceTemplate, c); err == nil {
+			attrs = append(attrs, attrNamespace.String(namespace))
+		}
 	}
 	if c.Service != "" {
 		attrs = append(attrs, attrRelease.String(c.Service))
@@ -90,13 +94,20 @@ func markOutcome(span trace.Span, finished cloudevents.Event) {
 type tracedCharts struct{ ChartSource }
 
 func (c tracedCharts) Load(ctx context.Context, ref charts.Ref) (*chart.Chart, error) {
+	ch, _, err := c.LoadCommit(ctx, ref)
+	return ch, err
+}
+
+// LoadCommit implements charts.CommitSource, whether the source reads git
+// or not.
+func (c tracedCharts) LoadCommit(ctx context.Context, ref charts.Ref) (*chart.Chart, string, error) {
 	ctx, span := tracing.Start(ctx, "chart.load", attrProject.String(ref.Project), attrStage.String(ref.Stage), attrService.String(ref.Service))
-	ch, err := c.ChartSource.Load(ctx, ref)
+	ch, commit, err := charts.LoadCommit(ctx, c.ChartSource, ref)
 	if err == nil && ch.Metadata != nil {
 		span.SetAttributes(attribute.String("helm.chart.name", ch.Metadata.Name), attribute.String("helm.chart.version", ch.Metadata.Version))
 	}
 	tracing.End(span, err)
-	return ch, err
+	return ch, commit, err
 }
 
 type tracedReleases struct{ Releases }

@@ -19,6 +19,7 @@ import (
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/handler/mocks"
 	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/tracing"
 )
 
@@ -233,6 +234,51 @@ func TestTaskSpansContinueTheTriggersTrace(t *testing.T) {
 		publish := spans["publish "+e.Type()[len("sh.keptn.event."):]][0]
 		if sc.SpanID() != publish.SpanContext.SpanID() {
 			t.Errorf("%s traceparent span %s, want its publish span %s", e.Type(), sc.SpanID(), publish.SpanContext.SpanID())
+		}
+	}
+}
+
+// TestTaskSpanNamesTheTemplatesNamespace checks that the task span's
+// k8s.namespace.name is the namespace NAMESPACE_TEMPLATE gives, the one the
+// release is deployed to.
+func TestTaskSpanNamesTheTemplatesNamespace(t *testing.T) {
+	exporter := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
+	rig := newNATSRig(t)
+	tmpl, err := kube.ParseNamespaceTemplate("{{.Stage}}-{{.Project}}")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctrl := gomock.NewController(t)
+	src, nss, rels := mocks.NewMockChartSource(ctrl), mocks.NewMockNamespaces(ctrl), mocks.NewMockReleases(ctrl)
+	src.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
+	nss.EXPECT().Ensure(gomock.Any(), "staging-sockshop", gomock.Any()).Return(nil)
+	rels.EXPECT().Get(gomock.Any(), "staging-sockshop", "carts").Return(nil, helm.ErrNotFound)
+	rels.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
+		return &helm.Result{Namespace: req.Namespace, Name: req.Name, Revision: 1}, nil
+	})
+	withTemplate := settings
+	withTemplate.NamespaceTemplate = tmpl
+	d := NewDispatcher("helm-service", rig.bus, quiet,
+		NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), NewLocks(), withTemplate)).
+		With(Options{TracerProvider: tp, NamespaceTemplate: tmpl})
+	rig.serve(t, d)
+	rig.send(t, tracedTrigger(t, validTrigger()))
+
+	spans := spansByName(t, exporter)
+	for _, name := range []string{"deployment.triggered", "helm.install"} {
+		if len(spans[name]) != 1 {
+			t.Fatalf("%d %s spans, want 1; spans: %v", len(spans[name]), name, names(spans))
+		}
+		got := "(none)"
+		for _, a := range spans[name][0].Attributes {
+			if a.Key == "k8s.namespace.name" {
+				got = a.Value.Emit()
+			}
+		}
+		if got != "staging-sockshop" {
+			t.Errorf("%s span: k8s.namespace.name = %q, want the template's namespace staging-sockshop", name, got)
 		}
 	}
 }

@@ -88,18 +88,25 @@ func NewGit(opts GitOptions) (*Git, error) {
 
 // Load implements Source.
 func (g *Git) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
+	ch, _, err := g.LoadCommit(ctx, ref)
+	return ch, err
+}
+
+// LoadCommit implements CommitSource: the commit is Ref.Commit when the ref
+// pins one, else the head of the stage's branch that was read.
+func (g *Git) LoadCommit(ctx context.Context, ref Ref) (*chart.Chart, string, error) {
 	var b strings.Builder
 	if err := g.url.Execute(&b, map[string]string{"Project": ref.Project, "Stage": ref.Stage, "Service": ref.Service}); err != nil {
-		return nil, fmt.Errorf("render the git URL template: %w", err)
+		return nil, "", fmt.Errorf("render the git URL template: %w", err)
 	}
 	url := b.String()
 	if ref.Commit != "" && !plumbing.IsHash(ref.Commit) {
-		return nil, fmt.Errorf("gitcommitid %q is not a full commit id (40 hexadecimal digits)", ref.Commit)
+		return nil, "", fmt.Errorf("gitcommitid %q is not a full commit id (40 hexadecimal digits)", ref.Commit)
 	}
 	key := func(commit string) string { return "git:" + url + "@" + commit + ":" + ref.Service }
 	if ref.Commit != "" {
 		if ch, ok, err := g.cache.Load(key(ref.Commit)); ok {
-			return ch, err
+			return ch, ref.Commit, err
 		}
 	}
 
@@ -108,17 +115,18 @@ func (g *Git) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
 	defer r.mu.Unlock()
 	commit, err := r.commit(ctx, url, ref, g.auth)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	id := commit.Hash.String()
 	if ch, ok, err := g.cache.Load(key(id)); ok {
-		return ch, err
+		return ch, id, err
 	}
 	files, from, err := chartFiles(commit, ref.Service)
 	if err != nil {
-		return nil, fmt.Errorf("commit %s of %s (stage %s): %w", id, url, ref.Stage, err)
+		return nil, "", fmt.Errorf("commit %s of %s (stage %s): %w", id, url, ref.Stage, err)
 	}
-	return g.cache.loadFiles(key(id), fmt.Sprintf("%s at commit %s of %s", from, id, url), files)
+	ch, err := g.cache.loadFiles(key(id), fmt.Sprintf("%s at commit %s of %s", from, id, url), files)
+	return ch, id, err
 }
 
 func (g *Git) repo(url string) *gitRepo {

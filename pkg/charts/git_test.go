@@ -124,3 +124,36 @@ func TestGitCacheSkipsTheServer(t *testing.T) {
 		t.Errorf("a fetched commit still sent %v", got)
 	}
 }
+
+// TestGitLoadCommitNamesTheCommitRead checks the commit LoadCommit reports:
+// the head read for a branch-head load, the pinned one otherwise, also from
+// the cache, and through Explicit none for a chart of another source.
+func TestGitLoadCommitNamesTheCommitRead(t *testing.T) {
+	srv := chartstest.StartGitServer(t)
+	first := srv.Commit(t, "sockshop", "staging", chartstest.ChartFiles(t, "carts", chartstest.Chart("carts", "1.0.0", "first"), true))
+	g := newGit(t, srv, NewCache(10, 1<<20))
+	src := Explicit{Default: g, Override: namedSource("override")}
+	ctx := context.Background()
+	ref := Ref{Project: "sockshop", Stage: "staging", Service: "carts"}
+
+	if _, commit, err := LoadCommit(ctx, src, ref); err != nil || commit != first {
+		t.Errorf("branch head: commit %q (%v), want %s", commit, err, first)
+	}
+	second := srv.Commit(t, "sockshop", "staging", chartstest.ChartFiles(t, "carts", chartstest.Chart("carts", "2.0.0", "second"), true))
+	ch, commit, err := LoadCommit(ctx, src, ref)
+	if err != nil || commit != second || ch.Metadata.Version != "2.0.0" {
+		t.Errorf("new branch head: chart %v commit %q (%v), want 2.0.0 from %s", ch, commit, err, second)
+	}
+	pinned := ref
+	pinned.Commit = first
+	for range 2 { // fetched, then cached
+		if ch, commit, err := LoadCommit(ctx, src, pinned); err != nil || commit != first || ch.Metadata.Version != "1.0.0" {
+			t.Errorf("pinned: chart %v commit %q (%v), want 1.0.0 from %s", ch, commit, err, first)
+		}
+	}
+	named := ref
+	named.Chart = "oci://registry.example.com/shared/web"
+	if ch, commit, err := LoadCommit(ctx, src, named); err != nil || commit != "" || ch.Metadata.Name != "override" {
+		t.Errorf("a chart the trigger names: chart %v commit %q (%v), want the override's chart and no commit", ch, commit, err)
+	}
+}

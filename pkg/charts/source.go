@@ -33,6 +33,26 @@ type Source interface {
 	Load(ctx context.Context, ref Ref) (*chart.Chart, error)
 }
 
+// CommitSource is a Source that reads charts from git and says which commit
+// a chart was read from.
+type CommitSource interface {
+	Source
+	// LoadCommit loads a chart like Load and returns the full id of the
+	// commit it was read from.
+	LoadCommit(ctx context.Context, ref Ref) (*chart.Chart, string, error)
+}
+
+// LoadCommit loads the chart of ref from src and, when src is a
+// CommitSource, returns the commit it was read from; otherwise the commit
+// is empty.
+func LoadCommit(ctx context.Context, src Source, ref Ref) (*chart.Chart, string, error) {
+	if c, ok := src.(CommitSource); ok {
+		return c.LoadCommit(ctx, ref)
+	}
+	ch, err := src.Load(ctx, ref)
+	return ch, "", err
+}
+
 // ErrNotFound is wrapped by Source.Load when the source has no chart for the
 // service.
 var ErrNotFound = errors.New("chart not found")
@@ -46,8 +66,18 @@ type Explicit struct {
 
 // Load implements Source.
 func (e Explicit) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
+	return e.pick(ref).Load(ctx, ref)
+}
+
+// LoadCommit implements CommitSource: the commit is empty unless the
+// source the chart came from reads git.
+func (e Explicit) LoadCommit(ctx context.Context, ref Ref) (*chart.Chart, string, error) {
+	return LoadCommit(ctx, e.pick(ref), ref)
+}
+
+func (e Explicit) pick(ref Ref) Source {
 	if ref.Chart != "" {
-		return e.Override.Load(ctx, ref)
+		return e.Override
 	}
-	return e.Default.Load(ctx, ref)
+	return e.Default
 }

@@ -149,8 +149,9 @@ type Config struct {
 	IngressPort           string `envconfig:"INGRESS_PORT" default:"80"`
 	// PublicURITemplate is expanded with ${INGRESS_PROTOCOL}, ${SERVICE},
 	// ${PROJECT}, ${STAGE}, ${NAMESPACE}, ${INGRESS_HOSTNAME_SUFFIX} and
-	// ${INGRESS_PORT}.
-	PublicURITemplate string `envconfig:"PUBLIC_URI_TEMPLATE" default:"${INGRESS_PROTOCOL}://${SERVICE}.${PROJECT}-${STAGE}.${INGRESS_HOSTNAME_SUFFIX}:${INGRESS_PORT}"`
+	// ${INGRESS_PORT}. ${NAMESPACE} is the namespace NAMESPACE_TEMPLATE
+	// gives (Keptn's <project>-<stage> by default).
+	PublicURITemplate string `envconfig:"PUBLIC_URI_TEMPLATE" default:"${INGRESS_PROTOCOL}://${SERVICE}.${NAMESPACE}.${INGRESS_HOSTNAME_SUFFIX}:${INGRESS_PORT}"`
 
 	// RouteMode is where a blue/green service's stable endpoint sends
 	// traffic while a new version runs as the canary: canary (all traffic

@@ -168,7 +168,7 @@ func (c chain) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
 }
 
 // postRendererFor returns the post-renderers of a request, ending with
-// rollout, which every request gets.
+// rollout, which every request gets, keeping Helm's "# Source:" comments.
 func postRendererFor(req Request, rollout *RolloutPostRenderer) postrender.PostRenderer {
 	var c chain
 	if len(req.ObjectLabels) > 0 {
@@ -180,5 +180,5 @@ func postRendererFor(req Request, rollout *RolloutPostRenderer) postrender.PostR
 	if req.Variables != nil {
 		c = append(c, *req.Variables)
 	}
-	return append(c, rollout)
+	return sourcesKept{append(c, rollout)}
 }

@@ -11,9 +11,13 @@ import (
 )
 
 // Upgrade installs the release, or upgrades it when it exists, and waits
-// until its workloads are ready. On failure the error says why, and for a
-// failed wait which workloads are not ready.
+// until its workloads are ready. A chart missing a dependency its Chart.yaml
+// declares is refused before anything is done. On failure the error says
+// why, and for a failed wait which workloads are not ready.
 func (c *Client) Upgrade(ctx context.Context, req Request) (*Result, error) {
+	if err := checkDependencies(req.Chart); err != nil {
+		return nil, err
+	}
 	cfg, err := c.newConfig(ctx, req.Namespace)
 	if err != nil {
 		return nil, err

@@ -10,7 +10,7 @@ func TestNameCollisionsAreRefused(t *testing.T) {
 	project, stage := suite.project("names"), "prod"
 	ns := project + "-" + stage
 	for _, svc := range []string{"shop", "shop-primary", "cart", "cart-canary"} {
-		copyChart(t, project, svc)
+		copyChart(t, project, svc, "carts")
 	}
 
 	t.Run("direct service named like a blue/green primary", func(t *testing.T) {

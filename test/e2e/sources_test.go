@@ -162,7 +162,11 @@ func TestGitChartSource(t *testing.T) {
 	}
 
 	third := srv.Commit(t, project, stage, chartstest.ChartFiles(t, "carts", chartstest.Chart("carts", "3.0.0", "third"), true))
-	expectDeployed(t, inst.deployChart(t, project, stage, "carts", nil, ""), ns, "carts", "third", "3.0.0")
+	data = inst.deployChart(t, project, stage, "carts", nil, "")
+	expectDeployed(t, data, ns, "carts", "third", "3.0.0")
+	if data.Deployment.GitCommit != third {
+		t.Errorf("deployment.gitCommit of a branch-head deploy = %q, want the deployed commit %s", data.Deployment.GitCommit, third)
+	}
 
 	unknown := strings.Repeat("0f", 20)
 	expectErrored(t, inst.deployChart(t, project, stage, "carts", nil, unknown), unknown, "not deploying another commit")

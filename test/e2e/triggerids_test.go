@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -88,13 +86,6 @@ func decodeCommon(t *testing.T, e cloudevents.Event) events.Common {
 	return c
 }
 
-func copyChart(t *testing.T, project, service string) {
-	t.Helper()
-	if err := os.CopyFS(filepath.Join(suite.chartDir, project, service), os.DirFS("../testdata/charts/carts")); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // releaseRecords counts the Helm release records of a release.
 func releaseRecords(t *testing.T, namespace, name string) int {
 	t.Helper()
@@ -158,8 +149,8 @@ func TestTriggersSharingAnIDAreEachAnswered(t *testing.T) {
 	})
 
 	t.Run("one id, two sources", func(t *testing.T) {
-		copyChart(t, project, "ida")
-		copyChart(t, project, "idb")
+		copyChart(t, project, "ida", "carts")
+		copyChart(t, project, "idb", "carts")
 		id := uuid.NewString()
 		var wg sync.WaitGroup
 		for _, p := range []struct{ source, service string }{{"producer-a", "ida"}, {"producer-b", "idb"}} {
