@@ -109,7 +109,7 @@ type Variables interface {
 // VariableGroups deletes the variable group of a removed service (see
 // vargroups.Store).
 type VariableGroups interface {
-	// DeleteService deletes the service group of service in namespace
-	// and returns its namespace/name, or "" when there was none.
-	DeleteService(ctx context.Context, namespace, service string) (string, error)
+	// DeleteService deletes the service group and the blue/green
+	// snapshots of service in namespace and returns their namespace/name.
+	DeleteService(ctx context.Context, namespace, service string) ([]string, error)
 }

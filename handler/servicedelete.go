@@ -150,18 +150,16 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 	return out, nil
 }
 
-// deleteVariables deletes the service's variable group in namespace and
-// adds it to removed.
+// deleteVariables deletes the service's variable group and snapshots in
+// namespace and adds them to removed.
 func (s *ServiceDelete) deleteVariables(ctx context.Context, namespace, service string, removed *events.Removed) error {
 	if s.variables == nil {
 		return nil
 	}
-	group, err := s.variables.DeleteService(ctx, namespace, service)
+	deleted, err := s.variables.DeleteService(ctx, namespace, service)
+	removed.VariableGroups = append(removed.VariableGroups, deleted...)
 	if err != nil {
 		return fmt.Errorf("%w; the releases of %s in %s are left until it is gone: send the removal again", err, service, namespace)
-	}
-	if group != "" {
-		removed.VariableGroups = append(removed.VariableGroups, group)
 	}
 	return nil
 }

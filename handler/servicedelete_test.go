@@ -24,9 +24,9 @@ func TestServiceDeleteRemovesVariableGroupsAndSaysWhyNamespacesStay(t *testing.T
 	dev := record("carts", "direct", 1, "carts:1")
 	dev.Namespace = "sockshop-dev"
 	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, gomock.Any()).Return([]*helm.Record{directV2, dev}, nil)
-	first := vars.EXPECT().DeleteService(gomock.Any(), "sockshop-dev", "carts").Return("sockshop-dev/helm-service-vars-carts", nil)
+	first := vars.EXPECT().DeleteService(gomock.Any(), "sockshop-dev", "carts").Return([]string{"sockshop-dev/helm-service-vars-carts"}, nil)
 	f.releases.EXPECT().Uninstall(gomock.Any(), "sockshop-dev", "carts", time.Minute).Return(nil).After(first)
-	second := vars.EXPECT().DeleteService(gomock.Any(), ns, "carts").Return("", nil) // none there
+	second := vars.EXPECT().DeleteService(gomock.Any(), ns, "carts").Return(nil, nil) // none there
 	f.releases.EXPECT().Uninstall(gomock.Any(), ns, "carts", time.Minute).Return(nil).After(second)
 	f.router.EXPECT().Remove(gomock.Any(), gomock.Any(), "carts").Return(nil, nil).Times(2)
 	f.namespaces.EXPECT().DeleteIfEmpty(gomock.Any(), "sockshop-dev").Return(true, "", nil)
@@ -60,7 +60,7 @@ func TestServiceDeleteLeavesTheReleasesWhenTheVariableGroupStays(t *testing.T) {
 	vars := mocks.NewMockVariableGroups(f.ctrl)
 	f.removal.WithVariables(vars)
 	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, gomock.Any()).Return([]*helm.Record{directV2}, nil)
-	vars.EXPECT().DeleteService(gomock.Any(), ns, "carts").Return("", errors.New("delete variable group sockshop-staging/helm-service-vars-carts: forbidden"))
+	vars.EXPECT().DeleteService(gomock.Any(), ns, "carts").Return(nil, errors.New("delete variable group sockshop-staging/helm-service-vars-carts: forbidden"))
 	// No Uninstall, no routing removal, no DeleteIfEmpty.
 	f.deliver(deleteEvent(t))
 

@@ -589,10 +589,10 @@ func (m *MockVariableGroups) EXPECT() *MockVariableGroupsMockRecorder {
 }
 
 // DeleteService mocks base method.
-func (m *MockVariableGroups) DeleteService(ctx context.Context, namespace, service string) (string, error) {
+func (m *MockVariableGroups) DeleteService(ctx context.Context, namespace, service string) ([]string, error) {
 	m.ctrl.T.Helper()
 	ret := m.ctrl.Call(m, "DeleteService", ctx, namespace, service)
-	ret0, _ := ret[0].(string)
+	ret0, _ := ret[0].([]string)
 	ret1, _ := ret[1].(error)
 	return ret0, ret1
 }

@@ -10,12 +10,31 @@ import (
 	"github.com/helm-service/helm-service/pkg/kube"
 )
 
-// DeleteService deletes the service group of a service removed from
-// namespace and returns its namespace/name, or "" when there was none.
-// A Secret of that name that does not carry the group's labels was not
+// DeleteService deletes what helm-service keeps of the variables of a
+// service removed from namespace: its service group and its blue/green
+// snapshots. It returns their namespace/name, the group first. A Secret
+// of the group's name that does not carry the group's labels was not
 // written by helm-service and is left alone. The global group belongs to
 // the namespace and stays.
-func (s Store) DeleteService(ctx context.Context, namespace, service string) (string, error) {
+func (s Store) DeleteService(ctx context.Context, namespace, service string) ([]string, error) {
+	var deleted []string
+	group, err := s.deleteServiceGroup(ctx, namespace, service)
+	if err != nil {
+		return nil, err
+	}
+	if group != "" {
+		deleted = append(deleted, namespace+"/"+group)
+	}
+	snapshots, err := s.CollectSnapshots(ctx, namespace, service, nil)
+	for _, name := range snapshots {
+		deleted = append(deleted, namespace+"/"+name)
+	}
+	return deleted, err
+}
+
+// deleteServiceGroup deletes the service group and returns its name, or ""
+// when there was none of helm-service's.
+func (s Store) deleteServiceGroup(ctx context.Context, namespace, service string) (string, error) {
 	name := ServiceSecret(service)
 	secrets := s.Clientset.CoreV1().Secrets(namespace)
 	sec, err := secrets.Get(ctx, name, metav1.GetOptions{})
@@ -36,5 +55,5 @@ func (s Store) DeleteService(ctx context.Context, namespace, service string) (st
 	if err != nil {
 		return "", fmt.Errorf("delete variable group %s/%s: %w", namespace, name, err)
 	}
-	return namespace + "/" + name, nil
+	return name, nil
 }

@@ -2,6 +2,7 @@ package vargroups
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,7 +26,7 @@ func TestDeleteServiceGroup(t *testing.T) {
 	}
 
 	deleted, err := s.DeleteService(ctx, "ns", "web")
-	if err != nil || deleted != "ns/"+ServiceSecret("web") {
+	if err != nil || !slices.Equal(deleted, []string{"ns/" + ServiceSecret("web")}) {
 		t.Fatalf("DeleteService(web) = %q, %v; want ns/%s", deleted, err, ServiceSecret("web"))
 	}
 	if _, err := cs.CoreV1().Secrets("ns").Get(ctx, ServiceSecret("web"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -37,8 +38,33 @@ func TestDeleteServiceGroup(t *testing.T) {
 		}
 	}
 	for _, svc := range []string{"web", "legacy", "never-deployed"} {
-		if deleted, err := s.DeleteService(ctx, "ns", svc); err != nil || deleted != "" {
+		if deleted, err := s.DeleteService(ctx, "ns", svc); err != nil || len(deleted) > 0 {
 			t.Errorf("DeleteService(%s) = %q, %v; want nothing deleted", svc, deleted, err)
 		}
+	}
+}
+
+// TestDeleteServiceRemovesItsSnapshots: a removed blue/green service's
+// variable snapshots go with its group; another service's stay.
+func TestDeleteServiceRemovesItsSnapshots(t *testing.T) {
+	ctx := context.Background()
+	s := Store{Clientset: fake.NewClientset()}
+	web, err := s.Snapshot(ctx, "ns", "web", Groups{Service: map[string][]byte{"DB": []byte("web")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := s.Snapshot(ctx, "ns", "api", Groups{Service: map[string][]byte{"DB": []byte("api")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted, err := s.DeleteService(ctx, "ns", "web")
+	if err != nil || !slices.Equal(deleted, []string{"ns/" + web.Name}) {
+		t.Fatalf("DeleteService(web) = %q, %v; want ns/%s", deleted, err, web.Name)
+	}
+	if _, err := s.Clientset.CoreV1().Secrets("ns").Get(ctx, web.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("snapshot %s of the removed service: %v, want it deleted", web.Name, err)
+	}
+	if _, err := s.Clientset.CoreV1().Secrets("ns").Get(ctx, api.Name, metav1.GetOptions{}); err != nil {
+		t.Errorf("snapshot %s of another service: %v, want it kept", api.Name, err)
 	}
 }
