@@ -146,7 +146,7 @@ func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings
 	rel := NewRelease(f.releases, f.router, f.scaler, locks, lifecycleSettings)
 	rb := NewRollback(f.releases, f.router, f.scaler, locks, lifecycleSettings)
 	act := NewAction(f.releases, f.router, f.scaler, locks, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, NamespaceTemplate: settings.NamespaceTemplate})
-	del := NewServiceDelete(f.releases, f.router, f.namespaces, locks, ServiceDeleteSettings{WaitTimeout: time.Minute, DeleteEmptyNamespaces: true})
+	del := NewServiceDelete(f.releases, f.router, f.namespaces, ServiceDeleteSettings{WaitTimeout: time.Minute, DeleteEmptyNamespaces: true})
 	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb, act, del).With(Options{NamespaceTemplate: settings.NamespaceTemplate})
 	f.deployment, f.release, f.removal, f.ctrl = dep, rel, del, ctrl
 	return f

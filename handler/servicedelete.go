@@ -36,15 +36,14 @@ type ServiceDelete struct {
 	router     Router
 	namespaces Namespaces
 	variables  VariableGroups
-	locks      *Locks
 	settings   ServiceDeleteSettings
 }
 
 // NewServiceDelete returns the service removal task. The collaborators
-// are nil when no cluster is configured. locks are shared with the other
-// tasks.
-func NewServiceDelete(releases Releases, router Router, namespaces Namespaces, locks *Locks, settings ServiceDeleteSettings) *ServiceDelete {
-	return &ServiceDelete{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), namespaces: namespaces, locks: locks, settings: settings}
+// are nil when no cluster is configured. It holds each release it removes
+// in the release's queue and lease as it goes (see Trigger.holdReleases).
+func NewServiceDelete(releases Releases, router Router, namespaces Namespaces, settings ServiceDeleteSettings) *ServiceDelete {
+	return &ServiceDelete{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), namespaces: namespaces, settings: settings}
 }
 
 // WithVariables gives the task the variable groups: the removal then

@@ -150,7 +150,7 @@ func serve(ctx context.Context) error {
 	}
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, locks, lifecycle)
 	action := handler.NewAction(cl.releases, cl.router, cl.scaler, locks, handler.ActionSettings{MaxReplicas: cfg.MaxReplicas, WaitTimeout: cfg.WaitTimeout, NamespaceTemplate: nsTemplate, RouteMode: cfg.RouteMode})
-	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, locks, handler.ServiceDeleteSettings{
+	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, handler.ServiceDeleteSettings{
 		WaitTimeout:           cfg.WaitTimeout,
 		DeleteEmptyNamespaces: cfg.DeleteEmptyNamespaces,
 	})
