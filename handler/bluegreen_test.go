@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/golang/mock/gomock"
+	"helm.sh/helm/v3/pkg/chart"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -34,6 +35,18 @@ func withLabels(r *helm.Record, labels map[string]string) *helm.Record {
 	for k, v := range labels {
 		out.Labels[k] = v
 	}
+	return &out
+}
+
+// withSubchartsDeclared is r with a chart that declares a subchart, as
+// Helm's release record stores it: without the subchart itself.
+func withSubchartsDeclared(r *helm.Record) *helm.Record {
+	out := *r
+	ch := *testChart()
+	md := *ch.Metadata
+	md.Dependencies = []*chart.Dependency{{Name: "cache", Version: "0.1.0"}}
+	ch.Metadata = &md
+	out.Chart = &ch
 	return &out
 }
 
@@ -101,6 +114,8 @@ func TestPromoteRefusesACanaryItCannotRenderAgain(t *testing.T) {
 		{"no snapshot label", canaryV2, nil, []string{"has no label keptn.sh/variables-snapshot", "deploy it again"}},
 		{"bad rollout label", withLabels(canaryRendered, map[string]string{kube.LabelRolloutMaxSurge: "lots"}), nil,
 			[]string{"release label keptn.sh/rollout-max-surge", "deploy it again"}},
+		{"chart with subcharts", withSubchartsDeclared(canaryRendered), nil,
+			[]string{"has subcharts", "keeps the chart without them", "traffic unchanged", "direct strategy"}},
 		{"snapshot gone", canaryRendered, errors.New("variable snapshot sockshop-staging/helm-service-vars-carts-0123456789abcdef does not exist (deleted by hand?)"),
 			[]string{"label keptn.sh/variables-snapshot", "does not exist", "traffic unchanged", "deploy it again"}},
 	} {

@@ -141,6 +141,12 @@ func (l *lifecycle) promote(ctx context.Context, t Trigger, d *deployed) (*event
 	if d.canary.Status != release.StatusDeployed.String() {
 		return nil, "", fmt.Errorf("promote %s/%s: the canary's newest revision %d is %s, not deployed: deploy a working version before promoting it", d.namespace, d.service, d.canary.Revision, d.canary.Status)
 	}
+	if ch := d.canary.Chart; ch != nil && ch.Metadata != nil && len(ch.Metadata.Dependencies) > 0 && len(ch.Dependencies()) == 0 {
+		// Helm keeps a release's chart without its subcharts: rendered
+		// from the record, the primary would lack their objects.
+		return nil, "", fmt.Errorf("promote %s/%s (traffic unchanged): the canary's chart %s-%s has subcharts, and Helm's release record keeps the chart without them, so the primary cannot be rendered as the canary was; blue/green promotion does not support charts with dependencies yet: deploy this service with the direct strategy, or move the subcharts' templates into the chart",
+			d.namespace, d.service, ch.Metadata.Name, ch.Metadata.Version)
+	}
 	render, err := renderSettingsOf(ctx, l.variables, d.canary, d.service)
 	if err != nil {
 		return nil, "", fmt.Errorf("promote %s/%s (traffic unchanged): %w", d.namespace, d.service, err)
