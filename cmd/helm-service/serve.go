@@ -20,6 +20,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/kvretry"
 	"github.com/helm-service/helm-service/pkg/lease"
 	"github.com/helm-service/helm-service/pkg/ledger"
 	"github.com/helm-service/helm-service/pkg/metrics"
@@ -89,13 +90,15 @@ func serve(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		taskLedger = ledger.New(kv)
+		// Key-value operations are tried again through a JetStream leader
+		// election rather than taken as lost.
+		taskLedger = ledger.New(kvretry.New(kv))
 		locks, err := bus.LeaseBucket(ctx, cfg.LockBucket, cfg.LockTTL)
 		if err != nil {
 			return err
 		}
 		holder := lease.Holder()
-		leases = lease.New(locks, holder, cfg.LockTTL, log)
+		leases = lease.New(kvretry.New(locks, kvretry.WithBudget(cfg.LockTTL/3)), holder, cfg.LockTTL, log)
 		log.Info("release leases", "bucket", cfg.LockBucket, "holder", holder, "ttl", cfg.LockTTL.String())
 	} else {
 		log.Warn("NATS_MODE=core: events are delivered at most once; one that arrives while helm-service is down or restarting is lost; tasks for one release are serialized within each replica only")

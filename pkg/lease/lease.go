@@ -7,6 +7,7 @@
 package lease
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -144,12 +145,19 @@ func (m *Manager) TryAcquire(ctx context.Context, name string) (*Lease, error) {
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		holder := "unknown"
 		if e, gerr := m.store.Get(ctx, key); gerr == nil {
+			if bytes.Equal(e.Value(), value) {
+				// This very create landed, but its answer was lost (a
+				// leader election, say) and the try again found it.
+				rev, err = e.Revision(), nil
+			}
 			var r Record
 			if json.Unmarshal(e.Value(), &r) == nil {
 				holder = r.Holder
 			}
 		}
-		return nil, fmt.Errorf("lease %s: %w (%s)", name, ErrHeld, holder)
+		if err != nil {
+			return nil, fmt.Errorf("lease %s: %w (%s)", name, ErrHeld, holder)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("take lease %s: %w", name, err)
@@ -181,6 +189,9 @@ func (l *Lease) renewLoop(value []byte) {
 		cancel()
 		switch {
 		case err == nil:
+		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) && l.ownWrite(value):
+			// The renewal landed but its answer was lost, and the try
+			// again met it: the lease is still this holder's.
 		case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
 			l.m.log.Error("lease lost: it expired and someone else has it now", "lease", l.name, "error", err)
 			l.lostOnce.Do(func() { close(l.lost) })
@@ -191,6 +202,25 @@ func (l *Lease) renewLoop(value []byte) {
 			l.m.log.Warn("cannot renew lease; trying again", "lease", l.name, "error", err)
 		}
 	}
+}
+
+// ownWrite reports whether the lease's entry is still the value this
+// holder writes, at a newer revision than the one it knows, and takes that
+// revision.
+func (l *Lease) ownWrite(value []byte) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), l.m.renew)
+	defer cancel()
+	e, err := l.m.store.Get(ctx, l.key)
+	if err != nil || !bytes.Equal(e.Value(), value) {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e.Revision() <= l.rev {
+		return false
+	}
+	l.rev = e.Revision()
+	return true
 }
 
 // Release stops renewing and deletes the entry, provided it is still the

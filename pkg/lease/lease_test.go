@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/helm-service/helm-service/eventbus"
+	"github.com/helm-service/helm-service/pkg/kvretry"
 )
 
 // bucket starts a NATS server in the test process and opens a lease bucket
@@ -294,4 +296,56 @@ func validKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// lossyStore does each write on the bucket, then loses the answer of the
+// first write of each kind, as a JetStream leader election can.
+type lossyStore struct {
+	jetstream.KeyValue
+	lostCreate, lostUpdate atomic.Bool
+}
+
+func (s *lossyStore) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	rev, err := s.KeyValue.Create(ctx, key, value, opts...)
+	if err == nil && s.lostCreate.CompareAndSwap(false, true) {
+		return 0, nats.ErrTimeout
+	}
+	return rev, err
+}
+
+func (s *lossyStore) Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error) {
+	rev, err := s.KeyValue.Update(ctx, key, value, revision)
+	if err == nil && s.lostUpdate.CompareAndSwap(false, true) {
+		return 0, nats.ErrTimeout
+	}
+	return rev, err
+}
+
+// A create or renewal that landed but whose answer was lost is tried
+// again (kvretry) and meets its own write: the lease is taken at once and
+// kept, not waited for until it expires, nor reported lost.
+func TestLostAnswersKeepTheLease(t *testing.T) {
+	kv := bucket(t, 3*time.Second)
+	store := &lossyStore{KeyValue: kv}
+	m := New(kvretry.New(store), "replica-a", 3*time.Second, quiet())
+	start := time.Now()
+	l, err := m.TryAcquire(context.Background(), "ns/carts")
+	if err != nil {
+		t.Fatalf("take a lease whose create answer was lost: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %s", took)
+	}
+	time.Sleep(2500 * time.Millisecond) // past two renewals, the first of them lost
+	select {
+	case <-l.Lost():
+		t.Fatal("the lease was reported lost after a renewal whose answer was lost")
+	default:
+	}
+	if !store.lostUpdate.Load() {
+		t.Fatal("no renewal happened")
+	}
+	if err := l.Release(context.Background()); err != nil {
+		t.Errorf("release: %v", err)
+	}
 }
