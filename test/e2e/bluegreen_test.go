@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/google/uuid"
 	appsv1 "k8s.io/api/apps/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -34,25 +32,7 @@ type lifecycleFinished struct {
 // triggerTask publishes sh.keptn.event.<task>.triggered and returns its id.
 func (e *env) triggerTask(t *testing.T, task string, data map[string]any) string {
 	t.Helper()
-	ev := cloudevents.NewEvent()
-	ev.SetID(uuid.NewString())
-	ev.SetSource("e2e-test")
-	ev.SetType(events.Type(task, events.PhaseTriggered))
-	ev.SetExtension(events.ExtContext, "e2e-"+t.Name())
-	if err := ev.SetData(cloudevents.ApplicationJSON, data); err != nil {
-		t.Fatal(err)
-	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.nats.Publish(ev.Type(), body); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.nats.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return ev.ID()
+	return send(t, e.nats, newEvent(t, events.Type(task, events.PhaseTriggered), data))
 }
 
 // taskFinished waits for .started then .finished of a release or rollback.

@@ -284,20 +284,40 @@ func (a *answerLog) await(t *testing.T, id string, timeout time.Duration) []clou
 // its id.
 func (e *env) trigger(t *testing.T, nc *nats.Conn, data map[string]any) string {
 	t.Helper()
+	ev := newEvent(t, "sh.keptn.event.deployment.triggered", data)
+	ev.SetExtension(events.ExtGitCommitID, "0123abc")
+	return send(t, nc, ev)
+}
+
+// newEvent is an event of eventType from the suite, with a fresh id, the
+// Keptn context of the test and data.
+func newEvent(t *testing.T, eventType string, data any) cloudevents.Event {
+	t.Helper()
 	ev := cloudevents.NewEvent()
 	ev.SetID(uuid.NewString())
 	ev.SetSource("e2e-test")
-	ev.SetType("sh.keptn.event.deployment.triggered")
+	ev.SetType(eventType)
 	ev.SetExtension(events.ExtContext, "e2e-"+t.Name())
-	ev.SetExtension(events.ExtGitCommitID, "0123abc")
 	if err := ev.SetData(cloudevents.ApplicationJSON, data); err != nil {
 		t.Fatal(err)
 	}
+	return ev
+}
+
+// send publishes ev on nc, on the subject of its type, as Keptn does, and
+// returns its id.
+func send(t *testing.T, nc *nats.Conn, ev cloudevents.Event) string {
+	t.Helper()
 	body, err := json.Marshal(ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.publishRaw(t, nc, body)
+	if err := nc.Publish(ev.Type(), body); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	return ev.ID()
 }
 

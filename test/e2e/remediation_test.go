@@ -11,7 +11,6 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/google/uuid"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,25 +22,7 @@ import (
 // publish sends an event of any type with the given data and returns its id.
 func (e *env) publish(t *testing.T, eventType string, data any) string {
 	t.Helper()
-	ev := cloudevents.NewEvent()
-	ev.SetID(uuid.NewString())
-	ev.SetSource("e2e-test")
-	ev.SetType(eventType)
-	ev.SetExtension(events.ExtContext, "e2e-"+t.Name())
-	if err := ev.SetData(cloudevents.ApplicationJSON, data); err != nil {
-		t.Fatal(err)
-	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.nats.Publish(eventType, body); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.nats.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return ev.ID()
+	return send(t, e.nats, newEvent(t, eventType, data))
 }
 
 func actionTrigger(project, stage, service string, action string, value any) map[string]any {

@@ -1,14 +1,10 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/google/uuid"
 
 	"github.com/helm-service/helm-service/pkg/events"
 )
@@ -17,27 +13,13 @@ import (
 // empty) and returns its id.
 func (e *env) publishIn(t *testing.T, eventType string, data any, keptnContext string) string {
 	t.Helper()
-	ev := cloudevents.NewEvent()
-	ev.SetID(uuid.NewString())
-	ev.SetSource("e2e-test")
-	ev.SetType(eventType)
-	if keptnContext != "" {
+	ev := newEvent(t, eventType, data)
+	if keptnContext == "" {
+		ev.SetExtension(events.ExtContext, nil)
+	} else {
 		ev.SetExtension(events.ExtContext, keptnContext)
 	}
-	if err := ev.SetData(cloudevents.ApplicationJSON, data); err != nil {
-		t.Fatal(err)
-	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.nats.Publish(eventType, body); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.nats.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return ev.ID()
+	return send(t, e.nats, ev)
 }
 
 // deployIn deploys a service in the sequence keptnContext and returns the

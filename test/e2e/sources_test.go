@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/google/uuid"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/helm-service/helm-service/pkg/charts/chartstest"
@@ -17,23 +14,11 @@ import (
 // the gitcommitid commit, and returns its id.
 func (e *env) triggerAt(t *testing.T, data map[string]any, commit string) string {
 	t.Helper()
-	ev := cloudevents.NewEvent()
-	ev.SetID(uuid.NewString())
-	ev.SetSource("e2e-test")
-	ev.SetType("sh.keptn.event.deployment.triggered")
-	ev.SetExtension(events.ExtContext, "e2e-"+t.Name())
+	ev := newEvent(t, "sh.keptn.event.deployment.triggered", data)
 	if commit != "" {
 		ev.SetExtension(events.ExtGitCommitID, commit)
 	}
-	if err := ev.SetData(cloudevents.ApplicationJSON, data); err != nil {
-		t.Fatal(err)
-	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.publishRaw(t, e.nats, body)
-	return ev.ID()
+	return send(t, e.nats, ev)
 }
 
 // deployChart sends a direct deployment of service, with deployment.chart

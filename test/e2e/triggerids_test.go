@@ -57,24 +57,10 @@ func (a *answerLog) answersOf(id, eventType string) int {
 // publishAs publishes an event with the given id and source.
 func (e *env) publishAs(t *testing.T, eventType, id, source string, data any) {
 	t.Helper()
-	ev := cloudevents.NewEvent()
+	ev := newEvent(t, eventType, data)
 	ev.SetID(id)
 	ev.SetSource(source)
-	ev.SetType(eventType)
-	ev.SetExtension(events.ExtContext, "e2e-"+t.Name())
-	if err := ev.SetData(cloudevents.ApplicationJSON, data); err != nil {
-		t.Fatal(err)
-	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.nats.Publish(eventType, body); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.nats.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	send(t, e.nats, ev)
 }
 
 func decodeCommon(t *testing.T, e cloudevents.Event) events.Common {
