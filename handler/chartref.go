@@ -13,8 +13,9 @@ import (
 // chartRef is the chart a deployment trigger asks for: the service's own,
 // optionally pinned to a version (deployment.chart.version) and to the
 // trigger's configuration commit (gitcommitid), or the chart
-// deployment.chart.ref names. Bad references are refused naming the field.
-func chartRef(t Trigger, in *events.DeploymentTriggered) (charts.Ref, error) {
+// deployment.chart.ref names, if CHART_REF_ALLOWED allows it. Bad references
+// are refused naming the field.
+func chartRef(t Trigger, in *events.DeploymentTriggered, allowed charts.RefAllowlist) (charts.Ref, error) {
 	ref := charts.Ref{
 		Project: in.Project,
 		Stage:   in.Stage,
@@ -33,6 +34,11 @@ func chartRef(t Trigger, in *events.DeploymentTriggered) (charts.Ref, error) {
 	if c.Version != "" {
 		if err := charts.ValidateOCIVersion(c.Version); err != nil {
 			return charts.Ref{}, fmt.Errorf("deployment.chart.version: %w", err)
+		}
+	}
+	if c.Ref != "" {
+		if err := allowed.Check(c.Ref, c.Version); err != nil {
+			return charts.Ref{}, err
 		}
 	}
 	ref.Chart, ref.Version = c.Ref, c.Version

@@ -40,7 +40,9 @@ func TestDeploymentChartRefRefused(t *testing.T) {
 }
 
 func TestDeploymentPassesChartRefToTheSource(t *testing.T) {
-	f := newFixture(t)
+	withRefs := settings
+	withRefs.ChartRefs = allowRefs(t, "registry.example.com/shared/*")
+	f := newFixtureWith(t, withRefs, lifecycleSettings)
 	ev := triggerEvent(t, withChart(map[string]any{"ref": "oci://registry.example.com/shared/web", "version": "0.1.0"}))
 	ev.SetExtension(events.ExtGitCommitID, "4b825dc642cb6eb9a060e54bf8d69288fbee4904")
 	f.charts.EXPECT().Load(gomock.Any(), charts.Ref{
@@ -63,5 +65,40 @@ func TestDeploymentRefusesAChartOfAnotherVersion(t *testing.T) {
 	_, data := f.published.finished(t)
 	if data.Status != events.StatusErrored || !strings.Contains(data.Message, "deployment.chart.version asks for 0.2.0") || !strings.Contains(data.Message, "version 0.1.0") {
 		t.Errorf("finished %s: %q", data.Status, data.Message)
+	}
+}
+
+func allowRefs(t *testing.T, patterns ...string) charts.RefAllowlist {
+	t.Helper()
+	a, err := charts.ParseRefAllowlist(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// A chart named in a trigger is refused, without a look at any chart
+// source, unless CHART_REF_ALLOWED allows it and it pins a version.
+func TestDeploymentChartRefNeedsTheOperatorsAllowance(t *testing.T) {
+	withRefs := settings
+	withRefs.ChartRefs = allowRefs(t, "registry.example.com/shared/*")
+	for _, c := range []struct {
+		name     string
+		settings DeploymentSettings
+		chart    map[string]any
+		want     string
+	}{
+		{"refs off by default", settings, map[string]any{"ref": "oci://registry.example.com/shared/web:1.0.0"}, "charts named in a trigger are off"},
+		{"host not allowed", withRefs, map[string]any{"ref": "oci://10.0.0.1:5000/shared/web:1.0.0"}, "10.0.0.1:5000/shared/web is not allowed by CHART_REF_ALLOWED"},
+		{"no version", withRefs, map[string]any{"ref": "oci://registry.example.com/shared/web"}, "must pin the chart's version"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixtureWith(t, c.settings, lifecycleSettings) // no EXPECT: nothing is fetched
+			f.deliver(triggerEvent(t, withChart(c.chart)))
+			_, data := f.published.finished(t)
+			if data.Status != events.StatusErrored || !strings.Contains(data.Message, c.want) || !strings.Contains(data.Message, "deployment.chart.ref") {
+				t.Errorf("finished %s %q, want errored naming deployment.chart.ref and saying %q", data.Status, data.Message, c.want)
+			}
+		})
 	}
 }

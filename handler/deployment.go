@@ -38,6 +38,9 @@ type DeploymentSettings struct {
 	// Rollout is the default update strategy of the charts' Deployments;
 	// a trigger's deployment.rollout overrides it.
 	Rollout kube.Rollout
+	// ChartRefs are the charts a trigger may name (CHART_REF_ALLOWED); the
+	// zero value allows none.
+	ChartRefs charts.RefAllowlist
 }
 
 // Route modes of blue/green deployments.
@@ -108,7 +111,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err != nil {
 		return nil, err
 	}
-	ref, err := chartRef(t, in)
+	ref, err := chartRef(t, in, d.settings.ChartRefs)
 	if err != nil {
 		return nil, err
 	}

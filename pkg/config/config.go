@@ -81,6 +81,9 @@ type Config struct {
 	ChartSource string `envconfig:"CHART_SOURCE" default:"dir"`
 	// ChartDir is the directory charts are looked up in.
 	ChartDir string `envconfig:"CHART_DIR" default:"./charts"`
+	// ChartRefAllowed lists the <registry host>/<repository> globs a
+	// trigger's deployment.chart.ref may name; empty allows none.
+	ChartRefAllowed []string `envconfig:"CHART_REF_ALLOWED"`
 	// MaxChartBytes refuses a chart whose files add up to more, or whose
 	// .tgz is larger or unpacks to more, before it is read into memory.
 	MaxChartBytes int64 `envconfig:"MAX_CHART_BYTES" default:"10485760"`

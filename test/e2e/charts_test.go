@@ -102,7 +102,7 @@ func TestChartDependenciesFromEverySource(t *testing.T) {
 	reg.Push(t, "shared/basket", basket)
 	srv.Commit(t, project, "git", chartstest.ChartFiles(t, "storefront", storefront, false))
 	srv.Commit(t, project, "git", chartstest.ChartFiles(t, "basket", basket, true))
-	registry := map[string]string{"CHART_REGISTRY": reg.Host, "CHART_REGISTRY_PLAIN_HTTP": "true"}
+	registry := map[string]string{"CHART_REGISTRY": reg.Host, "CHART_REGISTRY_PLAIN_HTTP": "true", "CHART_REF_ALLOWED": reg.Host + "/shared/*"}
 
 	gitVars := map[string]string{"CHART_SOURCE": "git", "CHART_GIT_URL": srv.URL + "/{{.Project}}.git"}
 	for k, v := range registry {
@@ -113,7 +113,7 @@ func TestChartDependenciesFromEverySource(t *testing.T) {
 	expectSucceeded(t, fromGit.deployChart(t, project, "git", "storefront", nil, ""))
 	expectObjects(t, ns, []string{"storefront", "storefront-sessions"}, []string{"storefront-search"})
 	expectErrored(t, fromGit.deployChart(t, project, "git", "basket", nil, ""), "missing in charts/ directory: queue", "helm dependency build")
-	expectErrored(t, fromGit.deployChart(t, project, "git", "cart", map[string]any{"ref": "oci://" + reg.Host + "/shared/basket"}, ""),
+	expectErrored(t, fromGit.deployChart(t, project, "git", "cart", map[string]any{"ref": "oci://" + reg.Host + "/shared/basket", "version": basket.Metadata.Version}, ""),
 		"missing in charts/ directory: queue", "helm dependency build")
 	expectNoRelease(t, ns, "basket")
 	expectNoRelease(t, ns, "cart")

@@ -82,6 +82,7 @@ func TestOCIChartSource(t *testing.T) {
 	inst := startInstance(t, map[string]string{
 		"CHART_SOURCE": "oci", "CHART_REGISTRY": reg.Host, "CHART_REGISTRY_PLAIN_HTTP": "true",
 		"CHART_REGISTRY_USERNAME": reg.Username, "CHART_REGISTRY_PASSWORD": reg.Password,
+		"CHART_REF_ALLOWED": reg.Host + "/shared/*",
 	})
 
 	expectDeployed(t, inst.deployChart(t, project, stage, "carts", nil, ""), ns, "carts", "two", "1.1.0")
@@ -109,6 +110,18 @@ func TestOCIChartSource(t *testing.T) {
 	}
 
 	expectErrored(t, inst.deployChart(t, project, stage, "carts", map[string]any{"ref": "https://" + reg.Host + "/shared/web"}, ""), "deployment.chart.ref", "oci://")
+
+	// Charts named in a trigger come only from where CHART_REF_ALLOWED
+	// says, pinned; a refused one costs the registry no request.
+	before = reg.Len()
+	expectErrored(t, inst.deployChart(t, project, stage, "carts", map[string]any{"ref": "oci://" + reg.Host + "/private/web", "version": webDigest}, ""),
+		"deployment.chart.ref", reg.Host+"/private/web is not allowed by CHART_REF_ALLOWED")
+	expectErrored(t, inst.deployChart(t, project, stage, "carts", map[string]any{"ref": "oci://" + reg.Host + "/shared/web"}, ""),
+		"deployment.chart.ref", "must pin the chart's version")
+	expectErrored(t, suite.deployChart(t, project, "refsoff", "carts", web, ""), "deployment.chart.ref", "charts named in a trigger are off", "CHART_REF_ALLOWED")
+	if got := reg.Since(before); len(got) != 0 {
+		t.Errorf("refused chart references sent %v to the registry", got)
+	}
 	expectErrored(t, inst.deployChart(t, project, stage, "carts", map[string]any{"version": "9.9.9"}, ""), "chart not found", project+"/carts:9.9.9")
 	if _, v := deployedMessage(t, ns, "carts"); v != "1.0.0" {
 		t.Errorf("after refused triggers carts runs chart %s, want 1.0.0 still", v)
