@@ -56,6 +56,11 @@ func (d Dir) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
 		if info.IsDir() == strings.HasSuffix(path, ".tgz") {
 			continue // a directory named *.tgz, or a file where a chart directory belongs
 		}
+		if info.IsDir() {
+			if err := checkLinks(path); err != nil {
+				return nil, err
+			}
+		}
 		if d.MaxBytes > 0 {
 			if err := d.checkSize(path, info); err != nil {
 				return nil, err

@@ -97,3 +97,37 @@ func TestDirBrokenChartNamesTheFile(t *testing.T) {
 		t.Fatalf("error %v does not name the chart %s", err, dir)
 	}
 }
+
+// A chart directory whose symbolic link resolves outside the chart is
+// refused, naming the link; a link that stays inside it loads.
+func TestDirRefusesLinksOutOfTheChart(t *testing.T) {
+	root := t.TempDir()
+	chartDir := writeChart(t, root, "carts", "0.1.0", false)
+	secret := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(chartDir, "files"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(chartDir, "files", "real"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(chartDir, "files", "inside")); err != nil {
+		t.Fatal(err)
+	}
+	d := Dir{Root: root}
+	if _, err := d.Load(context.Background(), Ref{Project: "p", Stage: "s", Service: "carts"}); err != nil {
+		t.Fatalf("a chart with a link inside it: %v", err)
+	}
+	if err := os.Symlink(secret, filepath.Join(chartDir, "files", "token")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.Load(context.Background(), Ref{Project: "p", Stage: "s", Service: "carts"})
+	if err == nil || !strings.Contains(err.Error(), "symbolic link files/token points outside the chart") {
+		t.Fatalf("a chart linking %s: %v, want refused naming files/token", secret, err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the error shows the linked file's content: %v", err)
+	}
+}

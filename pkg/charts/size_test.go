@@ -113,14 +113,26 @@ func TestDirSizeLeavesOutHelmIgnoredFiles(t *testing.T) {
 	expectTooLarge(t, err, path)
 }
 
+// A link is counted where Helm loads it: a directory .helmignore leaves out
+// still counts through a link to it. (A link out of the chart is refused
+// before any counting, see TestDirRefusesLinksOutOfTheChart.)
 func TestDirSizeFollowsSymbolicLinks(t *testing.T) {
 	root := t.TempDir()
 	path := writeSizedChart(t, root, 1<<10, false)
-	outside := t.TempDir()
-	if err := os.WriteFile(filepath.Join(outside, "big.bin"), make([]byte, 1<<20), 0o644); err != nil {
+	stash := filepath.Join(path, "stash")
+	if err := os.MkdirAll(stash, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(outside, filepath.Join(path, "files", "linked")); err != nil {
+	if err := os.WriteFile(filepath.Join(stash, "big.bin"), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(path, ".helmignore"), []byte("stash/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (Dir{Root: root, MaxBytes: 64 << 10}).Load(context.Background(), cartsRef); err != nil {
+		t.Fatalf("an ignored directory counted: %v", err)
+	}
+	if err := os.Symlink("../stash", filepath.Join(path, "files", "linked")); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Dir{Root: root, MaxBytes: 64 << 10}.Load(context.Background(), cartsRef)

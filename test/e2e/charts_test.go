@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -128,4 +129,23 @@ func TestChartDependenciesFromEverySource(t *testing.T) {
 	expectObjects(t, ns, []string{"storefront", "storefront-sessions"}, []string{"storefront-search"})
 	expectErrored(t, fromOCI.deployChart(t, project, "oci", "basket", nil, ""), "missing in charts/ directory: queue", "helm dependency build")
 	expectNoRelease(t, ns, "basket")
+}
+
+// TestDirChartLinkingOutOfItselfIsRefused: a chart in CHART_DIR whose file
+// is a link to a file of helm-service's machine (its environment, a
+// service-account token) is refused, naming the link, and nothing is
+// deployed.
+func TestDirChartLinkingOutOfItselfIsRefused(t *testing.T) {
+	project := suite.project("links")
+	copyChart(t, project, "carts", "carts")
+	files := filepath.Join(suite.chartDir, project, "carts", "files")
+	if err := os.MkdirAll(files, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/proc/self/environ", filepath.Join(files, "env")); err != nil {
+		t.Fatal(err)
+	}
+	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, "dev", "carts", "direct", nil)), deployTimeout)
+	expectErrored(t, data, "symbolic link files/env points outside the chart", "/proc/self/environ")
+	expectNoRelease(t, project+"-dev", "carts")
 }
