@@ -17,7 +17,6 @@ import (
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/handler"
 	"github.com/helm-service/helm-service/pkg/allowlist"
-	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -126,10 +125,6 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	locks := handler.NewLocks()
-	chartRefs, err := charts.ParseRefAllowlist(cfg.ChartRefAllowed)
-	if err != nil {
-		return err
-	}
 	deployment := handler.NewDeployment(chartSrc, cl.namespaces, cl.releases, cl.router, cl.scaler, locks, handler.DeploymentSettings{
 		WaitTimeout:       cfg.WaitTimeout,
 		PublicURITemplate: cfg.PublicURITemplate,
@@ -139,7 +134,7 @@ func serve(ctx context.Context) error {
 		RouteMode:         cfg.RouteMode,
 		NamespaceTemplate: nsTemplate,
 		Rollout:           rollout,
-		ChartRefs:         chartRefs,
+		ChartRefs:         cfg.ChartRefs(),
 	})
 	if cl.variables != nil {
 		deployment.WithVariables(cl.variables)

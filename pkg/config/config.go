@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/helm-service/helm-service/pkg/allowlist"
+	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/kube"
 )
 
@@ -327,6 +329,12 @@ func (c Config) Validate() error {
 	if c.DebugAddr != "" && c.DebugAddr == c.HTTPAddr {
 		return fmt.Errorf("DEBUG_ADDR must differ from HTTP_ADDR (%s): profiles are never served on the public port", c.HTTPAddr)
 	}
+	if c.DebugAddr != "" && !onLoopback(c.DebugAddr) {
+		return fmt.Errorf("DEBUG_ADDR %q listens beyond loopback: profiles show the process's memory, so they are served on loopback only (e.g. 127.0.0.1:6060); reach them with kubectl port-forward", c.DebugAddr)
+	}
+	if _, err := charts.ParseRefAllowlist(c.ChartRefAllowed); err != nil {
+		return err
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("LOG_FORMAT must be json or text, got %q", c.LogFormat)
 	}
@@ -370,4 +378,23 @@ func (c Config) SlogLevel() (slog.Level, error) {
 func (c Config) Rollout() (kube.Rollout, error) {
 	return kube.ParseRollout(c.RolloutStrategy, c.RolloutMaxSurge, c.RolloutMaxUnavailable,
 		kube.RolloutFields{Type: "ROLLOUT_STRATEGY", MaxSurge: "ROLLOUT_MAX_SURGE", MaxUnavailable: "ROLLOUT_MAX_UNAVAILABLE"})
+}
+
+// onLoopback reports whether a host:port address listens on loopback only.
+func onLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ChartRefs is CHART_REF_ALLOWED, parsed; Validate has refused a bad one.
+func (c Config) ChartRefs() charts.RefAllowlist {
+	a, _ := charts.ParseRefAllowlist(c.ChartRefAllowed)
+	return a
 }

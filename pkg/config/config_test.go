@@ -59,6 +59,22 @@ func TestLoadFromEnvironment(t *testing.T) {
 	}
 }
 
+// Profiles show the process's memory: DEBUG_ADDR listens on loopback only.
+func TestDebugAddrStaysOnLoopback(t *testing.T) {
+	for _, addr := range []string{":6060", "0.0.0.0:6060", "10.1.2.3:6060", "[::]:6060", "example.com:6060"} {
+		t.Setenv("DEBUG_ADDR", addr)
+		if _, err := Load(); err == nil || !strings.Contains(err.Error(), "DEBUG_ADDR") || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("DEBUG_ADDR=%s: %v, want refused, saying loopback", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:6060", "localhost:6060", "[::1]:6060", "127.0.0.1:0"} {
+		t.Setenv("DEBUG_ADDR", addr)
+		if _, err := Load(); err != nil {
+			t.Errorf("DEBUG_ADDR=%s: %v", addr, err)
+		}
+	}
+}
+
 func TestLoadRejects(t *testing.T) {
 	for env, value := range map[string]string{
 		"KUBE_QPS":              "0",
@@ -78,6 +94,8 @@ func TestLoadRejects(t *testing.T) {
 		"CLUSTER_RETRY_TIMEOUT": "-1s",
 		"PENDING_RETRY_TIMEOUT": "-1s",
 		"DEBUG_ADDR":            ":8080", // the default HTTP_ADDR
+		"NATS_REPLICAS":         "7",
+		"CHART_REF_ALLOWED":     "oci://registry.example.com/*",
 	} {
 		t.Run(env, func(t *testing.T) {
 			t.Setenv(env, value)
