@@ -53,6 +53,9 @@ type Options struct {
 	Stream         string
 	StreamSubjects []string
 	StreamMaxAge   time.Duration
+	// StreamMaxBytes bounds the stream helm-service creates (default 1
+	// GiB); once full it refuses new messages rather than drop old ones.
+	StreamMaxBytes int64
 	// Replicas is how many copies of the stream and the key-value buckets
 	// JetStream keeps; 0 means 3 on a NATS cluster of at least three
 	// servers, else 1.
@@ -102,6 +105,9 @@ func (o *Options) defaults() {
 	}
 	if o.StreamMaxAge <= 0 {
 		o.StreamMaxAge = 24 * time.Hour
+	}
+	if o.StreamMaxBytes <= 0 {
+		o.StreamMaxBytes = 1 << 30
 	}
 	if o.AckWait <= 0 {
 		o.AckWait = 30 * time.Second

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -26,7 +27,16 @@ type EmbeddedOptions struct {
 	// file, is what the server asks every client for. A server that
 	// listens beyond the loopback interface must have one.
 	Auth Auth
+	// MaxStore bounds the bytes JetStream keeps on disk (default 2 GiB);
+	// its memory storage is bounded to 256 MiB.
+	MaxStore int64
 }
+
+// Defaults of the embedded server's JetStream.
+const (
+	defaultEmbeddedMaxStore = 2 << 30
+	embeddedMaxMemory       = 256 << 20
+)
 
 // StartEmbedded starts a NATS server with JetStream in this process and
 // waits until it accepts connections. Shut it down with Shutdown.
@@ -46,13 +56,22 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "helm-service-nats")
 	}
+	if err := privateDir(dir); err != nil {
+		return nil, err
+	}
+	maxStore := opts.MaxStore
+	if maxStore <= 0 {
+		maxStore = defaultEmbeddedMaxStore
+	}
 	serverOpts := &server.Options{
-		ServerName: "helm-service-embedded",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   dir,
-		NoSigs:     true,
+		ServerName:         "helm-service-embedded",
+		Host:               host,
+		Port:               port,
+		JetStream:          true,
+		StoreDir:           dir,
+		JetStreamMaxStore:  maxStore,
+		JetStreamMaxMemory: embeddedMaxMemory,
+		NoSigs:             true,
 	}
 	if err := opts.protect(serverOpts); err != nil {
 		return nil, err
@@ -67,6 +86,32 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded NATS server did not start listening on %s within 10s (is the port in use? set NATS_LISTEN)", opts.Listen)
 	}
 	return ns, nil
+}
+
+// privateDir makes dir, the embedded server's data directory, readable by
+// this user only: it holds every event, the ledger's answers and the
+// leases. A directory there already must be a real directory of this
+// user's (not a link another user of a shared /tmp planted).
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("NATS_DATA_DIR %s: %w", dir, err)
+	}
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("NATS_DATA_DIR %s: %w", dir, err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("NATS_DATA_DIR %s is not a directory (a symbolic link?): point NATS_DATA_DIR at a directory of helm-service's own", dir)
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("NATS_DATA_DIR %s belongs to user %d, not to helm-service's user %d: point NATS_DATA_DIR at a directory of its own", dir, st.Uid, os.Getuid())
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("NATS_DATA_DIR %s: make it private: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // protect makes the server ask clients for the credentials in Auth, and

@@ -1,6 +1,8 @@
 package eventbus
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -67,5 +69,48 @@ func TestEmbeddedRefusesSettingsForExternalServers(t *testing.T) {
 				t.Fatalf("error %v, want one saying %q", err, c.want)
 			}
 		})
+	}
+}
+
+// The embedded server's data directory is this user's alone, and its
+// JetStream storage is bounded.
+func TestEmbeddedDataIsPrivateAndBounded(t *testing.T) {
+	parent := t.TempDir()
+	fresh := filepath.Join(parent, "fresh")
+	ns, err := StartEmbedded(EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: fresh, MaxStore: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := ns.JetStreamConfig()
+	ns.Shutdown()
+	if limits == nil || limits.MaxStore != 64<<20 || limits.MaxMemory != embeddedMaxMemory {
+		t.Errorf("JetStream limits %+v, want store 64 MiB and memory 256 MiB", limits)
+	}
+	if info, err := os.Stat(fresh); err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("new data dir: %v, mode %v; want 0700", err, info.Mode().Perm())
+	}
+
+	open := filepath.Join(parent, "open")
+	if err := os.Mkdir(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	ns, err = StartEmbedded(EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Shutdown()
+	if info, _ := os.Stat(open); info.Mode().Perm() != 0o700 {
+		t.Errorf("data dir open to all: mode %v after the start, want 0700", info.Mode().Perm())
+	}
+
+	link := filepath.Join(parent, "link")
+	if err := os.Symlink(open, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StartEmbedded(EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: link}); err == nil || !strings.Contains(err.Error(), "NATS_DATA_DIR") {
+		t.Errorf("data dir that is a link: %v, want refused naming NATS_DATA_DIR", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -140,9 +141,16 @@ func (b *Bus) ownStreamConfig(replicas int) jetstream.StreamConfig {
 		// Interest retention keeps a message only while a consumer whose
 		// filter matches it has not acknowledged it, so answers nobody
 		// consumes from the stream are not stored.
-		Retention:  jetstream.InterestPolicy,
-		Storage:    jetstream.FileStorage,
-		MaxAge:     b.opts.StreamMaxAge,
+		Retention: jetstream.InterestPolicy,
+		Storage:   jetstream.FileStorage,
+		MaxAge:    b.opts.StreamMaxAge,
+		MaxBytes:  b.opts.StreamMaxBytes,
+		// Full, the stream refuses what comes: a publisher through
+		// JetStream learns it, and nothing stored is dropped.
+		Discard: jetstream.DiscardNew,
+		// No message the server takes is too large to store: one over
+		// MAX_EVENT_BYTES is still delivered, and answered errored.
+		MaxMsgSize: int32(min(b.conn.MaxPayload(), math.MaxInt32)),
 		Duplicates: 2 * time.Minute,
 		Replicas:   replicas,
 		Metadata:   map[string]string{metaCreatedBy: metaOwner},

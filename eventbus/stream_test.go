@@ -81,7 +81,9 @@ func TestConsumesFromKeptnsStreamAndLeavesItAlone(t *testing.T) {
 				t.Fatalf("delivered %s first, want the trigger published after helm-service started", d.Event.ID())
 			}
 			expectNothing(t, got, 300*time.Millisecond)
-			if err := b.Publish(context.Background(), testEvent("answer")); err != nil {
+			answer := testEvent("answer")
+			answer.SetType("sh.keptn.event.deployment.finished")
+			if err := b.Publish(context.Background(), answer); err != nil {
 				t.Fatalf("publish into Keptn's stream: %v", err)
 			}
 
@@ -336,5 +338,17 @@ func TestReplicatedStateOnACluster(t *testing.T) {
 	}
 	if !b.Connected() {
 		t.Error("the bus is not connected after the failover")
+	}
+}
+
+// The stream helm-service creates is bounded: full, it refuses new
+// messages instead of dropping stored ones, and it stores any message the
+// server takes.
+func TestOwnStreamIsBounded(t *testing.T) {
+	url := startServer(t)
+	b := jetStreamBus(t, url, func(o *Options) { o.StreamMaxBytes = 8 << 20 })
+	cfg := streamConfig(t, jetStreamOf(t, url), "KEPTN")
+	if cfg.MaxBytes != 8<<20 || cfg.Discard != jetstream.DiscardNew || int64(cfg.MaxMsgSize) != b.conn.MaxPayload() {
+		t.Errorf("stream limits: max bytes %d, discard %v, max message %d; want 8 MiB, new, the server's %d", cfg.MaxBytes, cfg.Discard, cfg.MaxMsgSize, b.conn.MaxPayload())
 	}
 }

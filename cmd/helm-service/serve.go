@@ -56,7 +56,7 @@ func serve(ctx context.Context) error {
 
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
-		ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: cfg.NATSListen, DataDir: cfg.NATSDataDir, Auth: natsAuth(cfg)})
+		ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: cfg.NATSListen, DataDir: cfg.NATSDataDir, Auth: natsAuth(cfg), MaxStore: cfg.NATSEmbeddedMaxStore})
 		if err != nil {
 			return err
 		}
@@ -65,19 +65,20 @@ func serve(ctx context.Context) error {
 		log.Info("started embedded NATS server", "url", natsURL)
 	}
 	bus, err := eventbus.Connect(ctx, eventbus.Options{
-		URL:           natsURL,
-		Mode:          eventbus.Mode(cfg.NATSMode),
-		Name:          cfg.Source,
-		Auth:          natsAuth(cfg),
-		MaxInFlight:   cfg.MaxQueuedTasks,
-		MaxEventBytes: cfg.MaxEventBytes,
-		Stream:        cfg.Stream,
-		StreamMaxAge:  cfg.StreamMaxAge,
-		Replicas:      cfg.NATSReplicas,
-		AckWait:       cfg.AckWait,
-		MaxDeliver:    cfg.MaxDeliver,
-		Log:           log,
-		Observer:      m,
+		URL:            natsURL,
+		Mode:           eventbus.Mode(cfg.NATSMode),
+		Name:           cfg.Source,
+		Auth:           natsAuth(cfg),
+		MaxInFlight:    cfg.MaxQueuedTasks,
+		MaxEventBytes:  cfg.MaxEventBytes,
+		Stream:         cfg.Stream,
+		StreamMaxAge:   cfg.StreamMaxAge,
+		StreamMaxBytes: cfg.StreamMaxBytes,
+		Replicas:       cfg.NATSReplicas,
+		AckWait:        cfg.AckWait,
+		MaxDeliver:     cfg.MaxDeliver,
+		Log:            log,
+		Observer:       m,
 	})
 	if err != nil {
 		return err

@@ -36,6 +36,10 @@ type Config struct {
 	NATSMode string `envconfig:"NATS_MODE" default:"jetstream"`
 	// Stream is the JetStream stream over sh.keptn.event.>.
 	Stream string `envconfig:"NATS_STREAM" default:"KEPTN"`
+	// StreamMaxBytes bounds the stream helm-service creates.
+	StreamMaxBytes int64 `envconfig:"NATS_STREAM_MAX_BYTES" default:"1073741824"`
+	// NATSEmbeddedMaxStore bounds the embedded server's JetStream storage.
+	NATSEmbeddedMaxStore int64 `envconfig:"NATS_EMBEDDED_MAX_STORE" default:"2147483648"`
 	// StreamMaxAge bounds how long the stream keeps an unacknowledged event.
 	StreamMaxAge time.Duration `envconfig:"NATS_STREAM_MAX_AGE" default:"24h"`
 	// AckWait is how long JetStream waits for a sign of life from a task
@@ -266,6 +270,12 @@ func (c Config) Validate() error {
 	}
 	if c.AckWait < time.Second {
 		return fmt.Errorf("NATS_ACK_WAIT must be at least 1s, got %s", c.AckWait)
+	}
+	if c.StreamMaxBytes < 1<<20 {
+		return fmt.Errorf("NATS_STREAM_MAX_BYTES must be at least 1 MiB (1048576), got %d", c.StreamMaxBytes)
+	}
+	if c.NATSEmbeddedMaxStore < c.StreamMaxBytes {
+		return fmt.Errorf("NATS_EMBEDDED_MAX_STORE (%d) must hold at least the stream, NATS_STREAM_MAX_BYTES (%d)", c.NATSEmbeddedMaxStore, c.StreamMaxBytes)
 	}
 	if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
 		return fmt.Errorf("NATS_REPLICAS must be 0 (3 on a NATS cluster of three or more servers, else 1) or 1 to 5, JetStream's limit, got %d", c.NATSReplicas)
