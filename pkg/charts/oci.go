@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -52,8 +53,13 @@ type OCIOptions struct {
 // the newest semver tag of the repository. A tag is resolved to its manifest
 // digest (one HEAD request); the chart is pulled only when no chart with that
 // digest is cached, and a digest given outright needs no request at all.
+//
+// The credentials and plain HTTP are for the configured registry only: a
+// chart on another host (named in a trigger) is fetched over HTTPS with no
+// credentials of helm-service's, whatever that host answers.
 type OCI struct {
-	client   *registry.Client
+	own      *registry.Client // for Registry: credentials, plain HTTP
+	other    *registry.Client // for every other host
 	template *template.Template
 	registry string
 	cache    *Cache
@@ -73,18 +79,32 @@ func NewOCI(opts OCIOptions) (*OCI, error) {
 	if err != nil {
 		return nil, err
 	}
-	clientOpts := []registry.ClientOption{registry.ClientOptHTTPClient(httpClient), registry.ClientOptEnableCache(true)}
+	common := []registry.ClientOption{registry.ClientOptHTTPClient(httpClient), registry.ClientOptEnableCache(true)}
+	ownOpts := slices.Clone(common)
 	if opts.Username != "" || opts.Password != "" {
-		clientOpts = append(clientOpts, registry.ClientOptBasicAuth(opts.Username, opts.Password))
+		ownOpts = append(ownOpts, registry.ClientOptBasicAuth(opts.Username, opts.Password))
 	}
 	if opts.PlainHTTP {
-		clientOpts = append(clientOpts, registry.ClientOptPlainHTTP())
+		ownOpts = append(ownOpts, registry.ClientOptPlainHTTP())
 	}
-	client, err := registry.NewClient(clientOpts...)
+	own, err := registry.NewClient(ownOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("OCI registry client: %w", err)
 	}
-	return &OCI{client: client, template: tpl, registry: opts.Registry, cache: opts.Cache}, nil
+	other, err := registry.NewClient(common...)
+	if err != nil {
+		return nil, fmt.Errorf("OCI registry client: %w", err)
+	}
+	return &OCI{own: own, other: other, template: tpl, registry: opts.Registry, cache: opts.Cache}, nil
+}
+
+// clientFor is the client for the repository's host: the configured
+// registry's, with its credentials and plain HTTP, or one with neither.
+func (o *OCI) clientFor(repo string) *registry.Client {
+	if host, _, _ := strings.Cut(repo, "/"); o.registry != "" && host == o.registry {
+		return o.own
+	}
+	return o.other
 }
 
 func registryHTTPClient(opts OCIOptions) (*http.Client, error) {
@@ -119,8 +139,9 @@ func (o *OCI) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	client := o.clientFor(repo)
 	if version == "" {
-		tags, err := o.client.Tags(repo)
+		tags, err := client.Tags(repo)
 		if err != nil {
 			return nil, o.describe(err, "list the tags of chart oci://"+repo)
 		}
@@ -131,7 +152,7 @@ func (o *OCI) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
 	}
 	digest := version
 	if !isDigest(version) {
-		desc, err := o.client.Resolve(repo + ":" + version)
+		desc, err := client.Resolve(repo + ":" + version)
 		if err != nil {
 			return nil, o.describe(err, fmt.Sprintf("resolve chart oci://%s:%s", repo, version))
 		}
@@ -145,7 +166,7 @@ func (o *OCI) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res, err := o.client.Pull(pinned, registry.PullOptWithChart(true))
+	res, err := client.Pull(pinned, registry.PullOptWithChart(true))
 	if err != nil {
 		return nil, o.describe(err, "pull chart oci://"+pinned)
 	}

@@ -2,8 +2,15 @@ package charts
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/helm-service/helm-service/pkg/charts/chartstest"
@@ -234,5 +241,82 @@ func BenchmarkOCILoad(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// authRecorder is a registry-like HTTPS server that asks every request for
+// basic auth and records the Authorization header each one carried.
+type authRecorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []string
+}
+
+func startAuthRecorder(t *testing.T, alsoTrust string) (*authRecorder, string) {
+	t.Helper()
+	r := &authRecorder{}
+	r.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.seen = append(r.seen, req.Method+" "+req.URL.Path+" auth="+req.Header.Get("Authorization"))
+		r.mu.Unlock()
+		w.Header().Set("WWW-Authenticate", `Basic realm="recorder"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(r.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.Certificate().Raw})
+	other, err := os.ReadFile(alsoTrust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ca, append(other, cert...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return r, ca
+}
+
+// The credentials configured for CHART_REGISTRY never go to another host,
+// even one that asks for basic auth.
+func TestOCICredentialsStayWithTheirRegistry(t *testing.T) {
+	own := chartstest.StartRegistry(t, chartstest.RegistryOptions{BasicAuth: true, TLS: true})
+	own.Push(t, "sockshop/carts", chartstest.Chart("carts", "1.0.0", "own"))
+	recorder, ca := startAuthRecorder(t, own.CAFile)
+	o := newOCI(t, own, OCIOptions{Username: own.Username, Password: own.Password, CAFile: ca})
+
+	if _, err := o.Load(context.Background(), Ref{Project: "sockshop", Stage: "dev", Service: "carts", Version: "1.0.0"}); err != nil {
+		t.Fatalf("the configured registry with its credentials: %v", err)
+	}
+	other := strings.TrimPrefix(recorder.URL, "https://")
+	_, err := o.Load(context.Background(), Ref{Project: "sockshop", Stage: "dev", Service: "carts", Chart: "oci://" + other + "/shared/web:1.0.0"})
+	if err == nil {
+		t.Fatal("the recorder served a chart")
+	}
+	recorder.mu.Lock()
+	seen := slices.Clone(recorder.seen)
+	recorder.mu.Unlock()
+	if len(seen) == 0 {
+		t.Fatal("no request reached the other registry")
+	}
+	for _, s := range seen {
+		if !strings.HasSuffix(s, "auth=") {
+			t.Errorf("a request to another host carried credentials: %s", s)
+		}
+	}
+
+}
+
+// Plain HTTP is for the configured registry only: another host on plain
+// HTTP is not fetched.
+func TestOCIPlainHTTPStaysWithItsRegistry(t *testing.T) {
+	own := chartstest.StartRegistry(t, chartstest.RegistryOptions{})
+	own.Push(t, "sockshop/carts", chartstest.Chart("carts", "1.0.0", "own"))
+	o := newOCI(t, own, OCIOptions{})
+	if _, err := o.Load(context.Background(), Ref{Project: "sockshop", Stage: "dev", Service: "carts", Version: "1.0.0"}); err != nil {
+		t.Fatalf("the configured registry on plain HTTP: %v", err)
+	}
+	plain := chartstest.StartRegistry(t, chartstest.RegistryOptions{})
+	plain.Push(t, "shared/web", chartstest.Chart("web", "1.0.0", "plain"))
+	if _, err := o.Load(context.Background(), Ref{Project: "sockshop", Stage: "dev", Service: "carts", Chart: "oci://" + plain.Host + "/shared/web:1.0.0"}); err == nil {
+		t.Error("a chart on another host was fetched over plain HTTP")
 	}
 }
