@@ -12,13 +12,15 @@ import (
 func chartSource(cfg config.Config) (handler.ChartSource, error) {
 	cache := charts.NewCache(cfg.ChartCacheMaxEntries, cfg.ChartCacheMaxBytes)
 	oci, err := charts.NewOCI(charts.OCIOptions{
-		Registry:  cfg.ChartRegistry,
-		Template:  cfg.ChartOCITemplate,
-		Username:  cfg.ChartRegistryUsername,
-		Password:  cfg.ChartRegistryPassword,
-		CAFile:    cfg.ChartRegistryCAFile,
-		PlainHTTP: cfg.ChartRegistryPlainHTTP,
-		Cache:     cache,
+		Registry:      cfg.ChartRegistry,
+		Template:      cfg.ChartOCITemplate,
+		Username:      cfg.ChartRegistryUsername,
+		Password:      cfg.ChartRegistryPassword,
+		CAFile:        cfg.ChartRegistryCAFile,
+		PlainHTTP:     cfg.ChartRegistryPlainHTTP,
+		FetchTimeout:  cfg.ChartFetchTimeout,
+		MaxChartBytes: cfg.MaxChartBytes,
+		Cache:         cache,
 	})
 	if err != nil {
 		return nil, err

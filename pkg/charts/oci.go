@@ -5,20 +5,24 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"text/template"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/registry"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 	orasregistry "oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 )
@@ -34,35 +38,58 @@ type OCIOptions struct {
 	// Template renders a service's chart repository from .Registry,
 	// .Project, .Stage and .Service; DefaultOCITemplate when empty.
 	Template string
-	// Username and Password are sent as basic auth when both are set.
+	// Username and Password are sent as basic auth to Registry, and to no
+	// other host, when both are set.
 	Username string
 	Password string
 	// CAFile is a PEM file of certificate authorities trusted besides the
 	// system's.
 	CAFile string
-	// PlainHTTP talks HTTP instead of HTTPS, for a registry on loopback.
+	// PlainHTTP talks HTTP instead of HTTPS to Registry (only), for a
+	// registry on loopback.
 	PlainHTTP bool
-	// Timeout bounds each request to the registry; one minute when zero.
+	// Timeout bounds each request to a registry; one minute when zero.
 	Timeout time.Duration
+	// FetchTimeout bounds all the requests of one chart's fetch; two
+	// minutes when zero.
+	FetchTimeout time.Duration
+	// MaxChartBytes refuses a chart whose packaged layer, or what it
+	// unpacks to, is larger, before it is read; 10 MiB when zero.
+	MaxChartBytes int64
 	// Cache keeps pulled charts by manifest digest; nil pulls every time.
 	Cache *Cache
 }
 
-// OCI loads charts from an OCI registry with Helm's registry client. The
-// version comes from Ref.Version, a tag or digest in Ref.Chart, or else is
-// the newest semver tag of the repository. A tag is resolved to its manifest
-// digest (one HEAD request); the chart is pulled only when no chart with that
-// digest is cached, and a digest given outright needs no request at all.
+// Bounds of what a registry's answers may hold.
+const (
+	// maxTagPages bounds the pages of a tag list followed (a registry's
+	// Link headers could go on forever).
+	maxTagPages = 50
+	// maxManifestBytes bounds a chart's manifest.
+	maxManifestBytes = 1 << 20
+)
+
+// OCI loads charts from an OCI registry. The version comes from
+// Ref.Version, a tag or digest in Ref.Chart, or else is the newest semver
+// tag of the repository. A tag is resolved to its manifest digest (one HEAD
+// request); the chart is pulled only when no chart with that digest is
+// cached, and a digest given outright needs no request at all.
 //
-// The credentials and plain HTTP are for the configured registry only: a
-// chart on another host (named in a trigger) is fetched over HTTPS with no
-// credentials of helm-service's, whatever that host answers.
+// Every fetch ends within FetchTimeout, follows at most maxTagPages pages
+// of tags and refuses a manifest or chart layer larger than its bound
+// before reading it. The credentials and plain HTTP are for the configured
+// registry only: a chart on another host (named in a trigger) is fetched
+// over HTTPS with no credentials, whatever that host answers.
 type OCI struct {
-	own      *registry.Client // for Registry: credentials, plain HTTP
-	other    *registry.Client // for every other host
-	template *template.Template
-	registry string
-	cache    *Cache
+	httpClient   *http.Client
+	authCache    auth.Cache
+	credential   auth.CredentialFunc // for registry only
+	plainHTTP    bool
+	template     *template.Template
+	registry     string
+	fetchTimeout time.Duration
+	maxBytes     int64
+	cache        *Cache
 }
 
 // NewOCI returns an OCI source.
@@ -79,32 +106,20 @@ func NewOCI(opts OCIOptions) (*OCI, error) {
 	if err != nil {
 		return nil, err
 	}
-	common := []registry.ClientOption{registry.ClientOptHTTPClient(httpClient), registry.ClientOptEnableCache(true)}
-	ownOpts := slices.Clone(common)
-	if opts.Username != "" || opts.Password != "" {
-		ownOpts = append(ownOpts, registry.ClientOptBasicAuth(opts.Username, opts.Password))
+	o := &OCI{
+		httpClient: httpClient, authCache: auth.NewCache(), plainHTTP: opts.PlainHTTP,
+		template: tpl, registry: opts.Registry, fetchTimeout: opts.FetchTimeout, maxBytes: opts.MaxChartBytes, cache: opts.Cache,
 	}
-	if opts.PlainHTTP {
-		ownOpts = append(ownOpts, registry.ClientOptPlainHTTP())
+	if o.fetchTimeout <= 0 {
+		o.fetchTimeout = 2 * time.Minute
 	}
-	own, err := registry.NewClient(ownOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("OCI registry client: %w", err)
+	if o.maxBytes <= 0 {
+		o.maxBytes = 10 << 20
 	}
-	other, err := registry.NewClient(common...)
-	if err != nil {
-		return nil, fmt.Errorf("OCI registry client: %w", err)
+	if opts.Username != "" && opts.Password != "" {
+		o.credential = auth.StaticCredential(opts.Registry, auth.Credential{Username: opts.Username, Password: opts.Password})
 	}
-	return &OCI{own: own, other: other, template: tpl, registry: opts.Registry, cache: opts.Cache}, nil
-}
-
-// clientFor is the client for the repository's host: the configured
-// registry's, with its credentials and plain HTTP, or one with neither.
-func (o *OCI) clientFor(repo string) *registry.Client {
-	if host, _, _ := strings.Cut(repo, "/"); o.registry != "" && host == o.registry {
-		return o.own
-	}
-	return o.other
+	return o, nil
 }
 
 func registryHTTPClient(opts OCIOptions) (*http.Client, error) {
@@ -130,6 +145,22 @@ func registryHTTPClient(opts OCIOptions) (*http.Client, error) {
 	return &http.Client{Transport: transport, Timeout: timeout}, nil
 }
 
+// repository is the remote repository repo (host/path), with the
+// registry's credentials and plain HTTP when it is on the registry's host.
+func (o *OCI) repository(repo string) (*remote.Repository, error) {
+	r, err := remote.NewRepository(repo)
+	if err != nil {
+		return nil, err
+	}
+	client := &auth.Client{Client: o.httpClient, Cache: o.authCache}
+	if host, _, _ := strings.Cut(repo, "/"); o.registry != "" && host == o.registry {
+		client.Credential = o.credential
+		r.PlainHTTP = o.plainHTTP
+	}
+	r.Client = client
+	return r, nil
+}
+
 // Load implements Source.
 func (o *OCI) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
 	repo, version, err := o.target(ref)
@@ -139,22 +170,22 @@ func (o *OCI) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	client := o.clientFor(repo)
+	ctx, cancel := context.WithTimeout(ctx, o.fetchTimeout)
+	defer cancel()
+	r, err := o.repository(repo)
+	if err != nil {
+		return nil, fmt.Errorf("chart oci://%s: %w", repo, err)
+	}
 	if version == "" {
-		tags, err := client.Tags(repo)
-		if err != nil {
-			return nil, o.describe(err, "list the tags of chart oci://"+repo)
+		if version, err = o.newestTag(ctx, r, repo); err != nil {
+			return nil, err
 		}
-		if len(tags) == 0 {
-			return nil, fmt.Errorf("%w: oci://%s has no semver tag", ErrNotFound, repo)
-		}
-		version = tags[0]
 	}
 	digest := version
 	if !isDigest(version) {
-		desc, err := client.Resolve(repo + ":" + version)
+		desc, err := r.Resolve(ctx, version)
 		if err != nil {
-			return nil, o.describe(err, fmt.Sprintf("resolve chart oci://%s:%s", repo, version))
+			return nil, o.describe(ctx, err, fmt.Sprintf("resolve chart oci://%s:%s", repo, version))
 		}
 		digest = desc.Digest.String()
 	}
@@ -163,18 +194,89 @@ func (o *OCI) Load(ctx context.Context, ref Ref) (*chart.Chart, error) {
 	if ch, ok, err := o.cache.Load(key); ok {
 		return ch, err
 	}
-	if err := ctx.Err(); err != nil {
+	data, err := o.pull(ctx, r, pinned, digest)
+	if err != nil {
 		return nil, err
 	}
-	res, err := client.Pull(pinned, registry.PullOptWithChart(true))
-	if err != nil {
-		return nil, o.describe(err, "pull chart oci://"+pinned)
+	if err := checkUnpackedSize("oci://"+pinned, bytes.NewReader(data), int64(len(data)), o.maxBytes); err != nil {
+		return nil, err
 	}
-	files, err := loader.LoadArchiveFiles(bytes.NewReader(res.Chart.Data))
+	files, err := loader.LoadArchiveFiles(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("unpack chart oci://%s: %w", pinned, err)
 	}
 	return o.cache.loadFiles(key, "oci://"+pinned, files)
+}
+
+// newestTag is the highest semver tag of the repository, reading at most
+// maxTagPages pages of tags.
+func (o *OCI) newestTag(ctx context.Context, r *remote.Repository, repo string) (string, error) {
+	var newest *semver.Version
+	var tag string
+	pages := 0
+	err := r.Tags(ctx, "", func(tags []string) error {
+		if pages++; pages > maxTagPages {
+			return fmt.Errorf("oci://%s lists tags on more than %d pages; pin the chart's version (deployment.chart.version)", repo, maxTagPages)
+		}
+		for _, t := range tags {
+			v, err := semver.StrictNewVersion(strings.ReplaceAll(t, "_", "+"))
+			if err == nil && (newest == nil || v.GreaterThan(newest)) {
+				newest, tag = v, t
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", o.describe(ctx, err, "list the tags of chart oci://"+repo)
+	}
+	if newest == nil {
+		return "", fmt.Errorf("%w: oci://%s has no semver tag", ErrNotFound, repo)
+	}
+	return tag, nil
+}
+
+// pull reads the chart layer of the manifest digest, refusing a manifest
+// or layer larger than its bound before reading it.
+func (o *OCI) pull(ctx context.Context, r *remote.Repository, pinned, digest string) ([]byte, error) {
+	desc, rc, err := r.Manifests().FetchReference(ctx, digest)
+	if err != nil {
+		return nil, o.describe(ctx, err, "pull chart oci://"+pinned)
+	}
+	defer rc.Close()
+	if desc.Size > maxManifestBytes {
+		return nil, fmt.Errorf("pull chart oci://%s: its manifest is %s, more than the %s a chart's manifest may be", pinned, formatBytes(desc.Size), formatBytes(maxManifestBytes))
+	}
+	raw, err := content.ReadAll(rc, desc)
+	if err != nil {
+		return nil, o.describe(ctx, err, "read the manifest of chart oci://"+pinned)
+	}
+	var manifest ocispec.Manifest
+	if err := json.Unmarshal(raw, &manifest); err != nil {
+		return nil, fmt.Errorf("pull chart oci://%s: its manifest is not an OCI image manifest: %w", pinned, err)
+	}
+	var layer *ocispec.Descriptor
+	for i, l := range manifest.Layers {
+		if l.MediaType == registry.ChartLayerMediaType || l.MediaType == registry.LegacyChartLayerMediaType {
+			layer = &manifest.Layers[i]
+			break
+		}
+	}
+	if layer == nil {
+		return nil, fmt.Errorf("pull chart oci://%s: it is not a Helm chart: its manifest has no layer of type %s", pinned, registry.ChartLayerMediaType)
+	}
+	if layer.Size > o.maxBytes {
+		return nil, &TooLargeError{Path: "oci://" + pinned, Size: layer.Size, Limit: o.maxBytes, What: MeasurePackaged}
+	}
+	lrc, err := r.Blobs().Fetch(ctx, *layer)
+	if err != nil {
+		return nil, o.describe(ctx, err, "pull chart oci://"+pinned)
+	}
+	defer lrc.Close()
+	data, err := content.ReadAll(lrc, *layer) // checks the size and digest
+	if err != nil {
+		return nil, o.describe(ctx, err, "read chart oci://"+pinned)
+	}
+	return data, nil
 }
 
 // target returns the repository (host/path, no scheme) and the version
@@ -244,23 +346,26 @@ func ValidateOCIVersion(v string) error {
 
 func isDigest(v string) bool { return strings.Contains(v, ":") }
 
-// describe wraps a registry error with what was being done, and says which
-// setting to look at for the common refusals.
-func (o *OCI) describe(err error, doing string) error {
+// describe wraps a registry error with what was being done, says which
+// setting to look at for the common refusals, and leaves out what the
+// registry wrote in its answer (its status code is kept).
+func (o *OCI) describe(ctx context.Context, err error, doing string) error {
 	var resp *errcode.ErrorResponse
 	switch {
+	case ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: not done within %s (CHART_FETCH_TIMEOUT): %w", doing, o.fetchTimeout, context.DeadlineExceeded)
 	case errors.Is(err, errdef.ErrNotFound):
-		return fmt.Errorf("%s: %w: %w", doing, ErrNotFound, err)
+		return fmt.Errorf("%s: %w", doing, ErrNotFound)
 	case errors.Is(err, auth.ErrBasicCredentialNotFound):
-		return fmt.Errorf("%s: the registry asks for credentials (set CHART_REGISTRY_USERNAME and CHART_REGISTRY_PASSWORD): %w", doing, err)
-	}
-	if errors.As(err, &resp) {
+		return fmt.Errorf("%s: the registry asks for credentials (set CHART_REGISTRY_USERNAME and CHART_REGISTRY_PASSWORD; they are sent to CHART_REGISTRY's host only): %w", doing, auth.ErrBasicCredentialNotFound)
+	case errors.As(err, &resp):
 		switch resp.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return fmt.Errorf("%s: the registry refused the credentials (HTTP %d; check CHART_REGISTRY_USERNAME and CHART_REGISTRY_PASSWORD): %w", doing, resp.StatusCode, err)
+			return fmt.Errorf("%s: the registry refused the credentials (HTTP %d; check CHART_REGISTRY_USERNAME and CHART_REGISTRY_PASSWORD)", doing, resp.StatusCode)
 		case http.StatusNotFound:
-			return fmt.Errorf("%s: %w: %w", doing, ErrNotFound, err)
+			return fmt.Errorf("%s: %w (HTTP 404)", doing, ErrNotFound)
 		}
+		return fmt.Errorf("%s: the registry answered HTTP %d", doing, resp.StatusCode)
 	}
 	return fmt.Errorf("%s: %w", doing, err)
 }

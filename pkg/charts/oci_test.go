@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,7 +12,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/chart"
 
 	"github.com/helm-service/helm-service/pkg/charts/chartstest"
 )
@@ -318,5 +323,79 @@ func TestOCIPlainHTTPStaysWithItsRegistry(t *testing.T) {
 	plain.Push(t, "shared/web", chartstest.Chart("web", "1.0.0", "plain"))
 	if _, err := o.Load(context.Background(), Ref{Project: "sockshop", Stage: "dev", Service: "carts", Chart: "oci://" + plain.Host + "/shared/web:1.0.0"}); err == nil {
 		t.Error("a chart on another host was fetched over plain HTTP")
+	}
+}
+
+// A chart layer larger than MAX_CHART_BYTES is refused from its manifest,
+// before its blob is requested.
+func TestOCIRefusesALargeLayerBeforeReadingIt(t *testing.T) {
+	reg := chartstest.StartRegistry(t, chartstest.RegistryOptions{})
+	big := chartstest.Chart("carts", "1.0.0", "big")
+	big.Files = append(big.Files, &chart.File{Name: "files/noise", Data: randomBytes(t, 200<<10)})
+	reg.Push(t, "sockshop/carts", big)
+	o := newOCI(t, reg, OCIOptions{MaxChartBytes: 64 << 10})
+	before := reg.Len()
+	_, err := o.Load(context.Background(), Ref{Project: "sockshop", Stage: "dev", Service: "carts", Version: "1.0.0"})
+	var tooLarge *TooLargeError
+	if !errors.As(err, &tooLarge) {
+		t.Fatalf("a 200 KiB chart with a 64 KiB limit: %v, want a TooLargeError", err)
+	}
+	for _, r := range reg.Since(before) {
+		if strings.Contains(r, "/blobs/") {
+			t.Errorf("the oversized layer was requested: %s", r)
+		}
+	}
+}
+
+// A registry whose tag list goes on page after page is read for
+// maxTagPages pages, then refused with a message saying to pin a version;
+// one that does not answer is given up on after the fetch deadline. The
+// deadline is shortened to 1 s here (the default is CHART_FETCH_TIMEOUT's
+// 2 minutes) to keep the test short.
+func TestOCIBoundsEndlessTagsAndSlowRegistries(t *testing.T) {
+	var pages atomic.Int64
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch {
+		case strings.HasSuffix(req.URL.Path, "/tags/list"):
+			n := pages.Add(1)
+			w.Header().Set("Link", fmt.Sprintf(`</v2/sockshop/carts/tags/list?last=t%d&n=10>; rel="next"`, n))
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"name":"sockshop/carts","tags":["0.0.%d"]}`, n)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	t.Cleanup(endless.Close)
+	o, err := NewOCI(OCIOptions{Registry: strings.TrimPrefix(endless.URL, "http://"), PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.Load(context.Background(), Ref{Project: "sockshop", Stage: "dev", Service: "carts"})
+	if err == nil || !strings.Contains(err.Error(), "more than 50 pages") || !strings.Contains(err.Error(), "deployment.chart.version") {
+		t.Fatalf("endless tag pages: %v, want refused after 50 pages, saying to pin the version", err)
+	}
+	if n := pages.Load(); n > maxTagPages+1 {
+		t.Errorf("read %d pages of tags, want at most %d", n, maxTagPages+1)
+	}
+
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case <-release:
+		case <-req.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); slow.Close() })
+	o, err = NewOCI(OCIOptions{Registry: strings.TrimPrefix(slow.URL, "http://"), PlainHTTP: true, FetchTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = o.Load(context.Background(), Ref{Project: "sockshop", Stage: "dev", Service: "carts", Version: "1.0.0"})
+	if err == nil || !strings.Contains(err.Error(), "CHART_FETCH_TIMEOUT") {
+		t.Fatalf("a registry that does not answer: %v, want the fetch deadline naming CHART_FETCH_TIMEOUT", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("gave up after %s, want about the 1 s deadline", took)
 	}
 }

@@ -128,7 +128,13 @@ func checkArchiveSize(path string, size, limit int64) error {
 		return fmt.Errorf("chart %s: %w", path, err)
 	}
 	defer f.Close()
-	unzipped, err := gzip.NewReader(f)
+	return checkUnpackedSize(path, f, size, limit)
+}
+
+// checkUnpackedSize reads a packaged chart as a stream and refuses it once
+// the files it unpacks to add up to more than limit.
+func checkUnpackedSize(path string, r io.Reader, size, limit int64) error {
+	unzipped, err := gzip.NewReader(r)
 	if err != nil {
 		return fmt.Errorf("chart %s is not a gzipped archive: %w", path, err)
 	}

@@ -87,6 +87,9 @@ type Config struct {
 	ChartSource string `envconfig:"CHART_SOURCE" default:"dir"`
 	// ChartDir is the directory charts are looked up in.
 	ChartDir string `envconfig:"CHART_DIR" default:"./charts"`
+	// ChartFetchTimeout bounds all the requests of one chart's fetch from
+	// a registry.
+	ChartFetchTimeout time.Duration `envconfig:"CHART_FETCH_TIMEOUT" default:"2m"`
 	// ChartRefAllowed lists the <registry host>/<repository> globs a
 	// trigger's deployment.chart.ref may name; empty allows none.
 	ChartRefAllowed []string `envconfig:"CHART_REF_ALLOWED"`
@@ -270,6 +273,9 @@ func (c Config) Validate() error {
 	}
 	if c.AckWait < time.Second {
 		return fmt.Errorf("NATS_ACK_WAIT must be at least 1s, got %s", c.AckWait)
+	}
+	if c.ChartFetchTimeout <= 0 {
+		return fmt.Errorf("CHART_FETCH_TIMEOUT must be positive, got %s", c.ChartFetchTimeout)
 	}
 	if c.StreamMaxBytes < 1<<20 {
 		return fmt.Errorf("NATS_STREAM_MAX_BYTES must be at least 1 MiB (1048576), got %d", c.StreamMaxBytes)
