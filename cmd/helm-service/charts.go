@@ -31,11 +31,13 @@ func chartSource(cfg config.Config) (handler.ChartSource, error) {
 		own = oci
 	case "git":
 		own, err = charts.NewGit(charts.GitOptions{
-			URL:      cfg.ChartGitURL,
-			Username: cfg.ChartGitUsername,
-			Password: cfg.ChartGitPassword,
-			Token:    cfg.ChartGitToken,
-			Cache:    cache,
+			URL:           cfg.ChartGitURL,
+			Username:      cfg.ChartGitUsername,
+			Password:      cfg.ChartGitPassword,
+			Token:         cfg.ChartGitToken,
+			FetchTimeout:  cfg.ChartFetchTimeout,
+			MaxChartBytes: cfg.MaxChartBytes,
+			Cache:         cache,
 		})
 		if err != nil {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"text/template"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
@@ -31,6 +32,12 @@ type GitOptions struct {
 	Username string
 	Password string
 	Token    string
+	// FetchTimeout bounds one fetch from the server; two minutes when
+	// zero.
+	FetchTimeout time.Duration
+	// MaxChartBytes refuses a chart whose files (or .tgz, and what it
+	// unpacks to) add up to more, before they are read; 10 MiB when zero.
+	MaxChartBytes int64
 	// Cache keeps charts by repository, commit and service; nil reads the
 	// repository every time.
 	Cache *Cache
@@ -39,16 +46,20 @@ type GitOptions struct {
 // Git loads charts from a git repository in Keptn's layout: the branch is the
 // stage, the chart is <service>/helm/<service>.tgz or the unpacked chart
 // directory <service>/helm/<service>/. With Ref.Commit (the trigger's
-// gitcommitid) it reads that commit and nothing else: a commit the repository
-// does not have is an error, never the branch head. Without it, it reads the
-// head of the stage's branch.
+// gitcommitid) it reads that commit and nothing else, and only if it is on the
+// stage's branch: a commit the branch does not have is an error, never the
+// branch head, and a commit of another stage's branch is not deployed to this
+// one. Without it, it reads the head of the stage's branch.
 //
-// Repositories are fetched into memory once and then incrementally; a chart
-// cached for a pinned commit is loaded without contacting the server.
+// Only the stage's branch is fetched, within FetchTimeout, into memory once
+// and then incrementally; a chart cached for a pinned commit is loaded
+// without contacting the server.
 type Git struct {
-	url   *template.Template
-	auth  transport.AuthMethod
-	cache *Cache
+	url          *template.Template
+	auth         transport.AuthMethod
+	cache        *Cache
+	fetchTimeout time.Duration
+	maxBytes     int64
 
 	mu    sync.Mutex
 	repos map[string]*gitRepo
@@ -72,7 +83,13 @@ func NewGit(opts GitOptions) (*Git, error) {
 	if opts.Token != "" && opts.Password != "" {
 		return nil, errors.New("give the git server a password or a token, not both")
 	}
-	g := &Git{url: tpl, cache: opts.Cache, repos: map[string]*gitRepo{}}
+	g := &Git{url: tpl, cache: opts.Cache, repos: map[string]*gitRepo{}, fetchTimeout: opts.FetchTimeout, maxBytes: opts.MaxChartBytes}
+	if g.fetchTimeout <= 0 {
+		g.fetchTimeout = 2 * time.Minute
+	}
+	if g.maxBytes <= 0 {
+		g.maxBytes = 10 << 20
+	}
 	switch {
 	case opts.Token != "":
 		user := opts.Username
@@ -113,7 +130,12 @@ func (g *Git) LoadCommit(ctx context.Context, ref Ref) (*chart.Chart, string, er
 	r := g.repo(url)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	commit, err := r.commit(ctx, url, ref, g.auth)
+	fetchCtx, cancel := context.WithTimeout(ctx, g.fetchTimeout)
+	defer cancel()
+	commit, err := r.commit(fetchCtx, url, ref, g.auth)
+	if err != nil && fetchCtx.Err() != nil && ctx.Err() == nil {
+		return nil, "", fmt.Errorf("fetch branch %s of %s: not done within %s (CHART_FETCH_TIMEOUT): %w", ref.Stage, url, g.fetchTimeout, context.DeadlineExceeded)
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -121,7 +143,7 @@ func (g *Git) LoadCommit(ctx context.Context, ref Ref) (*chart.Chart, string, er
 	if ch, ok, err := g.cache.Load(key(id)); ok {
 		return ch, id, err
 	}
-	files, from, err := chartFiles(commit, ref.Service)
+	files, from, err := chartFiles(commit, ref.Service, g.maxBytes)
 	if err != nil {
 		return nil, "", fmt.Errorf("commit %s of %s (stage %s): %w", id, url, ref.Stage, err)
 	}
@@ -156,50 +178,80 @@ func (r *gitRepo) commit(ctx context.Context, url string, ref Ref, auth transpor
 	}
 	if ref.Commit != "" {
 		hash := plumbing.NewHash(ref.Commit)
-		if c, err := r.repo.CommitObject(hash); err == nil {
-			return c, nil
+		c, err := r.repo.CommitObject(hash)
+		if err == nil {
+			if head, err := r.head(url, ref.Stage); err == nil && onBranch(c, head) {
+				return c, nil
+			}
 		}
-		if err := r.fetch(ctx, url, auth); err != nil {
+		if err := r.fetch(ctx, url, ref.Stage, auth); err != nil {
 			return nil, err
 		}
-		c, err := r.repo.CommitObject(hash)
+		head, err := r.head(url, ref.Stage)
+		if err != nil {
+			return nil, err
+		}
+		c, err = r.repo.CommitObject(hash)
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return nil, fmt.Errorf("%w: commit %s (the trigger's gitcommitid) is not on any branch of %s; not deploying another commit instead", ErrNotFound, ref.Commit, url)
+			return nil, fmt.Errorf("%w: commit %s (the trigger's gitcommitid) is not on branch %s of %s (its head is %s); not deploying another commit instead", ErrNotFound, ref.Commit, ref.Stage, url, head.Hash)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("commit %s of %s: %w", ref.Commit, url, err)
 		}
+		if !onBranch(c, head) {
+			return nil, fmt.Errorf("commit %s (the trigger's gitcommitid) is not on branch %s of %s for stage %s (its head is %s): not deploying a commit of another branch", ref.Commit, ref.Stage, url, ref.Stage, head.Hash)
+		}
 		return c, nil
 	}
-	if err := r.fetch(ctx, url, auth); err != nil {
+	if err := r.fetch(ctx, url, ref.Stage, auth); err != nil {
 		return nil, err
 	}
-	branch, err := r.repo.Reference(plumbing.NewRemoteReferenceName("origin", ref.Stage), true)
+	return r.head(url, ref.Stage)
+}
+
+// head is the fetched head of the stage's branch.
+func (r *gitRepo) head(url, stage string) (*object.Commit, error) {
+	branch, err := r.repo.Reference(plumbing.NewRemoteReferenceName("origin", stage), true)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
-		return nil, fmt.Errorf("%w: %s has no branch %q for stage %s", ErrNotFound, url, ref.Stage, ref.Stage)
+		return nil, fmt.Errorf("%w: %s has no branch %q for stage %s", ErrNotFound, url, stage, stage)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("branch %s of %s: %w", ref.Stage, url, err)
+		return nil, fmt.Errorf("branch %s of %s: %w", stage, url, err)
 	}
 	c, err := r.repo.CommitObject(branch.Hash())
 	if err != nil {
-		return nil, fmt.Errorf("head %s of branch %s of %s: %w", branch.Hash(), ref.Stage, url, err)
+		return nil, fmt.Errorf("head %s of branch %s of %s: %w", branch.Hash(), stage, url, err)
 	}
 	return c, nil
 }
 
-// fetch brings every branch of the remote up to date.
-func (r *gitRepo) fetch(ctx context.Context, url string, auth transport.AuthMethod) error {
+// onBranch reports whether c is the branch's head or one of its ancestors.
+func onBranch(c, head *object.Commit) bool {
+	if c.Hash == head.Hash {
+		return true
+	}
+	ok, err := c.IsAncestor(head)
+	return err == nil && ok
+}
+
+// fetch brings the stage's branch up to date; other branches are never
+// fetched.
+func (r *gitRepo) fetch(ctx context.Context, url, stage string, auth transport.AuthMethod) error {
+	if err := plumbing.NewBranchReferenceName(stage).Validate(); err != nil {
+		return fmt.Errorf("stage %q is not a valid git branch name: %w", stage, err)
+	}
+	spec := gitconfig.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", stage, stage))
 	err := r.repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
-		RefSpecs:   []gitconfig.RefSpec{"+refs/heads/*:refs/remotes/origin/*"},
+		RefSpecs:   []gitconfig.RefSpec{spec},
 		Auth:       auth,
 		Tags:       git.NoTags,
-		Prune:      true,
 	})
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
 		return nil
+	case errors.Is(err, git.NoMatchingRefSpecError{}):
+		return fmt.Errorf("%w: %s has no branch %q for stage %s", ErrNotFound, url, stage, stage)
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return fmt.Errorf("fetch %s: the git server refused the credentials (check CHART_GIT_USERNAME, CHART_GIT_PASSWORD or CHART_GIT_TOKEN): %w", url, err)
 	default:
@@ -209,7 +261,7 @@ func (r *gitRepo) fetch(ctx context.Context, url string, auth transport.AuthMeth
 
 // chartFiles reads the service's chart from a commit in Keptn's layout and
 // says where it was found.
-func chartFiles(c *object.Commit, service string) ([]*loader.BufferedFile, string, error) {
+func chartFiles(c *object.Commit, service string, limit int64) ([]*loader.BufferedFile, string, error) {
 	tree, err := c.Tree()
 	if err != nil {
 		return nil, "", fmt.Errorf("read tree: %w", err)
@@ -217,6 +269,12 @@ func chartFiles(c *object.Commit, service string) ([]*loader.BufferedFile, strin
 	dir := path.Join(service, "helm", service)
 	archive := dir + ".tgz"
 	if f, err := tree.File(archive); err == nil {
+		if f.Size > limit {
+			return nil, "", &TooLargeError{Path: archive, Size: f.Size, Limit: limit, What: MeasurePackaged}
+		}
+		if err := checkBlobUnpacked(f, archive, limit); err != nil {
+			return nil, "", err
+		}
 		rc, err := f.Reader()
 		if err != nil {
 			return nil, "", fmt.Errorf("read %s: %w", archive, err)
@@ -237,6 +295,16 @@ func chartFiles(c *object.Commit, service string) ([]*loader.BufferedFile, strin
 	if err != nil {
 		return nil, "", fmt.Errorf("read %s/: %w", dir, err)
 	}
+	var total int64
+	err = sub.Files().ForEach(func(f *object.File) error {
+		if total += f.Size; total > limit {
+			return &TooLargeError{Path: dir + "/", Size: total, Limit: limit, What: MeasureFiles}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
 	var files []*loader.BufferedFile
 	err = sub.Files().ForEach(func(f *object.File) error {
 		rc, err := f.Reader()
@@ -255,4 +323,15 @@ func chartFiles(c *object.Commit, service string) ([]*loader.BufferedFile, strin
 		return nil, "", fmt.Errorf("read %s/: %w", dir, err)
 	}
 	return files, dir + "/", nil
+}
+
+// checkBlobUnpacked refuses a packaged chart in git that unpacks to more
+// than limit, reading it as a stream.
+func checkBlobUnpacked(f *object.File, name string, limit int64) error {
+	rc, err := f.Reader()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	defer rc.Close()
+	return checkUnpackedSize(name, rc, f.Size, limit)
 }

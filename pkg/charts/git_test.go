@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/chart"
+
 	"github.com/helm-service/helm-service/pkg/charts/chartstest"
 )
 
@@ -155,5 +157,41 @@ func TestGitLoadCommitNamesTheCommitRead(t *testing.T) {
 	named.Chart = "oci://registry.example.com/shared/web"
 	if ch, commit, err := LoadCommit(ctx, src, named); err != nil || commit != "" || ch.Metadata.Name != "override" {
 		t.Errorf("a chart the trigger names: chart %v commit %q (%v), want the override's chart and no commit", ch, commit, err)
+	}
+}
+
+// A gitcommitid of another stage's branch is not deployed to this stage:
+// only the stage's branch is fetched, and the commit must be on it.
+func TestGitCommitMustBeOnTheStagesBranch(t *testing.T) {
+	srv := chartstest.StartGitServer(t)
+	staging := srv.Commit(t, "sockshop", "staging", chartstest.ChartFiles(t, "carts", chartstest.Chart("carts", "1.0.0", "staging"), true))
+	prod := srv.Commit(t, "sockshop", "production", chartstest.ChartFiles(t, "carts", chartstest.Chart("carts", "2.0.0", "production"), true))
+	g := newGit(t, srv, nil)
+	ctx := context.Background()
+	if _, err := g.Load(ctx, Ref{Project: "sockshop", Stage: "production", Service: "carts", Commit: prod}); err != nil {
+		t.Fatalf("production's own commit: %v", err)
+	}
+	_, err := g.Load(ctx, Ref{Project: "sockshop", Stage: "production", Service: "carts", Commit: staging})
+	if err == nil || !strings.Contains(err.Error(), staging) || !strings.Contains(err.Error(), "branch production") || !strings.Contains(err.Error(), prod) {
+		t.Fatalf("staging's commit deployed to production: %v, want refused naming the commit, the branch and its head", err)
+	}
+}
+
+// A chart in git over MAX_CHART_BYTES is refused, packed or not.
+func TestGitChartOverTheLimit(t *testing.T) {
+	for _, packed := range []bool{true, false} {
+		srv := chartstest.StartGitServer(t)
+		c := chartstest.Chart("carts", "1.0.0", "big")
+		c.Files = append(c.Files, &chart.File{Name: "files/noise", Data: randomBytes(t, 200<<10)})
+		srv.Commit(t, "sockshop", "staging", chartstest.ChartFiles(t, "carts", c, packed))
+		g, err := NewGit(GitOptions{URL: srv.URL + "/{{.Project}}.git", MaxChartBytes: 64 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = g.Load(context.Background(), Ref{Project: "sockshop", Stage: "staging", Service: "carts"})
+		var tooLarge *TooLargeError
+		if !errors.As(err, &tooLarge) {
+			t.Errorf("packed %v: a 200 KiB chart with a 64 KiB limit: %v, want a TooLargeError", packed, err)
+		}
 	}
 }

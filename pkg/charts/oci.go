@@ -18,12 +18,14 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/helmpath"
 	"helm.sh/helm/v3/pkg/registry"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 	orasregistry "oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
@@ -83,7 +85,8 @@ const (
 type OCI struct {
 	httpClient   *http.Client
 	authCache    auth.Cache
-	credential   auth.CredentialFunc // for registry only
+	static       *auth.Credential  // for registry only
+	stored       credentials.Store // helm registry login and docker login, per host; may be nil
 	plainHTTP    bool
 	template     *template.Template
 	registry     string
@@ -117,9 +120,37 @@ func NewOCI(opts OCIOptions) (*OCI, error) {
 		o.maxBytes = 10 << 20
 	}
 	if opts.Username != "" && opts.Password != "" {
-		o.credential = auth.StaticCredential(opts.Registry, auth.Credential{Username: opts.Username, Password: opts.Password})
+		o.static = &auth.Credential{Username: opts.Username, Password: opts.Password}
 	}
+	o.stored = storedCredentials()
 	return o, nil
+}
+
+// storedCredentials are those `helm registry login` and `docker login`
+// stored, each for its own host; nil when there are none to read. No
+// credential helper program is run.
+func storedCredentials() credentials.Store {
+	opts := credentials.StoreOptions{}
+	helmStore, err := credentials.NewStore(helmpath.ConfigPath(registry.CredentialsFileBasename), opts)
+	if err != nil {
+		return nil
+	}
+	if docker, err := credentials.NewStoreFromDocker(opts); err == nil {
+		return credentials.NewStoreWithFallbacks(helmStore, docker)
+	}
+	return helmStore
+}
+
+// credential gives the configured credentials to the registry's host only,
+// and to every host what was stored for it.
+func (o *OCI) credential(ctx context.Context, hostport string) (auth.Credential, error) {
+	if o.static != nil && hostport == o.registry {
+		return *o.static, nil
+	}
+	if o.stored == nil {
+		return auth.EmptyCredential, nil
+	}
+	return o.stored.Get(ctx, hostport)
 }
 
 func registryHTTPClient(opts OCIOptions) (*http.Client, error) {
@@ -152,9 +183,8 @@ func (o *OCI) repository(repo string) (*remote.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := &auth.Client{Client: o.httpClient, Cache: o.authCache}
+	client := &auth.Client{Client: o.httpClient, Cache: o.authCache, Credential: o.credential}
 	if host, _, _ := strings.Cut(repo, "/"); o.registry != "" && host == o.registry {
-		client.Credential = o.credential
 		r.PlainHTTP = o.plainHTTP
 	}
 	r.Client = client
