@@ -125,11 +125,23 @@ type fixture struct {
 	ctrl       *gomock.Controller
 }
 
+// deleteSettings are the fixture's removal settings: the control plane's
+// source, empty namespaces deleted.
+var deleteSettings = ServiceDeleteSettings{WaitTimeout: time.Minute, DeleteEmptyNamespaces: true, EventSources: []string{"shipyard-controller"}}
+
 func newFixture(t *testing.T) *fixture {
 	return newFixtureWith(t, settings, lifecycleSettings)
 }
 
+func newFixtureWithRemoval(t *testing.T, removal ServiceDeleteSettings) *fixture {
+	return newFixtureOf(t, settings, lifecycleSettings, removal)
+}
+
 func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings LifecycleSettings) *fixture {
+	return newFixtureOf(t, settings, lifecycleSettings, deleteSettings)
+}
+
+func newFixtureOf(t *testing.T, settings DeploymentSettings, lifecycleSettings LifecycleSettings, removal ServiceDeleteSettings) *fixture {
 	ctrl := gomock.NewController(t)
 	f := &fixture{
 		charts:     mocks.NewMockChartSource(ctrl),
@@ -146,7 +158,7 @@ func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings
 	rel := NewRelease(f.releases, f.router, f.scaler, locks, lifecycleSettings)
 	rb := NewRollback(f.releases, f.router, f.scaler, locks, lifecycleSettings)
 	act := NewAction(f.releases, f.router, f.scaler, locks, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, NamespaceTemplate: settings.NamespaceTemplate})
-	del := NewServiceDelete(f.releases, f.router, f.namespaces, ServiceDeleteSettings{WaitTimeout: time.Minute, DeleteEmptyNamespaces: true})
+	del := NewServiceDelete(f.releases, f.router, f.namespaces, removal)
 	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb, act, del).With(Options{NamespaceTemplate: settings.NamespaceTemplate})
 	f.deployment, f.release, f.removal, f.ctrl = dep, rel, del, ctrl
 	return f

@@ -24,6 +24,14 @@ type ServiceDeleteSettings struct {
 	// DeleteEmptyNamespaces deletes a namespace helm-service created once
 	// the removal leaves nothing in it its deletion would lose.
 	DeleteEmptyNamespaces bool
+	// EventSources are the CloudEvents sources whose
+	// service.delete.finished removes a service (DELETE_EVENT_SOURCES,
+	// Keptn's shipyard-controller by default); the events of any other
+	// source, another helm-service's answers among them, are ignored.
+	EventSources []string
+	// AllowNamespace says why a namespace may not be touched, or nil
+	// (ALLOWED_NAMESPACES); nil allows every namespace.
+	AllowNamespace func(namespace string) error
 }
 
 // ServiceDelete handles sh.keptn.event.service.delete.finished from the
@@ -63,6 +71,16 @@ func (s *ServiceDelete) Subject() string {
 	return events.Type(events.TaskServiceDelete, events.PhaseFinished)
 }
 
+// Accepts implements Accepter: only the control plane's events remove a
+// service.
+func (s *ServiceDelete) Accepts(t Trigger) bool {
+	if slices.Contains(s.settings.EventSources, t.Event.Source()) {
+		return true
+	}
+	t.Log.Info("service.delete.finished from a source DELETE_EVENT_SOURCES does not list: ignored", "source", t.Event.Source(), "sources", s.settings.EventSources)
+	return false
+}
+
 // Run implements Task.
 func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	in, err := decodeStrict[events.Common](t.Event.Data(), t.Event.Type())
@@ -85,6 +103,13 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 	})
 
 	removed := &events.Removed{Releases: []string{}, RoutingObjects: []string{}, VariableGroups: []string{}}
+	records = slices.DeleteFunc(records, func(r *helm.Record) bool {
+		if s.settings.AllowNamespace == nil || s.settings.AllowNamespace(r.Namespace) == nil {
+			return false
+		}
+		removed.NotAllowed = append(removed.NotAllowed, r.Namespace+"/"+r.Name)
+		return true
+	})
 	var errs []error
 	var namespaces []string
 	for _, r := range records {
@@ -165,7 +190,7 @@ func (s *ServiceDelete) deleteVariables(ctx context.Context, namespace, service 
 
 // describeRemoved says in words what was removed for a service.
 func describeRemoved(project, service string, r *events.Removed) string {
-	if len(r.Releases) == 0 && len(r.RoutingObjects) == 0 && len(r.VariableGroups) == 0 {
+	if len(r.Releases) == 0 && len(r.RoutingObjects) == 0 && len(r.VariableGroups) == 0 && len(r.NotAllowed) == 0 {
 		return fmt.Sprintf("service %s of project %s had nothing deployed by helm-service", service, project)
 	}
 	var parts []string
@@ -180,6 +205,9 @@ func describeRemoved(project, service string, r *events.Removed) string {
 	}
 	if len(r.Namespaces) > 0 {
 		parts = append(parts, "empty namespaces "+strings.Join(r.Namespaces, ", "))
+	}
+	if len(r.NotAllowed) > 0 {
+		parts = append(parts, "left alone, in namespaces ALLOWED_NAMESPACES does not allow: "+strings.Join(r.NotAllowed, ", "))
 	}
 	if len(r.KeptNamespaces) > 0 {
 		kept := make([]string, 0, len(r.KeptNamespaces))

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -72,5 +73,48 @@ func TestServiceDeleteLeavesTheReleasesWhenTheVariableGroupStays(t *testing.T) {
 		if !strings.Contains(out.Message, want) {
 			t.Errorf("message %q does not contain %q", out.Message, want)
 		}
+	}
+}
+
+// Only the control plane's service.delete.finished (DELETE_EVENT_SOURCES)
+// removes a service: another helm-service's answer, or anybody else's
+// event of that type, is ignored, unanswered, so two instances never
+// answer each other forever.
+func TestServiceDeleteOnlyFromListedSources(t *testing.T) {
+	f := newFixture(t) // no EXPECT: nothing is looked up or removed
+	e := deleteEvent(t)
+	e.SetSource("helm-service-eu")
+	f.deliver(e)
+	if got := f.published.answersOfType("sh.keptn.event.service.delete.finished"); len(got) != 0 {
+		t.Errorf("answered a delete from an unlisted source: %d answers", len(got))
+	}
+}
+
+// Releases in a namespace ALLOWED_NAMESPACES refuses are left alone, and
+// the answer names them.
+func TestServiceDeleteStaysInTheAllowedNamespaces(t *testing.T) {
+	deleteSettings := ServiceDeleteSettings{
+		WaitTimeout: time.Minute, EventSources: []string{"shipyard-controller"},
+		AllowNamespace: func(ns string) error {
+			if ns == "sockshop-dev" {
+				return fmt.Errorf("namespace %s is not allowed by ALLOWED_NAMESPACES", ns)
+			}
+			return nil
+		},
+	}
+	f := newFixtureWithRemoval(t, deleteSettings)
+	dev := record("carts", "direct", 1, "carts:1")
+	dev.Namespace = "sockshop-dev"
+	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, gomock.Any()).Return([]*helm.Record{directV2, dev}, nil)
+	f.releases.EXPECT().Uninstall(gomock.Any(), ns, "carts", time.Minute).Return(nil)
+	f.router.EXPECT().Remove(gomock.Any(), ns, "carts").Return(nil, nil)
+	f.deliver(deleteEvent(t))
+
+	_, out := deleteAnswer(t, f.published)
+	if out.Status != events.StatusSucceeded || !slices.Equal(out.Removed.Releases, []string{ns + "/carts"}) {
+		t.Fatalf("finished %s %q, removed %+v; want only %s/carts removed", out.Status, out.Message, out.Removed, ns)
+	}
+	if !slices.Equal(out.Removed.NotAllowed, []string{"sockshop-dev/carts"}) || !strings.Contains(out.Message, "sockshop-dev/carts") || !strings.Contains(out.Message, "ALLOWED_NAMESPACES") {
+		t.Errorf("not allowed %v, message %q; want sockshop-dev/carts named with ALLOWED_NAMESPACES", out.Removed.NotAllowed, out.Message)
 	}
 }

@@ -158,6 +158,8 @@ func serve(ctx context.Context) error {
 	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, handler.ServiceDeleteSettings{
 		WaitTimeout:           cfg.WaitTimeout,
 		DeleteEmptyNamespaces: cfg.DeleteEmptyNamespaces,
+		EventSources:          cfg.DeleteEventSources,
+		AllowNamespace:        allowed.Allow,
 	})
 	if cl.variables != nil {
 		serviceDelete.WithVariables(cl.variables)

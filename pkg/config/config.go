@@ -87,6 +87,9 @@ type Config struct {
 	ChartSource string `envconfig:"CHART_SOURCE" default:"dir"`
 	// ChartDir is the directory charts are looked up in.
 	ChartDir string `envconfig:"CHART_DIR" default:"./charts"`
+	// DeleteEventSources are the CloudEvents sources whose
+	// service.delete.finished removes a service.
+	DeleteEventSources []string `envconfig:"DELETE_EVENT_SOURCES" default:"shipyard-controller"`
 	// ChartFetchTimeout bounds all the requests of one chart's fetch from
 	// a registry.
 	ChartFetchTimeout time.Duration `envconfig:"CHART_FETCH_TIMEOUT" default:"2m"`

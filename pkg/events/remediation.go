@@ -71,6 +71,9 @@ type Removed struct {
 	// KeptNamespaces are the namespaces DELETE_EMPTY_NAMESPACES did not
 	// delete, each with the reason.
 	KeptNamespaces []KeptNamespace `json:"keptNamespaces,omitempty"`
+	// NotAllowed are namespace/name of the service's releases left alone
+	// because ALLOWED_NAMESPACES does not allow their namespace.
+	NotAllowed []string `json:"notAllowed,omitempty"`
 }
 
 // KeptNamespace is a namespace a removal left in place, and why.

@@ -109,6 +109,8 @@ func run(m *testing.M, kubeconfig string) (int, error) {
 		"WAIT_TIMEOUT": "2m",
 		"HTTP_ADDR":    "127.0.0.1:0",
 		"LOG_LEVEL":    "debug",
+		// The suite plays the control plane.
+		"DELETE_EVENT_SOURCES": "e2e-test",
 	})
 	if err != nil {
 		return 0, err

@@ -1,11 +1,17 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/nats-io/nats.go"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/vargroups"
 )
@@ -219,5 +226,53 @@ func TestDeleteServiceRemovesVariableGroups(t *testing.T) {
 	}
 	if ns, err := suite.clientset.CoreV1().Namespaces().Get(ctx(t), dev, metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
 		t.Errorf("namespace %s is still there and not being deleted", dev)
+	}
+}
+
+// TestDeleteAnswersAreNotTakenForNewDeletes: two helm-service instances with
+// different EVENT_SOURCEs share one bus. One service.delete.finished from
+// the control plane gets one answer from each, and no more: neither takes
+// the other's answer for a new removal. A removal from a source
+// DELETE_EVENT_SOURCES does not list is not answered at all.
+func TestDeleteAnswersAreNotTakenForNewDeletes(t *testing.T) {
+	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "nats")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	a := startInstanceOn(t, ns.ClientURL(), map[string]string{"EVENT_SOURCE": "helm-service-a", "NATS_QUEUE_GROUP": "helm-service-a"})
+	startInstanceOn(t, ns.ClientURL(), map[string]string{"EVENT_SOURCE": "helm-service-b", "NATS_QUEUE_GROUP": "helm-service-b"})
+	project := suite.project("pingpong")
+	typ := events.Type(events.TaskServiceDelete, events.PhaseFinished)
+
+	var mu sync.Mutex
+	var answers []string
+	sub, err := a.nats.Subscribe(typ, func(m *nats.Msg) {
+		var e cloudevents.Event
+		if json.Unmarshal(m.Data, &e) == nil && e.Source() != "e2e-test" && e.Source() != "somebody-else" {
+			mu.Lock()
+			answers = append(answers, e.Source())
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := a.nats.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	a.publish(t, typ, map[string]any{"project": project, "service": "carts", "status": "succeeded", "result": "pass"})
+	ignored := newEvent(t, typ, map[string]any{"project": project, "service": "carts", "status": "succeeded", "result": "pass"})
+	ignored.SetSource("somebody-else")
+	send(t, a.nats, ignored)
+	time.Sleep(5 * time.Second)
+	mu.Lock()
+	got := slices.Clone(answers)
+	mu.Unlock()
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"helm-service-a", "helm-service-b"}) {
+		t.Errorf("answers to one removal: %v, want one from each instance and nothing more", got)
 	}
 }
