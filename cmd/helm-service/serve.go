@@ -275,7 +275,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	releases.SetFailFast(cfg.FailFast)
 	releases.SetObserver(observer)
 	return cluster{
-		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta},
+		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta, Labels: cfg.NamespaceLabelSet()},
 		releases:   releases,
 		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},

@@ -87,6 +87,8 @@ type Config struct {
 	ChartSource string `envconfig:"CHART_SOURCE" default:"dir"`
 	// ChartDir is the directory charts are looked up in.
 	ChartDir string `envconfig:"CHART_DIR" default:"./charts"`
+	// NamespaceLabels go on every namespace helm-service creates.
+	NamespaceLabels []string `envconfig:"NAMESPACE_LABELS" default:"pod-security.kubernetes.io/enforce=baseline"`
 	// DeleteEventSources are the CloudEvents sources whose
 	// service.delete.finished removes a service.
 	DeleteEventSources []string `envconfig:"DELETE_EVENT_SOURCES" default:"shipyard-controller"`
@@ -354,6 +356,9 @@ func (c Config) Validate() error {
 	if _, err := charts.ParseRefAllowlist(c.ChartRefAllowed); err != nil {
 		return err
 	}
+	if _, err := kube.ParseNamespaceLabels(c.NamespaceLabels); err != nil {
+		return err
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("LOG_FORMAT must be json or text, got %q", c.LogFormat)
 	}
@@ -416,4 +421,11 @@ func onLoopback(addr string) bool {
 func (c Config) ChartRefs() charts.RefAllowlist {
 	a, _ := charts.ParseRefAllowlist(c.ChartRefAllowed)
 	return a
+}
+
+// NamespaceLabelSet is NAMESPACE_LABELS, parsed; Validate has refused a
+// bad one.
+func (c Config) NamespaceLabelSet() map[string]string {
+	labels, _ := kube.ParseNamespaceLabels(c.NamespaceLabels)
+	return labels
 }

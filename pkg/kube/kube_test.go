@@ -119,3 +119,35 @@ func TestListNamespaces(t *testing.T) {
 		t.Errorf("names = %v, want a and b", names)
 	}
 }
+
+// A namespace helm-service creates carries the operator's labels (Pod
+// Security by default) besides its own; one that exists is left as it is.
+func TestEnsureLabelsTheNamespacesItCreates(t *testing.T) {
+	cs := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "theirs"}})
+	n := Namespaces{Clientset: cs, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "baseline"}}
+	for _, name := range []string{"shop-dev", "theirs"} {
+		if err := n.Ensure(context.Background(), name, map[string]string{LabelProject: "shop"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	made, _ := cs.CoreV1().Namespaces().Get(context.Background(), "shop-dev", metav1.GetOptions{})
+	if made.Labels["pod-security.kubernetes.io/enforce"] != "baseline" || made.Labels[LabelProject] != "shop" || made.Labels[LabelManagedBy] != ManagedByValue {
+		t.Errorf("created namespace labels %v", made.Labels)
+	}
+	theirs, _ := cs.CoreV1().Namespaces().Get(context.Background(), "theirs", metav1.GetOptions{})
+	if len(theirs.Labels) != 0 {
+		t.Errorf("an existing namespace was relabelled: %v", theirs.Labels)
+	}
+}
+
+func TestParseNamespaceLabels(t *testing.T) {
+	got, err := ParseNamespaceLabels([]string{"pod-security.kubernetes.io/enforce=restricted", " team=shop "})
+	if err != nil || len(got) != 2 || got["pod-security.kubernetes.io/enforce"] != "restricted" || got["team"] != "shop" {
+		t.Fatalf("ParseNamespaceLabels = %v, %v", got, err)
+	}
+	for _, bad := range []string{"novalue", "=x", "bad key!=x", "k=bad value!"} {
+		if _, err := ParseNamespaceLabels([]string{bad}); err == nil || !strings.Contains(err.Error(), "NAMESPACE_LABELS") {
+			t.Errorf("ParseNamespaceLabels(%q) = %v, want an error naming NAMESPACE_LABELS", bad, err)
+		}
+	}
+}

@@ -3,10 +3,13 @@ package kube
 import (
 	"context"
 	"fmt"
+	"maps"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 )
@@ -38,6 +41,9 @@ func EnsureNamespace(ctx context.Context, cs kubernetes.Interface, name string, 
 // Namespaces prepares namespaces in one cluster.
 type Namespaces struct {
 	Clientset kubernetes.Interface
+	// Labels go on every namespace Ensure creates (NAMESPACE_LABELS: Pod
+	// Security's enforce=baseline by default), under the caller's own.
+	Labels map[string]string
 	// Metadata lists objects of any kind: DeleteIfEmpty looks for custom
 	// resources and objects Helm kept with it.
 	Metadata metadata.Interface
@@ -46,8 +52,33 @@ type Namespaces struct {
 // Ensure creates the namespace, labelled as managed by helm-service, unless
 // it exists.
 func (n Namespaces) Ensure(ctx context.Context, name string, labels map[string]string) error {
-	_, err := EnsureNamespace(ctx, n.Clientset, name, labels)
+	all := maps.Clone(n.Labels)
+	if all == nil {
+		all = map[string]string{}
+	}
+	maps.Copy(all, labels)
+	_, err := EnsureNamespace(ctx, n.Clientset, name, all)
 	return err
+}
+
+// ParseNamespaceLabels reads NAMESPACE_LABELS: key=value pairs, each a
+// valid Kubernetes label.
+func ParseNamespaceLabels(pairs []string) (map[string]string, error) {
+	out := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("NAMESPACE_LABELS entry %q is not key=value", p)
+		}
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return nil, fmt.Errorf("NAMESPACE_LABELS key %q: %s", k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			return nil, fmt.Errorf("NAMESPACE_LABELS value %q of %s: %s", v, k, strings.Join(errs, "; "))
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // DeleteIfEmpty deletes the namespace when it is labelled as created by

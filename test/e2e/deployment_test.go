@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/helm-service/helm-service/pkg/events"
@@ -283,4 +284,30 @@ func TestWaitTimeoutNamesTheWorkload(t *testing.T) {
 	_, data := other.finished(t, id, time.Minute)
 	expectErrored(t, data, "helm install of release "+project+"-dev/carts", "not ready: deployment "+project+"-dev/carts", "0 available")
 	t.Logf("timeout message: %s", data.Message)
+}
+
+// TestCreatedNamespaceEnforcesPodSecurity: a namespace helm-service creates
+// carries Pod Security's enforce=baseline (NAMESPACE_LABELS' default), so
+// the API server refuses privileged pods in it; the sample chart deploys.
+func TestCreatedNamespaceEnforcesPodSecurity(t *testing.T) {
+	project := suite.project("podsec")
+	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, "dev", "carts", "direct", nil)), deployTimeout)
+	expectSucceeded(t, data)
+	ns, err := suite.clientset.CoreV1().Namespaces().Get(ctx(t), project+"-dev", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ns.Labels["pod-security.kubernetes.io/enforce"]; got != "baseline" {
+		t.Errorf("namespace %s: pod-security.kubernetes.io/enforce = %q, want baseline", ns.Name, got)
+	}
+	privileged := true
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "privileged", Namespace: ns.Name},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "c", Image: "example/x:1", SecurityContext: &corev1.SecurityContext{Privileged: &privileged},
+		}}},
+	}
+	if _, err := suite.clientset.CoreV1().Pods(ns.Name).Create(ctx(t), pod, metav1.CreateOptions{}); err == nil || !strings.Contains(err.Error(), "baseline") {
+		t.Errorf("a privileged pod in %s: %v, want refused by Pod Security baseline", ns.Name, err)
+	}
 }
