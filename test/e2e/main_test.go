@@ -110,7 +110,7 @@ func run(m *testing.M, kubeconfig string) (int, error) {
 		"HTTP_ADDR":    "127.0.0.1:0",
 		"LOG_LEVEL":    "debug",
 		// The suite plays the control plane.
-		"DELETE_EVENT_SOURCES": "e2e-test",
+		"DELETE_EVENT_SOURCES": "e2e-test,shipyard-controller",
 	})
 	if err != nil {
 		return 0, err

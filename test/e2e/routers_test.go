@@ -90,7 +90,7 @@ func startInstanceOn(t *testing.T, natsURL string, vars map[string]string) *env 
 	all := map[string]string{
 		"NATS_URL": natsURL, "KUBECONFIG": suite.kubeconfig, "CHART_DIR": suite.chartDir,
 		"WAIT_TIMEOUT": "2m", "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "debug",
-		"DELETE_EVENT_SOURCES": "e2e-test", // the suite plays the control plane
+		"DELETE_EVENT_SOURCES": "e2e-test,shipyard-controller", // the suite plays the control plane
 	}
 	for k, v := range vars {
 		all[k] = v
