@@ -46,25 +46,7 @@ func (o *overlapTask) Run(_ context.Context, t Trigger) (events.Finished, error)
 // on a NATS server in the test process, as replicas share them.
 func replicas(t *testing.T, n int, task Task) ([]*Dispatcher, *recorder) {
 	t.Helper()
-	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	ctx := context.Background()
-	bus, err := eventbus.Connect(ctx, eventbus.Options{URL: ns.ClientURL(), Mode: eventbus.ModeJetStream, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	locks, err := bus.LeaseBucket(ctx, "locks", 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tasks, err := bus.KeyValue(ctx, "tasks", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	locks, tasks := buckets(t)
 	pub := mocks.NewMockPublisher(gomock.NewController(t))
 	rec := &recorder{}
 	rec.expect(pub)
