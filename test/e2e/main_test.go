@@ -264,19 +264,35 @@ func listen(nc *nats.Conn) (*answerLog, error) {
 // every answer to it in arrival order.
 func (a *answerLog) await(t *testing.T, id string, timeout time.Duration) []cloudevents.Event {
 	t.Helper()
+	var answers []cloudevents.Event
+	a.waitFor(t, id, ".finished", timeout, func(all []cloudevents.Event) bool {
+		for _, e := range all {
+			if strings.HasSuffix(e.Type(), ".finished") {
+				answers = append([]cloudevents.Event(nil), all...)
+				return true
+			}
+		}
+		return false
+	})
+	return answers
+}
+
+// waitFor waits until found accepts the answers to the trigger with this
+// id, or fails the test after timeout saying what (what) never came.
+func (a *answerLog) waitFor(t *testing.T, id, what string, timeout time.Duration, found func([]cloudevents.Event) bool) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	stop := time.AfterFunc(timeout, a.changed.Broadcast)
 	defer stop.Stop()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for {
-		for _, e := range a.byID[id] {
-			if strings.HasSuffix(e.Type(), ".finished") {
-				return append([]cloudevents.Event(nil), a.byID[id]...)
-			}
-		}
+	for !found(a.byID[id]) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no .finished for trigger %s within %s (answers so far: %d)", id, timeout, len(a.byID[id]))
+			var got []string
+			for _, e := range a.byID[id] {
+				got = append(got, e.Type())
+			}
+			t.Fatalf("no %s for trigger %s within %s (answers to this id: %v)", what, id, timeout, got)
 		}
 		a.changed.Wait()
 	}

@@ -256,18 +256,7 @@ func TestScaleKeptCountDroppedForAutoscaler(t *testing.T) {
 	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "carts", "direct", nil)), deployTimeout)
 	expectSucceeded(t, data)
 	suite.scaleOK(t, project, stage, "carts", "+1", "carts", 2, 3)
-	minReplicas := int32(2)
-	hpa := &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "carts-hpa", Namespace: ns},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "carts"},
-			MinReplicas:    &minReplicas,
-			MaxReplicas:    5,
-		},
-	}
-	if _, err := suite.clientset.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx(t), hpa, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	createAutoscaler(t, ns, "carts-hpa", "carts")
 
 	_, data = suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "carts", "direct", map[string]any{"image": "example/carts:2"})), deployTimeout)
 	expectSucceeded(t, data)
@@ -349,18 +338,7 @@ func TestScaleRefusesAutoscaledWorkload(t *testing.T) {
 	ns := project + "-" + stage
 	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "carts", "direct", nil)), deployTimeout)
 	expectSucceeded(t, data)
-	minReplicas := int32(2)
-	hpa := &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "carts-autoscaler", Namespace: ns},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "carts"},
-			MinReplicas:    &minReplicas,
-			MaxReplicas:    5,
-		},
-	}
-	if _, err := suite.clientset.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx(t), hpa, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	createAutoscaler(t, ns, "carts-autoscaler", "carts")
 	out, _ := suite.scale(t, project, stage, "carts", "+2")
 	if out.Status != events.StatusErrored || !strings.Contains(out.Message, "HorizontalPodAutoscaler "+ns+"/carts-autoscaler") {
 		t.Errorf("finished %s: %q, want errored naming the autoscaler", out.Status, out.Message)
@@ -505,5 +483,23 @@ func TestDeleteServiceEmptyNamespaces(t *testing.T) {
 	}
 	if _, err := suite.clientset.CoreV1().Namespaces().Get(ctx(t), project+"-prod", metav1.GetOptions{}); err != nil {
 		t.Errorf("namespace %s-prod with orders in it: %v", project, err)
+	}
+}
+
+// createAutoscaler makes a HorizontalPodAutoscaler name (2 to 5 replicas)
+// for the Deployment target in ns.
+func createAutoscaler(t *testing.T, ns, name, target string) {
+	t.Helper()
+	minReplicas := int32(2)
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: target},
+			MinReplicas:    &minReplicas,
+			MaxReplicas:    5,
+		},
+	}
+	if _, err := suite.clientset.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx(t), hpa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -19,26 +19,17 @@ import (
 // Unlike await it tells apart triggers that share an id.
 func (a *answerLog) awaitAnswer(t *testing.T, id, eventType string, match func(cloudevents.Event) bool, timeout time.Duration) cloudevents.Event {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	stop := time.AfterFunc(timeout, a.changed.Broadcast)
-	defer stop.Stop()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for {
-		for _, e := range a.byID[id] {
+	var answer cloudevents.Event
+	a.waitFor(t, id, eventType, timeout, func(all []cloudevents.Event) bool {
+		for _, e := range all {
 			if e.Type() == eventType && (match == nil || match(e)) {
-				return e
+				answer = e
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			var got []string
-			for _, e := range a.byID[id] {
-				got = append(got, e.Type())
-			}
-			t.Fatalf("no %s for trigger %s within %s (answers to this id: %v)", eventType, id, timeout, got)
-		}
-		a.changed.Wait()
-	}
+		return false
+	})
+	return answer
 }
 
 // answersOf counts the answers of a type to the triggers with this id.
