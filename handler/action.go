@@ -15,6 +15,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/release"
 
+	"github.com/helm-service/helm-service/pkg/deployed"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -90,7 +91,7 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	}
 	unlock := a.locks.Lock(releaseKeys(namespace, serviceReleases(in.Service))...)
 	defer unlock()
-	d, err := findDeployed(ctx, a.releases, namespace, in.Service)
+	d, err := deployed.Find(ctx, a.releases, namespace, in.Service)
 	if err != nil {
 		return nil, fmt.Errorf("scale: %w", err)
 	}
@@ -104,7 +105,7 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 		workloads = append(workloads, r.Workloads...)
 	}
 	if len(workloads) == 0 {
-		return nil, fmt.Errorf("scale: release %s/%s has no Deployment or StatefulSet in namespace %s%s", namespace, serving.Name, namespace, notScaled(d.foreign))
+		return nil, fmt.Errorf("scale: release %s/%s has no Deployment or StatefulSet in namespace %s%s", namespace, serving.Name, namespace, notScaled(d.Foreign))
 	}
 	// Refuse before changing anything: scaling a workload that an HPA
 	// manages would fight the HPA, and one at MAX_REPLICAS cannot grow.
@@ -143,7 +144,7 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if err := a.scaler.WaitScaled(waitCtx, workloads); err != nil {
 		return nil, fmt.Errorf("scale release %s/%s by %+d%s: %w", namespace, serving.Name, delta, done(changes), err)
 	}
-	out.Message = fmt.Sprintf("scaled release %s/%s by %+d (at most %d replicas)%s: %s; all replicas ready%s", namespace, serving.Name, delta, a.settings.MaxReplicas, why, strings.Join(changes, ", "), notScaled(d.foreign))
+	out.Message = fmt.Sprintf("scaled release %s/%s by %+d (at most %d replicas)%s: %s; all replicas ready%s", namespace, serving.Name, delta, a.settings.MaxReplicas, why, strings.Join(changes, ", "), notScaled(d.Foreign))
 	return out, nil
 }
 
@@ -153,16 +154,13 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 // blue/green one; with ROUTE_MODE=canary and a live canary (deployed, with
 // replicas, receiving traffic) the canary and the primary, which serves
 // again after a promotion or a rollback.
-func (a *Action) sidesToScale(ctx context.Context, d *deployed) ([]*helm.Record, string, error) {
-	if d.strategy != events.StrategyBlueGreen {
-		return []*helm.Record{d.direct}, "", nil
-	}
-	primary := []*helm.Record{d.primary}
-	c := d.canary
-	if a.settings.RouteMode != RouteModeCanary || a.router == nil || c == nil || c.Status != release.StatusDeployed.String() || len(c.Workloads) == 0 {
+func (a *Action) sidesToScale(ctx context.Context, d *deployed.Service) ([]*helm.Record, string, error) {
+	primary := []*helm.Record{d.Live()}
+	c := d.Canary
+	if d.Strategy != events.StrategyBlueGreen || a.settings.RouteMode != RouteModeCanary || a.router == nil || c == nil || c.Status != release.StatusDeployed.String() || len(c.Workloads) == 0 {
 		return primary, "", nil
 	}
-	target, err := routeTarget(d.service, d.namespace, sidePrimary, d.primary.Services)
+	target, err := d.Target()
 	if err != nil {
 		return nil, "", err
 	}
@@ -171,7 +169,7 @@ func (a *Action) sidesToScale(ctx context.Context, d *deployed) ([]*helm.Record,
 		return primary, "", nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("read where the traffic of %s/%s goes: %w", d.namespace, d.service, err)
+		return nil, "", fmt.Errorf("read where the traffic of %s/%s goes: %w", d.Namespace, d.Name, err)
 	}
 	if split.Canary == 0 {
 		return primary, "", nil
@@ -182,8 +180,8 @@ func (a *Action) sidesToScale(ctx context.Context, d *deployed) ([]*helm.Record,
 			return nil, "", err
 		}
 		if n > 0 {
-			why := fmt.Sprintf(" on both sides: canary %s/%s receives traffic (%s), primary %s/%s serves it again after a promotion or a rollback", d.namespace, c.Name, split, d.namespace, d.primary.Name)
-			return []*helm.Record{c, d.primary}, why, nil
+			why := fmt.Sprintf(" on both sides: canary %s/%s receives traffic (%s), primary %s/%s serves it again after a promotion or a rollback", d.Namespace, c.Name, split, d.Namespace, d.Primary.Name)
+			return []*helm.Record{c, d.Primary}, why, nil
 		}
 	}
 	return primary, "", nil
@@ -210,27 +208,6 @@ func notScaled(foreign []kube.Workload) string {
 		names[i] = w.String()
 	}
 	return fmt.Sprintf("; not scaled: %s, which the release record lists outside the release's namespace (helm-service scales only workloads in the release's own namespace)", strings.Join(names, ", "))
-}
-
-// ownWorkloads returns rec with only the workloads in namespace, the
-// release's own, and the others. A release record is someone else's input:
-// a manifest listing a workload in another namespace must not lead
-// helm-service to change it there.
-func ownWorkloads(rec *helm.Record, namespace string) (*helm.Record, []kube.Workload) {
-	var own, foreign []kube.Workload
-	for _, w := range rec.Workloads {
-		if w.Namespace == namespace {
-			own = append(own, w)
-		} else {
-			foreign = append(foreign, w)
-		}
-	}
-	if len(foreign) == 0 {
-		return rec, nil
-	}
-	out := *rec
-	out.Workloads = own
-	return &out, foreign
 }
 
 // done says which changes were made before a failure.
@@ -264,19 +241,6 @@ func parseIncrement(raw json.RawMessage) (int32, error) {
 		return 0, fmt.Errorf("action.value %s is out of range: %s", raw, want)
 	}
 	return int32(n), nil
-}
-
-// keptReplicas returns the replica counts scaling recorded on a release's
-// workloads, for the next deployment of the release to keep.
-func keptReplicas(ctx context.Context, scaler Scaler, rec *helm.Record) (map[kube.Workload]int32, error) {
-	if rec == nil || len(rec.Workloads) == 0 {
-		return nil, nil
-	}
-	kept, err := scaler.Kept(ctx, rec.Workloads)
-	if err != nil {
-		return nil, fmt.Errorf("replicas set by scaling on release %s/%s: %w", rec.Namespace, rec.Name, err)
-	}
-	return kept, nil
 }
 
 // autoscaledCount is a count kept from a scaling on a workload that a

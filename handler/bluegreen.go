@@ -8,6 +8,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/chart"
 
+	"github.com/helm-service/helm-service/pkg/deployed"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -33,22 +34,18 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 		defer collectSnapshots(ctx, t, d.releases, d.variables, namespace, in.Service)
 	}
 	render := renderSettings{rollout: rollout, snapshot: snapshot}
-	request := func(side string) helm.Request {
-		name := primaryName(in.Service)
-		if side == sideCanary {
-			name = canaryName(in.Service)
-		}
-		labels := blueGreenLabels(target, side)
-		if side == sideCanary {
+	request := func(side deployed.Side) helm.Request {
+		labels := deployed.RecordLabels(target, side)
+		if side == deployed.Canary {
 			addSequenceLabel(labels, t)
 		}
 		return helm.Request{
 			Namespace:    namespace,
-			Name:         name,
+			Name:         deployed.ReleaseName(in.Service, side),
 			Chart:        ch,
 			Values:       values,
 			Labels:       render.onLabels(labels),
-			ObjectLabels: objectLabels(in.Service, side),
+			ObjectLabels: deployed.ObjectLabels(in.Service, side),
 			Timeout:      d.settings.WaitTimeout,
 			Rollout:      rollout,
 			Variables:    render.variables(),
@@ -56,11 +53,11 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 	}
 
 	var primaryServices []helm.Service
-	primary, err := d.releases.Get(ctx, namespace, primaryName(in.Service))
+	primary, err := d.releases.Get(ctx, namespace, deployed.PrimaryName(in.Service))
 	switch {
 	case errors.Is(err, helm.ErrNotFound):
-		t.Log.Info("first blue/green deployment: installing the primary", "namespace", namespace, "release", primaryName(in.Service))
-		res, err := d.releases.Upgrade(ctx, request(sidePrimary))
+		t.Log.Info("first blue/green deployment: installing the primary", "namespace", namespace, "release", deployed.PrimaryName(in.Service))
+		res, err := d.releases.Upgrade(ctx, request(deployed.Primary))
 		if err != nil {
 			return nil, fmt.Errorf("first deployment of %s: the primary: %w", in.Service, err)
 		}
@@ -73,19 +70,19 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 
 	// A promoted or rolled back canary was scaled to zero; the upgrade
 	// restores the replicas its chart sets, and this those it leaves unset.
-	switch canary, err := d.releases.Get(ctx, namespace, canaryName(in.Service)); {
+	switch canary, err := d.releases.Get(ctx, namespace, deployed.CanaryName(in.Service)); {
 	case errors.Is(err, helm.ErrNotFound):
 	case err != nil:
 		return nil, err
 	default:
-		canary, _ = ownWorkloads(canary, namespace)
+		canary, _ = deployed.OwnWorkloads(canary, namespace)
 		if err := d.scaler.ScaleUpFromZero(ctx, canary.Workloads); err != nil {
 			return nil, fmt.Errorf("canary of %s: %w", in.Service, err)
 		}
 	}
 
-	t.Log.Info("deploying canary", "namespace", namespace, "release", canaryName(in.Service), "chart", ch.Metadata.Name, "chartVersion", ch.Metadata.Version)
-	canary, err := d.releases.Upgrade(ctx, request(sideCanary))
+	t.Log.Info("deploying canary", "namespace", namespace, "release", deployed.CanaryName(in.Service), "chart", ch.Metadata.Name, "chartVersion", ch.Metadata.Version)
+	canary, err := d.releases.Upgrade(ctx, request(deployed.Canary))
 	if err != nil {
 		return nil, fmt.Errorf("canary of %s: %w", in.Service, err)
 	}
@@ -93,11 +90,11 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 		return nil, fmt.Errorf("the canary of %s is ready with its variables, but writing them to the variable groups failed (traffic unchanged; deploy again): %w", in.Service, err)
 	}
 
-	side, split, services := sideCanary, routing.AllCanary, canary.Services
+	side, split, services := deployed.Canary, routing.AllCanary, canary.Services
 	if d.settings.RouteMode == RouteModeDark {
-		side, split, services = sidePrimary, routing.AllPrimary, primaryServices
+		side, split, services = deployed.Primary, routing.AllPrimary, primaryServices
 	}
-	rt, err := routeTarget(in.Service, namespace, side, services)
+	rt, err := deployed.RouteTarget(namespace, in.Service, side, services)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +117,7 @@ func (d *Deployment) deployBlueGreen(ctx context.Context, t Trigger, in *events.
 		DeploymentStrategy:   string(events.StrategyBlueGreen),
 		DeploymentURIsLocal:  uris,
 		DeploymentURIsPublic: []string{d.publicURI(in.Common, namespace)},
-		DeploymentNames:      []string{sideCanary},
+		DeploymentNames:      []string{string(deployed.Canary)},
 		GitCommit:            gitCommit,
 		Namespace:            namespace,
 		ReleaseName:          canary.Name,
@@ -226,7 +223,7 @@ func renderSettingsOf(ctx context.Context, vars Variables, r *helm.Record, servi
 // only logs what goes wrong: a snapshot left behind harms no one.
 func collectSnapshots(ctx context.Context, t Trigger, releases Releases, vars Variables, namespace, service string) {
 	var keep []string
-	for _, name := range []string{primaryName(service), canaryName(service)} {
+	for _, name := range []string{deployed.PrimaryName(service), deployed.CanaryName(service)} {
 		r, err := releases.Get(ctx, namespace, name)
 		switch {
 		case errors.Is(err, helm.ErrNotFound):

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/helm-service/helm-service/pkg/charts"
+	"github.com/helm-service/helm-service/pkg/deployed"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -104,7 +105,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err != nil {
 		return nil, err
 	}
-	if len(in.Service)+len("-"+sidePrimary) > maxReleaseName && strategy == events.StrategyBlueGreen {
+	if len(deployed.PrimaryName(in.Service)) > maxReleaseName && strategy == events.StrategyBlueGreen {
 		return nil, fmt.Errorf("service %q is too long for blue_green_service: its release %s-primary would exceed the %d characters Helm allows", in.Service, in.Service, maxReleaseName)
 	}
 	rollout, err := rolloutOf(d.settings.Rollout, in.Deployment.Rollout)
@@ -167,8 +168,8 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	case err != nil:
 		return nil, err
 	default:
-		cur, _ = ownWorkloads(cur, namespace)
-		if kept, err = keptReplicas(ctx, d.scaler, cur); err != nil {
+		cur, _ = deployed.OwnWorkloads(cur, namespace)
+		if kept, err = deployed.KeptReplicas(ctx, d.scaler, cur); err != nil {
 			return nil, err
 		}
 		if autoscaled, err = dropAutoscaled(ctx, d.scaler, kept); err != nil {

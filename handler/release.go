@@ -53,9 +53,9 @@ func (r *Release) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.locks.Lock(releaseKeys(d.namespace, serviceReleases(d.service))...)()
+	defer r.locks.Lock(releaseKeys(d.Namespace, serviceReleases(d.Name))...)()
 	// Read again under the lock: a deployment may have just finished.
-	if d, err = r.find(ctx, d.namespace, d.service); err != nil {
+	if d, err = r.find(ctx, d.Namespace, d.Name); err != nil {
 		return nil, err
 	}
 	var outcome *events.Outcome
@@ -68,7 +68,7 @@ func (r *Release) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if err != nil {
 		return nil, err
 	}
-	outcome.Strategy, outcome.Namespace = string(d.strategy), d.namespace
+	outcome.Strategy, outcome.Namespace = string(d.Strategy), d.Namespace
 	out := &events.ReleaseFinished{Release: outcome}
 	out.Message = msg
 	return out, nil

@@ -34,15 +34,15 @@ func (r *Rollback) Run(ctx context.Context, t Trigger) (events.Finished, error) 
 	if err != nil {
 		return nil, err
 	}
-	defer r.locks.Lock(releaseKeys(d.namespace, serviceReleases(d.service))...)()
-	if d, err = r.find(ctx, d.namespace, d.service); err != nil {
+	defer r.locks.Lock(releaseKeys(d.Namespace, serviceReleases(d.Name))...)()
+	if d, err = r.find(ctx, d.Namespace, d.Name); err != nil {
 		return nil, err
 	}
 	outcome, msg, err := r.revert(ctx, t, d, events.StringExtension(t.Event, events.ExtContext))
 	if err != nil {
 		return nil, err
 	}
-	outcome.Strategy, outcome.Namespace = string(d.strategy), d.namespace
+	outcome.Strategy, outcome.Namespace = string(d.Strategy), d.Namespace
 	out := &events.RollbackFinished{Rollback: outcome}
 	out.Message = msg
 	out.Result = events.ResultPass

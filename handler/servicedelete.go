@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/helm-service/helm-service/pkg/cdevents"
+	"github.com/helm-service/helm-service/pkg/deployed"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -98,28 +98,22 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 	if err != nil {
 		return nil, fmt.Errorf("find the releases of service %s of project %s: %w", in.Service, in.Project, err)
 	}
-	slices.SortFunc(records, func(a, b *helm.Record) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
-
 	removed := &events.Removed{Releases: []string{}, RoutingObjects: []string{}, VariableGroups: []string{}}
-	records = slices.DeleteFunc(records, func(r *helm.Record) bool {
-		if s.settings.AllowNamespace == nil || s.settings.AllowNamespace(r.Namespace) == nil {
+	// One per namespace, by namespace.
+	services := slices.DeleteFunc(deployed.Group(records), func(d *deployed.Service) bool {
+		if s.settings.AllowNamespace == nil || s.settings.AllowNamespace(d.Namespace) == nil {
 			return false
 		}
-		removed.NotAllowed = append(removed.NotAllowed, r.Namespace+"/"+r.Name)
+		for _, r := range d.Records() {
+			removed.NotAllowed = append(removed.NotAllowed, r.Namespace+"/"+r.Name)
+		}
 		return true
 	})
 	var errs []error
-	var namespaces []string
-	for _, r := range records {
-		if !slices.Contains(namespaces, r.Namespace) {
-			namespaces = append(namespaces, r.Namespace)
-		}
-	}
-	for _, ns := range namespaces {
+	for _, d := range services {
+		ns := d.Namespace
 		failed, uninstalled := len(errs), 0
-		if err := t.holdReleases(ctx, releaseKeysIn(records, ns)); err != nil {
+		if err := t.holdReleases(ctx, releaseKeysIn(d.Records(), ns)); err != nil {
 			return nil, err
 		}
 		// The variable group goes first: should it fail, the releases stay,
@@ -128,10 +122,7 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 			errs = append(errs, err)
 			continue
 		}
-		for _, r := range records {
-			if r.Namespace != ns {
-				continue
-			}
+		for _, r := range d.Records() {
 			t.Log.Info("uninstalling", "namespace", r.Namespace, "release", r.Name)
 			err := s.releases.Uninstall(ctx, r.Namespace, r.Name, s.settings.WaitTimeout)
 			switch {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/helm-service/helm-service/pkg/deployed"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -31,8 +32,8 @@ func (d *Deployment) refuseSharedReleases(ctx context.Context, namespace, servic
 // it would write, <service>-primary or <service>-canary, belongs to
 // another service.
 func (d *Deployment) refuseTakenBlueGreenReleases(ctx context.Context, namespace, service string) error {
-	for _, side := range []string{sidePrimary, sideCanary} {
-		name := service + "-" + side
+	for _, side := range []deployed.Side{deployed.Primary, deployed.Canary} {
+		name := deployed.ReleaseName(service, side)
 		rec, err := d.sharedRelease(ctx, namespace, name)
 		if err != nil {
 			// The deployment reads both releases itself, the primary
@@ -52,13 +53,13 @@ func (d *Deployment) refuseTakenBlueGreenReleases(ctx context.Context, namespace
 // blue/green service's release) while blue/green service <base> has
 // either of its releases.
 func (d *Deployment) refuseBlueGreenReleaseName(ctx context.Context, namespace, service string, strategy events.Strategy) error {
-	for _, side := range []string{sidePrimary, sideCanary} {
-		base, ok := strings.CutSuffix(service, "-"+side)
+	for _, side := range []deployed.Side{deployed.Primary, deployed.Canary} {
+		base, ok := strings.CutSuffix(service, "-"+string(side))
 		if !ok || base == "" {
 			continue
 		}
-		for _, other := range []string{sidePrimary, sideCanary} {
-			name := base + "-" + other
+		for _, other := range []deployed.Side{deployed.Primary, deployed.Canary} {
+			name := deployed.ReleaseName(base, other)
 			rec, err := d.sharedRelease(ctx, namespace, name)
 			if err != nil && name == service {
 				continue // the deployment reads its release itself, and fails there
@@ -69,12 +70,12 @@ func (d *Deployment) refuseBlueGreenReleaseName(ctx context.Context, namespace, 
 			if ownerOf(rec) != base {
 				continue
 			}
-			deployed := ""
+			where := ""
 			if name != service {
-				deployed = fmt.Sprintf(", which is deployed there (release %s/%s)", namespace, name)
+				where = fmt.Sprintf(", which is deployed there (release %s/%s)", namespace, name)
 			}
 			return fmt.Errorf("service %s cannot be deployed with strategy %s in namespace %s: its release %s/%s is the %s release of %s service %s%s; one Helm release cannot belong to two services: rename service %s, or remove service %s first",
-				service, strategy, namespace, namespace, service, side, events.StrategyBlueGreen, base, deployed, service, base)
+				service, strategy, namespace, namespace, service, side, events.StrategyBlueGreen, base, where, service, base)
 		}
 	}
 	return nil
