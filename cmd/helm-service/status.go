@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/helm-service/helm-service/pkg/deployed"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -115,23 +116,9 @@ func status(ctx context.Context, args []string) error {
 		filter[kube.LabelStage] = *stage
 	}
 	releases := helm.NewClient(restConfig, clientset, slog.New(slog.DiscardHandler))
-	records, err := releases.Find(ctx, helm.AllNamespaces, filter)
+	services, err := readStatus(ctx, releases, clientset, routersFor(*routerName, clientset, dyn), filter)
 	if err != nil {
 		return fmt.Errorf("read Helm releases of cluster %s: %w", restConfig.Host, err)
-	}
-	services := groupServices(records)
-	routers := routersFor(*routerName, clientset, dyn)
-	for i := range services {
-		s := &services[i]
-		for j := range s.Releases {
-			s.Releases[j].Images = imagesOf(ctx, clientset, records, s.Namespace, s.Releases[j].Name)
-		}
-		if s.Strategy == string(events.StrategyBlueGreen) {
-			s.Traffic, err = trafficOf(ctx, routers, *s, records)
-			if err != nil {
-				s.TrafficError = err.Error()
-			}
-		}
 	}
 	if *output == "json" {
 		enc := json.NewEncoder(os.Stdout)
@@ -141,60 +128,44 @@ func status(ctx context.Context, args []string) error {
 	return printStatusTable(os.Stdout, services)
 }
 
-// groupServices groups the release records carrying a Keptn service label
-// by namespace and service, sorted, with each service's releases sorted by
-// name.
-func groupServices(records []*helm.Record) []serviceStatus {
-	byKey := map[string]*serviceStatus{}
-	for _, r := range records {
-		service := r.Labels[kube.LabelService]
-		if service == "" {
-			continue // not deployed by helm-service
-		}
-		key := r.Namespace + "/" + service
-		s, ok := byKey[key]
-		if !ok {
-			s = &serviceStatus{Project: r.Labels[kube.LabelProject], Stage: r.Labels[kube.LabelStage], Service: service, Namespace: r.Namespace}
-			byKey[key] = s
-		}
-		deployment := cmp.Or(r.Labels[kube.LabelDeployment], string(events.StrategyDirect))
-		strategy := cmp.Or(r.Labels[kube.LabelStrategy], deployment)
-		if deployment == "primary" || deployment == "canary" || s.Strategy == "" {
-			s.Strategy = strategy
-		}
-		s.Releases = append(s.Releases, releaseStatus{
-			Name: r.Name, Deployment: deployment, Revision: r.Revision, Status: r.Status,
-			Chart: r.ChartName, ChartVersion: r.ChartVersion, Updated: r.Updated,
-		})
+// readStatus reads the services helm-service deployed whose release
+// records carry the filter's labels, by namespace and service, each with
+// its releases by name, the images their workloads run and, for
+// blue/green, the traffic split.
+func readStatus(ctx context.Context, releases deployed.Finder, cs kubernetes.Interface, routers []namedRouter, filter map[string]string) ([]serviceStatus, error) {
+	records, err := releases.Find(ctx, helm.AllNamespaces, filter)
+	if err != nil {
+		return nil, err
 	}
-	out := make([]serviceStatus, 0, len(byKey))
-	for _, s := range byKey {
-		slices.SortFunc(s.Releases, func(a, b releaseStatus) int { return strings.Compare(a.Name, b.Name) })
-		out = append(out, *s)
+	services := deployed.Group(records)
+	out := make([]serviceStatus, 0, len(services))
+	for _, d := range services {
+		out = append(out, statusOf(ctx, cs, routers, d))
 	}
-	slices.SortFunc(out, func(a, b serviceStatus) int {
-		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Service, b.Service))
-	})
-	return out
+	return out, nil
 }
 
-// recordOf finds a release's record.
-func recordOf(records []*helm.Record, namespace, name string) *helm.Record {
-	for _, r := range records {
-		if r.Namespace == namespace && r.Name == name {
-			return r
+// statusOf is what status reports of a service.
+func statusOf(ctx context.Context, cs kubernetes.Interface, routers []namedRouter, d *deployed.Service) serviceStatus {
+	s := serviceStatus{Project: d.Project(), Stage: d.Stage(), Service: d.Name, Namespace: d.Namespace, Strategy: string(d.Strategy)}
+	for _, r := range d.Records() {
+		s.Releases = append(s.Releases, releaseStatus{
+			Name: r.Name, Deployment: d.Deployment(r), Revision: r.Revision, Status: r.Status,
+			Chart: r.ChartName, ChartVersion: r.ChartVersion, Images: imagesOf(ctx, cs, r), Updated: r.Updated,
+		})
+	}
+	if d.Strategy == events.StrategyBlueGreen {
+		var err error
+		if s.Traffic, err = trafficOf(ctx, routers, d); err != nil {
+			s.TrafficError = err.Error()
 		}
 	}
-	return nil
+	return s
 }
 
 // imagesOf reads the images of a release's workloads from the cluster; a
 // workload that cannot be read is shown with the reason.
-func imagesOf(ctx context.Context, cs kubernetes.Interface, records []*helm.Record, namespace, name string) []string {
-	r := recordOf(records, namespace, name)
-	if r == nil {
-		return nil
-	}
+func imagesOf(ctx context.Context, cs kubernetes.Interface, r *helm.Record) []string {
 	images := []string{}
 	for _, w := range r.Workloads {
 		got, err := kube.Images(ctx, cs, w)
@@ -232,19 +203,11 @@ func routersFor(name string, cs kubernetes.Interface, dyn dynamic.Interface) []n
 }
 
 // trafficOf reads the split of a blue/green service from the first router
-// that routes it. The stable endpoints are named after the primary's
-// Services.
-func trafficOf(ctx context.Context, routers []namedRouter, s serviceStatus, records []*helm.Record) (*trafficStatus, error) {
-	primary, canary := s.Service+"-primary", s.Service+"-canary"
-	r := recordOf(records, s.Namespace, primary)
-	if r == nil {
-		return nil, fmt.Errorf("no release %s/%s", s.Namespace, primary)
-	}
-	t := routing.Target{Namespace: s.Namespace, Service: s.Service}
-	for _, svc := range r.Services {
-		if b, ok := routing.BlueGreenBackend(s.Service, primary, canary, primary, svc.Name, svc.Port); ok {
-			t.Backends = append(t.Backends, b)
-		}
+// that routes it.
+func trafficOf(ctx context.Context, routers []namedRouter, d *deployed.Service) (*trafficStatus, error) {
+	t, err := d.Target()
+	if err != nil {
+		return nil, err
 	}
 	var errs []error
 	for _, router := range routers {
@@ -267,7 +230,7 @@ func printStatusTable(w io.Writer, services []serviceStatus) error {
 	for _, s := range services {
 		for _, r := range s.Releases {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n",
-				s.Namespace, s.Service, s.Strategy, r.Name, r.Revision, r.Status,
+				s.Namespace, s.Service, cmp.Or(s.Strategy, "-"), r.Name, r.Revision, r.Status,
 				cmp.Or(strings.Join(r.Images, ","), "-"), r.Chart+"-"+r.ChartVersion,
 				trafficCell(s, r), r.Updated.UTC().Format(time.RFC3339))
 		}
@@ -282,9 +245,9 @@ func trafficCell(s serviceStatus, r releaseStatus) string {
 		return "-"
 	case s.Traffic == nil:
 		return "unknown"
-	case r.Deployment == "primary":
+	case r.Deployment == string(deployed.Primary):
 		return fmt.Sprintf("%d%% (%s)", s.Traffic.Primary, s.Traffic.Router)
-	case r.Deployment == "canary":
+	case r.Deployment == string(deployed.Canary):
 		return fmt.Sprintf("%d%% (%s)", s.Traffic.Canary, s.Traffic.Router)
 	}
 	return "-"
