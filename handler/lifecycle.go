@@ -47,7 +47,6 @@ type lifecycle struct {
 	releases Releases
 	router   Router
 	scaler   Scaler
-	locks    *Locks
 	settings LifecycleSettings
 	// variables are nil without variable groups.
 	variables Variables
