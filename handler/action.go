@@ -84,10 +84,7 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if a.releases == nil || a.scaler == nil {
 		return nil, kube.ErrNoCluster
 	}
-	namespace, err := targetNamespace(a.settings.NamespaceTemplate, in.Common)
-	if err != nil {
-		return nil, err
-	}
+	namespace := t.Target.Namespace
 	d, err := findDeployed(ctx, a.releases, namespace, in.Service)
 	if err != nil {
 		return nil, fmt.Errorf("scale: %w", err)

@@ -92,10 +92,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err := in.ValidateTarget(); err != nil {
 		return nil, err
 	}
-	namespace, err := targetNamespace(d.settings.NamespaceTemplate, in.Common)
-	if err != nil {
-		return nil, err
-	}
+	namespace := t.Target.Namespace
 	if len(in.Service) > maxReleaseName {
 		return nil, fmt.Errorf("service %q is longer than the %d characters Helm allows in a release name", in.Service, maxReleaseName)
 	}

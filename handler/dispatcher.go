@@ -251,6 +251,10 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		d.ack(ctx, del, log)
 		return
 	}
+	// Resolved before the span starts, which names the namespace; an error
+	// is the task's answer (see run).
+	var targetErr error
+	t.Target, targetErr = d.resolveTarget(task, t)
 	ctx, span := d.startTask(ctx, del.Subject, &t)
 	defer span.End()
 	log = t.Log
@@ -328,7 +332,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		}
 	}
 
-	finished, done, err := d.run(ctx, del, task, t, decodeErr)
+	finished, done, err := d.run(ctx, del, task, t, decodeErr, targetErr)
 	// The release stays held until the delivery is settled, so that a newer
 	// task for it never finishes before this one is acknowledged.
 	defer done()
@@ -405,12 +409,13 @@ func answers(e, trigger cloudevents.Event, finishedType string) bool {
 	return e.Type() == finishedType && events.StringExtension(e, events.ExtTriggeredID) == trigger.ID()
 }
 
-// run resolves the trigger's target, waits for the task's turn on the
-// releases it touches and runs it under the retry rules. It returns done,
+// run waits for the task's turn on the releases of its target and runs it
+// under the retry rules; decodeErr and targetErr, when set, are its
+// answer. It returns done,
 // which lets the next task of those releases go. A *handBackError means
 // the task did not run to an answer because helm-service is stopping: the
 // delivery goes back to the bus unanswered.
-func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, t Trigger, decodeErr error) (finished events.Finished, done func(), err error) {
+func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, t Trigger, decodeErr, targetErr error) (finished events.Finished, done func(), err error) {
 	done = func() {}
 	if decodeErr != nil {
 		return nil, done, decodeErr
@@ -418,8 +423,8 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 	if del.LastAttempt() && del.Attempt > 1 {
 		return nil, done, fmt.Errorf("%s was delivered %d times without being answered (helm-service stopped or lost its connection during each attempt); giving up", t.Event.Type(), del.Attempt)
 	}
-	if t.Target, err = d.resolveTarget(task, t); err != nil {
-		return nil, done, err
+	if targetErr != nil {
+		return nil, done, targetErr
 	}
 	d.opts.Observer.TaskQueued()
 	defer d.opts.Observer.TaskLeft()

@@ -114,16 +114,12 @@ func findDeployed(ctx context.Context, releases Releases, namespace, service str
 	return d, nil
 }
 
-// prepare checks the target and the cluster, and finds the service.
-func (l *lifecycle) prepare(ctx context.Context, c events.Common) (*deployed, error) {
-	namespace, err := targetNamespace(l.settings.NamespaceTemplate, c)
-	if err != nil {
-		return nil, err
-	}
+// prepare checks the cluster, and finds the target's service.
+func (l *lifecycle) prepare(ctx context.Context, target Target) (*deployed, error) {
 	if l.releases == nil || l.router == nil || l.scaler == nil {
 		return nil, kube.ErrNoCluster
 	}
-	return l.find(ctx, namespace, c.Service)
+	return l.find(ctx, target.Namespace, target.Service)
 }
 
 // promote makes the canary the primary: the primary gets the canary's

@@ -50,7 +50,7 @@ func (r *Release) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	default:
 		return nil, fmt.Errorf("result %q is not a Keptn result: release needs pass, warning (promote) or fail (roll back)", in.Result)
 	}
-	d, err := r.prepare(ctx, in.Common)
+	d, err := r.prepare(ctx, t.Target)
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func (r *Rollback) Run(ctx context.Context, t Trigger) (events.Finished, error) 
 	if err := in.ValidateTarget(); err != nil {
 		return nil, err
 	}
-	d, err := r.prepare(ctx, in.Common)
+	d, err := r.prepare(ctx, t.Target)
 	if err != nil {
 		return nil, err
 	}
