@@ -411,10 +411,9 @@ func answers(e, trigger cloudevents.Event, finishedType string) bool {
 
 // run waits for the task's turn on the releases of its target and runs it
 // under the retry rules; decodeErr and targetErr, when set, are its
-// answer. It returns done,
-// which lets the next task of those releases go. A *handBackError means
-// the task did not run to an answer because helm-service is stopping: the
-// delivery goes back to the bus unanswered.
+// answer. It returns done, which lets the next task of those releases go.
+// A *handBackError means the task did not run to an answer because
+// helm-service is stopping: the delivery goes back to the bus unanswered.
 func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, t Trigger, decodeErr, targetErr error) (finished events.Finished, done func(), err error) {
 	done = func() {}
 	if decodeErr != nil {
