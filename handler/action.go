@@ -45,14 +45,14 @@ type Action struct {
 	releases Releases
 	router   Router
 	scaler   Scaler
-	locks    *Locks
 	settings ActionSettings
 }
 
 // NewAction returns the action task. releases, router and scaler are nil
-// when no cluster is configured. locks are shared with the other tasks.
-func NewAction(releases Releases, router Router, scaler Scaler, locks *Locks, settings ActionSettings) *Action {
-	return &Action{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, locks: locks, settings: settings}
+// when no cluster is configured. The dispatcher runs it in the lanes of
+// every release the service can have.
+func NewAction(releases Releases, router Router, scaler Scaler, settings ActionSettings) *Action {
+	return &Action{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, settings: settings}
 }
 
 // Name implements Task.
@@ -85,12 +85,7 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if a.releases == nil || a.scaler == nil {
 		return nil, kube.ErrNoCluster
 	}
-	namespace, err := targetNamespace(a.settings.NamespaceTemplate, in.Common)
-	if err != nil {
-		return nil, err
-	}
-	unlock := a.locks.Lock(releaseKeys(namespace, serviceReleases(in.Service))...)
-	defer unlock()
+	namespace := t.Target.Namespace
 	d, err := deployed.Find(ctx, a.releases, namespace, in.Service)
 	if err != nil {
 		return nil, fmt.Errorf("scale: %w", err)

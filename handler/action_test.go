@@ -23,7 +23,7 @@ func (f *fixture) withAction(s ActionSettings) *fixture {
 	pub := mocks.NewMockPublisher(f.ctrl)
 	f.published = &recorder{}
 	f.published.expect(pub)
-	act := NewAction(f.releases, f.router, f.scaler, NewLocks(), s)
+	act := NewAction(f.releases, f.router, f.scaler, s)
 	f.dispatcher = NewDispatcher("helm-service", pub, quiet, act)
 	return f
 }

@@ -15,7 +15,7 @@ import (
 func BenchmarkIgnoreOwnEvent(b *testing.B) {
 	ctrl := gomock.NewController(b)
 	d := NewDispatcher("helm-service", mocks.NewMockPublisher(ctrl), quiet,
-		NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, nil, nil, NewLocks(), settings))
+		NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, nil, nil, settings))
 	e := triggerEvent(b, validTrigger())
 	e.SetSource("helm-service")
 	del := eventbus.Delivery{Subject: e.Type(), Event: e}

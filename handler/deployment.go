@@ -59,16 +59,15 @@ type Deployment struct {
 	router     Router
 	scaler     Scaler
 	settings   DeploymentSettings
-	locks      *Locks
 	variables  Variables
 }
 
 // NewDeployment returns the deployment task. namespaces, releases, router
 // and scaler are nil when no cluster is configured; every trigger is then
-// answered with an error saying so. locks are shared with the release and
-// rollback tasks.
-func NewDeployment(src ChartSource, namespaces Namespaces, releases Releases, router Router, scaler Scaler, locks *Locks, settings DeploymentSettings) *Deployment {
-	return &Deployment{charts: tracedChartsOf(src), namespaces: namespaces, releases: readOnceReleasesOf(tracedReleasesOf(releases)), router: tracedRouterOf(router), scaler: scaler, settings: settings, locks: locks}
+// answered with an error saying so. The dispatcher runs it in the lanes of
+// the releases it writes (see TouchedReleases).
+func NewDeployment(src ChartSource, namespaces Namespaces, releases Releases, router Router, scaler Scaler, settings DeploymentSettings) *Deployment {
+	return &Deployment{charts: tracedChartsOf(src), namespaces: namespaces, releases: readOnceReleasesOf(tracedReleasesOf(releases)), router: tracedRouterOf(router), scaler: scaler, settings: settings}
 }
 
 // WithVariables gives the task the variable groups: triggers may then set
@@ -94,10 +93,7 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err := in.ValidateTarget(); err != nil {
 		return nil, err
 	}
-	namespace, err := targetNamespace(d.settings.NamespaceTemplate, in.Common)
-	if err != nil {
-		return nil, err
-	}
+	namespace := t.Target.Namespace
 	if len(in.Service) > maxReleaseName {
 		return nil, fmt.Errorf("service %q is longer than the %d characters Helm allows in a release name", in.Service, maxReleaseName)
 	}
@@ -142,8 +138,6 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	mergeSpan.End()
 	target := map[string]string{kube.LabelProject: in.Project, kube.LabelStage: in.Stage, kube.LabelService: in.Service}
 
-	unlock := d.locks.Lock(releaseKeys(namespace, deploymentReleases(in.Service, strategy))...)
-	defer unlock()
 	if ctx, err = d.refuseSharedReleases(ctx, namespace, in.Service, strategy); err != nil {
 		return nil, err
 	}

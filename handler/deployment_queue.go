@@ -14,17 +14,22 @@ func (d *Deployment) Superseding() bool { return true }
 // strategy writes, <service>-primary and <service>-canary for blue/green,
 // <service> otherwise.
 func (d *Deployment) TouchedReleases(t Trigger) []string {
+	return deploymentReleases(t.Common.Service, d.TriggerStrategy(t))
+}
+
+// TriggerStrategy implements StrategyTeller: the trigger's
+// deploymentstrategy, direct when it cannot be read (Run then refuses the
+// trigger).
+func (d *Deployment) TriggerStrategy(t Trigger) events.Strategy {
 	var in struct {
 		Deployment struct {
 			Strategy string `json:"deploymentstrategy"`
 		} `json:"deployment"`
 	}
-	// Read leniently: a trigger this cannot read is refused by Run, which
-	// then touches no release at all.
 	_ = json.Unmarshal(t.Event.Data(), &in)
 	strategy, err := events.ParseStrategy(in.Deployment.Strategy)
 	if err != nil {
-		strategy = events.StrategyDirect
+		return events.StrategyDirect
 	}
-	return deploymentReleases(t.Common.Service, strategy)
+	return strategy
 }

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,8 +21,10 @@ import (
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/lanes"
 	"github.com/helm-service/helm-service/pkg/lease"
 	"github.com/helm-service/helm-service/pkg/ledger"
+	"github.com/helm-service/helm-service/pkg/retry"
 	"github.com/helm-service/helm-service/pkg/tasklog"
 	"github.com/helm-service/helm-service/pkg/tracing"
 )
@@ -61,9 +62,11 @@ type Trigger struct {
 	Log    *slog.Logger
 	// changes collects the changes the task made, for CDEvents.
 	changes *changeLog
-	// holds are the releases the task takes while it runs (see
-	// holdReleases); nil outside a dispatcher.
-	holds *releaseHolds
+	// Target is what the trigger is for, resolved once by the dispatcher.
+	Target Target
+	// pass is the task's turn on its releases (see holdReleases); nil
+	// outside a dispatcher.
+	pass *lanes.Pass
 }
 
 // Superseding is implemented by tasks for which, when several triggers for
@@ -148,7 +151,7 @@ type Dispatcher struct {
 	log    *slog.Logger
 	tasks  map[string]Task // by trigger type
 	opts   Options
-	queue  *releaseQueue
+	lanes  *lanes.Lanes
 	tracer trace.Tracer
 
 	mu      sync.Mutex
@@ -197,7 +200,7 @@ func (d *Dispatcher) With(opts Options) *Dispatcher {
 		opts.Observer = noObserver{}
 	}
 	d.opts = opts
-	d.queue = newReleaseQueue(opts.MaxParallel)
+	d.lanes = lanes.New(opts.MaxParallel, lanes.WithLeases(opts.Leases), lanes.WithRunLog(opts.Ledger), lanes.WithLogger(d.log))
 	d.running = map[ledger.Key]*inflight{}
 	return d
 }
@@ -215,7 +218,7 @@ func (d *Dispatcher) Subjects() []string {
 // StopAccepting makes tasks that have not started give up: their
 // deliveries are handed back to the bus unanswered, for another replica or
 // the next start. Running tasks go on.
-func (d *Dispatcher) StopAccepting() { d.queue.stop() }
+func (d *Dispatcher) StopAccepting() { d.lanes.Stop() }
 
 // Handle handles one delivery from the bus. It never panics.
 func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
@@ -248,6 +251,10 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		d.ack(ctx, del, log)
 		return
 	}
+	// Resolved before the span starts, which names the namespace; an error
+	// is the task's answer (see run).
+	var targetErr error
+	t.Target, targetErr = d.resolveTarget(task, t)
 	ctx, span := d.startTask(ctx, del.Subject, &t)
 	defer span.End()
 	log = t.Log
@@ -325,11 +332,11 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 		}
 	}
 
-	finished, done, handBack, err := d.run(ctx, del, task, t, decodeErr)
+	finished, done, err := d.run(ctx, del, task, t, decodeErr, targetErr)
 	// The release stays held until the delivery is settled, so that a newer
 	// task for it never finishes before this one is acknowledged.
 	defer done()
-	if handBack {
+	if handBack := (*handBackError)(nil); errors.As(err, &handBack) {
 		d.opts.Observer.TaskDone(task.Name(), outcomeHandedBack)
 		log.Info("task handed back unanswered", "reason", err)
 		d.nak(del, log)
@@ -402,154 +409,77 @@ func answers(e, trigger cloudevents.Event, finishedType string) bool {
 	return e.Type() == finishedType && events.StringExtension(e, events.ExtTriggeredID) == trigger.ID()
 }
 
-// run runs the task in the queue of each release it touches and returns
-// done, which lets the next task of those releases go. handBack is true
-// when the task did not run to an answer because helm-service is stopping:
-// the delivery goes back to the bus unanswered.
-func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, t Trigger, decodeErr error) (finished events.Finished, done func(), handBack bool, err error) {
+// run waits for the task's turn on the releases of its target and runs it
+// under the retry rules; decodeErr and targetErr, when set, are its
+// answer. It returns done, which lets the next task of those releases go.
+// A *handBackError means the task did not run to an answer because
+// helm-service is stopping: the delivery goes back to the bus unanswered.
+func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, t Trigger, decodeErr, targetErr error) (finished events.Finished, done func(), err error) {
 	done = func() {}
 	if decodeErr != nil {
-		return nil, done, false, decodeErr
+		return nil, done, decodeErr
 	}
 	if del.LastAttempt() && del.Attempt > 1 {
-		return nil, done, false, fmt.Errorf("%s was delivered %d times without being answered (helm-service stopped or lost its connection during each attempt); giving up", t.Event.Type(), del.Attempt)
+		return nil, done, fmt.Errorf("%s was delivered %d times without being answered (helm-service stopped or lost its connection during each attempt); giving up", t.Event.Type(), del.Attempt)
 	}
-	c := t.Common
-	var keys []string
-	if c.Project != "" && c.Stage != "" && c.Service != "" {
-		namespace, err := targetNamespace(d.opts.NamespaceTemplate, c)
-		if err != nil {
-			return nil, done, false, err
-		}
-		if d.opts.AllowNamespace != nil {
-			if err := d.opts.AllowNamespace(namespace); err != nil {
-				return nil, done, false, err
-			}
-		}
-		keys = releaseKeys(namespace, touchedReleases(task, t))
+	if targetErr != nil {
+		return nil, done, targetErr
 	}
 	d.opts.Observer.TaskQueued()
 	defer d.opts.Observer.TaskLeft()
 	s, ok := task.(Superseding)
-	superseding := ok && s.Superseding()
-	release, by, err := d.queue.acquire(ctx, keys, task.Name(), t.Event.ID(), del.Seq, superseding)
-	if err != nil {
-		return nil, done, true, err
+	pass, err := d.lanes.Enter(ctx, lanes.Ticket{Releases: t.Target.Releases, Kind: task.Name(), ID: t.Event.ID(), Seq: del.Seq, Superseding: ok && s.Superseding(), Log: t.Log})
+	var superseded *lanes.SupersededError
+	switch {
+	case errors.As(err, &superseded):
+		return nil, pass.Leave, err
+	case err != nil:
+		pass.Leave()
+		return nil, done, &handBackError{err}
 	}
-	if by != nil {
-		return nil, done, false, &supersededError{by: by.by, kind: task.Name(), releases: keys, ran: by.ran}
-	}
-	// Waits (for another replica's lease, before a retry) end when this
-	// process stops taking work; the task itself runs under ctx.
-	waitCtx, stopWaits := d.queue.waitContext(ctx)
-	defer stopWaits()
-	if len(keys) > 0 && d.opts.Leases != nil {
-		held, err := d.acquireLeases(waitCtx, keys)
-		if err != nil {
-			release()
-			return nil, done, true, err
-		}
-		unqueue := release
-		release = func() { held.release(t.Log); unqueue() }
+	ctx = pass.Context()
+	if pass.Exclusive() {
 		// Holding the leases, no other helm-service works on the releases:
 		// a pending record one left behind died with it and is recovered
-		// at once. Should a lease be lost (NATS out of reach for longer
-		// than LOCK_TTL), another replica may take the release: the task
-		// stops and its trigger goes back to the bus.
-		var stopTask context.CancelCauseFunc
-		ctx, stopTask = context.WithCancelCause(helm.WithExclusive(ctx))
-		defer stopTask(nil)
-		held.stopOnLoss(ctx, stopTask)
+		// at once.
+		ctx = helm.WithExclusive(ctx)
 	}
-	holds := &releaseHolds{d: d, kind: task.Name(), id: t.Event.ID(), seq: del.Seq, waitCtx: waitCtx, log: t.Log}
-	t.holds = holds
-	unqueue := release
-	release = func() { holds.release(); unqueue() }
-	lastRunKey := strings.Join(keys, ",")
-	if superseding && len(keys) > 0 && d.opts.Ledger != nil {
-		switch last, found, err := d.opts.Ledger.LastRun(ctx, lastRunKey, task.Name()); {
-		case err != nil:
-			t.Log.Warn("cannot tell whether a newer trigger ran on the release; running this one", "error", err)
-		case found && last.Seq > del.Seq:
-			return nil, release, false, &supersededError{by: last.TriggerID, kind: task.Name(), releases: keys, ran: true}
-		}
-	}
+	t.pass = pass
 	start := time.Now()
-	finished, stopped, err := d.runRetrying(ctx, waitCtx, task, t)
+	finished, err = retry.Run(ctx, pass.WaitContext(), d.retry(t.Log), func(ctx context.Context) (events.Finished, error) {
+		return runSafely(ctx, task, t)
+	})
 	d.opts.Observer.TaskRan(task.Name(), time.Since(start))
-	if ctx.Err() != nil || stopped || errors.Is(err, errStopping) {
-		// Shutdown cancelled the task, or came while it waited to run
-		// again or for a release it holds while it runs: whatever it did
-		// is redone on the next delivery, which also recovers a release it
-		// left pending.
-		release()
-		if stopped {
-			return nil, done, true, errStopping
-		}
-		if ctx.Err() == nil {
-			return nil, done, true, err
-		}
-		return nil, done, true, fmt.Errorf("cancelled by shutdown: %w", context.Cause(ctx))
+	// Shutdown cancelled the task, or came while it waited to run again or
+	// for a release it holds while it runs: whatever it did is redone on
+	// the next delivery, which also recovers a release it left pending.
+	var stopped *retry.StoppedError
+	switch {
+	case errors.As(err, &stopped):
+		pass.Leave()
+		return nil, done, &handBackError{lanes.ErrStopping}
+	case ctx.Err() != nil:
+		pass.Leave()
+		return nil, done, &handBackError{fmt.Errorf("cancelled by shutdown: %w", context.Cause(ctx))}
+	case errors.Is(err, lanes.ErrStopping):
+		pass.Leave()
+		return nil, done, &handBackError{err}
 	}
-	if superseding && len(keys) > 0 && d.opts.Ledger != nil {
-		if rerr := d.opts.Ledger.RecordRun(ctx, lastRunKey, task.Name(), ledger.Run{TriggerID: t.Event.ID(), Seq: del.Seq}); rerr != nil {
-			t.Log.Warn("cannot record the trigger as the last one that ran on the release", "error", rerr)
-		}
-	}
-	return finished, release, false, err
+	pass.Ran(ctx)
+	return finished, pass.Leave, err
 }
 
-// runRetrying runs the task, and runs it again after a pause while it fails
-// for a reason that passes: the Kubernetes API server is unreachable (for
-// up to ClusterRetryTimeout), or the release is pending (for up to
-// PendingRetryTimeout, pausing until a pending record is old enough to be
-// recovered). stopped is true when waitCtx ended during a pause.
-func (d *Dispatcher) runRetrying(ctx, waitCtx context.Context, task Task, t Trigger) (finished events.Finished, stopped bool, err error) {
-	var unreachableSince, pendingSince time.Time
-	pause, maxPause := d.opts.RetryBackoff, 16*d.opts.RetryBackoff
-	for attempt := 1; ; attempt++ {
-		finished, err = runSafely(ctx, task, t)
-		if err == nil || ctx.Err() != nil {
-			return finished, false, err
-		}
-		now := time.Now()
-		wait := pause
-		switch {
-		case d.opts.ClusterRetryTimeout > 0 && kube.Unreachable(err) && !errors.Is(err, helm.ErrWaitTimeout):
-			if unreachableSince.IsZero() {
-				unreachableSince = now
-			}
-			if down := now.Sub(unreachableSince); down >= d.opts.ClusterRetryTimeout {
-				return nil, false, fmt.Errorf("the Kubernetes API server was unreachable for %s, longer than helm-service waits for it (CLUSTER_RETRY_TIMEOUT %s); gave up after %d attempts, the last of which failed with: %w",
-					down.Round(time.Second), d.opts.ClusterRetryTimeout, attempt, err)
-			}
-		case d.opts.PendingRetryTimeout > 0 && helm.Pending(err):
-			if pendingSince.IsZero() {
-				pendingSince = now
-			}
-			if waited := now.Sub(pendingSince); waited >= d.opts.PendingRetryTimeout {
-				return nil, false, fmt.Errorf("the release stayed pending for the %s helm-service waited (PENDING_RETRY_TIMEOUT %s); gave up after %d attempts: %w",
-					waited.Round(time.Second), d.opts.PendingRetryTimeout, attempt, err)
-			}
-			var pe *helm.PendingError
-			if errors.As(err, &pe) {
-				// Run again once the record is old enough to recover, or
-				// sooner in case its operation ends.
-				wait = min(pe.RecoverAfter+100*time.Millisecond, maxPause)
-			}
-		default:
-			return finished, false, err
-		}
-		t.Log.Warn("task failed for a reason that passes; running it again", "error", err, "attempt", attempt, "in", wait.String())
-		timer := time.NewTimer(wait)
-		select {
-		case <-timer.C:
-		case <-waitCtx.Done():
-			timer.Stop()
-			return nil, true, err
-		}
-		pause = min(2*pause, maxPause)
-	}
+// handBackError says the task did not run to an answer: its delivery goes
+// back to the bus unanswered, for another replica or the next start.
+type handBackError struct{ err error }
+
+func (e *handBackError) Error() string { return e.err.Error() }
+func (e *handBackError) Unwrap() error { return e.err }
+
+// retry is the policy a task runs under: the rules of retryRules with the
+// configured budgets.
+func (d *Dispatcher) retry(log *slog.Logger) retry.Policy {
+	return retry.Policy{Rules: retryRules(d.opts.ClusterRetryTimeout, d.opts.PendingRetryTimeout), Backoff: d.opts.RetryBackoff, Log: log}
 }
 
 // heartbeat tells the bus, until stopped, that the delivery is still being

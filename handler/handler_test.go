@@ -153,11 +153,10 @@ func newFixtureOf(t *testing.T, settings DeploymentSettings, lifecycleSettings L
 	}
 	pub := mocks.NewMockPublisher(ctrl)
 	f.published.expect(pub)
-	locks := NewLocks()
-	dep := NewDeployment(f.charts, f.namespaces, f.releases, f.router, f.scaler, locks, settings)
-	rel := NewRelease(f.releases, f.router, f.scaler, locks, lifecycleSettings)
-	rb := NewRollback(f.releases, f.router, f.scaler, locks, lifecycleSettings)
-	act := NewAction(f.releases, f.router, f.scaler, locks, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, NamespaceTemplate: settings.NamespaceTemplate})
+	dep := NewDeployment(f.charts, f.namespaces, f.releases, f.router, f.scaler, settings)
+	rel := NewRelease(f.releases, f.router, f.scaler, lifecycleSettings)
+	rb := NewRollback(f.releases, f.router, f.scaler, lifecycleSettings)
+	act := NewAction(f.releases, f.router, f.scaler, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, NamespaceTemplate: settings.NamespaceTemplate})
 	del := NewServiceDelete(f.releases, f.router, f.namespaces, removal)
 	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb, act, del).With(Options{NamespaceTemplate: settings.NamespaceTemplate})
 	f.deployment, f.release, f.removal, f.ctrl = dep, rel, del, ctrl
@@ -375,7 +374,7 @@ func TestDeploymentCollaboratorErrors(t *testing.T) {
 		pub := mocks.NewMockPublisher(ctrl)
 		rec := &recorder{}
 		rec.expect(pub)
-		d := NewDispatcher("helm-service", pub, quiet, NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, nil, nil, NewLocks(), settings))
+		d := NewDispatcher("helm-service", pub, quiet, NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, nil, nil, settings))
 		e := triggerEvent(t, validTrigger())
 		d.Handle(context.Background(), eventbus.Delivery{Subject: e.Type(), Event: e})
 		_, data := rec.finished(t)
@@ -414,35 +413,5 @@ func TestDispatcherAnswersMalformedCloudEvent(t *testing.T) {
 	_, data = f.published.finished(t)
 	if !strings.Contains(data.Message, "not a JSON CloudEvent") {
 		t.Errorf("message = %q", data.Message)
-	}
-}
-
-func TestKeyedMutexSerializesPerKey(t *testing.T) {
-	k := NewLocks()
-	var mu sync.Mutex
-	running := map[string]int{}
-	var wg sync.WaitGroup
-	for i := range 40 {
-		key := fmt.Sprintf("release-%d", i%4)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			unlock := k.Lock(key)
-			defer unlock()
-			mu.Lock()
-			running[key]++
-			if running[key] > 1 {
-				t.Errorf("two holders of %s", key)
-			}
-			mu.Unlock()
-			time.Sleep(time.Millisecond)
-			mu.Lock()
-			running[key]--
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if len(k.locks) != 0 {
-		t.Errorf("%d locks left behind", len(k.locks))
 	}
 }

@@ -38,7 +38,6 @@ type lifecycle struct {
 	releases Releases
 	router   Router
 	scaler   Scaler
-	locks    *Locks
 	settings LifecycleSettings
 	// variables are nil without variable groups.
 	variables Variables
@@ -49,16 +48,12 @@ func (l *lifecycle) find(ctx context.Context, namespace, service string) (*deplo
 	return deployed.Find(ctx, l.releases, namespace, service)
 }
 
-// prepare checks the target and the cluster, and finds the service.
-func (l *lifecycle) prepare(ctx context.Context, c events.Common) (*deployed.Service, error) {
-	namespace, err := targetNamespace(l.settings.NamespaceTemplate, c)
-	if err != nil {
-		return nil, err
-	}
+// prepare checks the cluster, and finds the target's service.
+func (l *lifecycle) prepare(ctx context.Context, target Target) (*deployed.Service, error) {
 	if l.releases == nil || l.router == nil || l.scaler == nil {
 		return nil, kube.ErrNoCluster
 	}
-	return l.find(ctx, namespace, c.Service)
+	return l.find(ctx, target.Namespace, target.Service)
 }
 
 // promote makes the canary the primary: the primary gets the canary's

@@ -11,9 +11,10 @@ import (
 const LabelBranch = "branch"
 
 // targetNamespace is the namespace a trigger's service lives in, from the
-// namespace template (nil: kube.DefaultNamespaceTemplate). Every task and
-// the dispatcher's allow-list and queue go through it, so that a release,
-// rollback or action finds what a deployment put there.
+// namespace template (nil: kube.DefaultNamespaceTemplate). The dispatcher
+// computes it once per trigger (see resolveTarget) for the allow-list, the
+// lanes, the task's span and the task itself (Trigger.Target), so that a
+// release, rollback or action finds what a deployment put there.
 func targetNamespace(tmpl *kube.NamespaceTemplate, c events.Common) (string, error) {
 	ns, err := tmpl.Namespace(kube.NamespaceFields{
 		Project: c.Project, Stage: c.Stage, Service: c.Service,

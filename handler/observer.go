@@ -2,10 +2,10 @@ package handler
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/lanes"
 )
 
 // Observer is told about the dispatcher's tasks (for metrics). Its methods
@@ -36,28 +36,10 @@ func (noObserver) TaskLeft()                     {}
 func (noObserver) TaskRan(string, time.Duration) {}
 func (noObserver) TaskDone(string, string)       {}
 
-// supersededError says a task was not run because a newer trigger for its
-// releases replaces it: one queued behind it, or one that already ran, in
-// this process or on another replica. Either way it is an outcome of its
-// own, not an error of the task.
-type supersededError struct {
-	by, kind string
-	releases []string // release keys
-	ran      bool     // the newer trigger already ran
-}
-
-func (e *supersededError) Error() string {
-	newer := "queued behind this one"
-	if e.ran {
-		newer = "that already ran"
-	}
-	return fmt.Sprintf("superseded by trigger %s, a newer %s of %s %s; this one was not run", e.by, e.kind, describeReleases(e.releases), newer)
-}
-
 // outcomeOf is the outcome of a task that was answered: err is the task's
 // error, finished its answer when it has none.
 func outcomeOf(finished events.Finished, err error) string {
-	var superseded *supersededError
+	var superseded *lanes.SupersededError
 	switch {
 	case errors.As(err, &superseded):
 		return outcomeSuperseded

@@ -18,16 +18,6 @@ import (
 	"github.com/helm-service/helm-service/pkg/metrics"
 )
 
-// waiting is how many tickets wait in the lane of key.
-func (q *releaseQueue) waiting(key string) int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if l := q.lanes[key]; l != nil {
-		return len(l.waiting)
-	}
-	return 0
-}
-
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -96,7 +86,7 @@ func TestQueuedDeploymentsOfOneReleaseOnlyTheNewestRuns(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); deliver(i) }()
 	}
-	eventually(t, "five deployments queue up", func() bool { return f.dispatcher.queue.waiting("sockshop-staging/carts") == 5 })
+	eventually(t, "five deployments queue up", func() bool { return f.dispatcher.lanes.Waiting("sockshop-staging/carts") == 5 })
 	close(unblock)
 	wg.Wait()
 
@@ -197,15 +187,13 @@ func TestStopAcceptingHandsQueuedTasksBack(t *testing.T) {
 		f.dispatcher.Handle(context.Background(), eventbus.Delivery{Subject: running.Type(), Event: running, Seq: 1})
 	}()
 	eventually(t, "the first task runs", func() bool {
-		f.dispatcher.queue.mu.Lock()
-		defer f.dispatcher.queue.mu.Unlock()
-		return len(f.dispatcher.queue.lanes) == 1
+		return f.dispatcher.lanes.Busy() == 1
 	})
 	go func() {
 		defer wg.Done()
 		f.dispatcher.Handle(context.Background(), eventbus.Delivery{Subject: queued.Type(), Event: queued, Seq: 2})
 	}()
-	eventually(t, "the second task queues", func() bool { return f.dispatcher.queue.waiting("sockshop-staging/carts") == 1 })
+	eventually(t, "the second task queues", func() bool { return f.dispatcher.lanes.Waiting("sockshop-staging/carts") == 1 })
 	f.dispatcher.StopAccepting()
 	close(unblock)
 	wg.Wait()
@@ -252,119 +240,4 @@ func TestSameTriggerDeliveredTwiceAtOnceRunsOnce(t *testing.T) {
 	if got := f.published.finishedByID(t)["trigger-id"]; len(got) != 1 || got[0].Status != events.StatusSucceeded {
 		t.Errorf(".finished = %+v, want one, succeeded", got)
 	}
-}
-
-// TestQueueRunsTicketsOnSeveralReleasesWithoutDeadlock: tickets on
-// overlapping sets of releases, entering in any order, all run, never two
-// on one release at once.
-func TestQueueRunsTicketsOnSeveralReleasesWithoutDeadlock(t *testing.T) {
-	q := newReleaseQueue(3)
-	sets := [][]string{{"ns/a", "ns/b"}, {"ns/b", "ns/c"}, {"ns/c", "ns/a"}, {"ns/a"}, {"ns/a", "ns/b", "ns/c"}, {"ns/c"}}
-	var mu sync.Mutex
-	busy := map[string]bool{}
-	var wg sync.WaitGroup
-	for i := range 60 {
-		keys := sortedKeys(sets[i%len(sets)])
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			release, by, err := q.acquire(context.Background(), keys, "task", fmt.Sprint(i), uint64(60-i), false)
-			if err != nil || by != nil {
-				t.Errorf("ticket %d: %v %v", i, by, err)
-				return
-			}
-			mu.Lock()
-			for _, k := range keys {
-				if busy[k] {
-					t.Errorf("two tickets on %s at once", k)
-				}
-				busy[k] = true
-			}
-			mu.Unlock()
-			time.Sleep(time.Millisecond)
-			mu.Lock()
-			for _, k := range keys {
-				busy[k] = false
-			}
-			mu.Unlock()
-			release()
-		}()
-	}
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(10 * time.Second):
-		t.Fatal("tickets wait for each other")
-	}
-	if n := len(q.lanes); n != 0 {
-		t.Errorf("%d lanes left behind", n)
-	}
-}
-
-// TestQueueSupersedesOnlyTheSameWork: among deployments on the same
-// releases queued back to back only the newest runs; one on a part of
-// them (another service sharing a release) in between is not the same
-// work and keeps the older one from being superseded.
-func TestQueueSupersedesOnlyTheSameWork(t *testing.T) {
-	q := newReleaseQueue(4)
-	ctx := context.Background()
-	blueGreen := []string{"ns/carts-canary", "ns/carts-primary"}
-	release, _, err := q.acquire(ctx, blueGreen, "deployment", "running", 1, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type result struct {
-		id string
-		by *superseded
-	}
-	results := make(chan result, 8)
-	enter := func(keys []string, id string, seq uint64) {
-		go func() {
-			rel, by, err := q.acquire(ctx, keys, "deployment", id, seq, true)
-			if err != nil {
-				t.Error(err)
-			}
-			if rel != nil {
-				rel()
-			}
-			results <- result{id, by}
-		}()
-		eventually(t, id+" queues", func() bool { return q.waiting(keys[len(keys)-1]) > 0 && q.ticketWaits(id) })
-	}
-	enter(blueGreen, "bg-2", 2)
-	enter([]string{"ns/carts-primary"}, "direct-3", 3)
-	enter(blueGreen, "bg-4", 4)
-	enter(blueGreen, "bg-5", 5)
-	release()
-	got := map[string]string{}
-	for range 4 {
-		r := <-results
-		got[r.id] = "ran"
-		if r.by != nil {
-			got[r.id] = "superseded by " + r.by.by
-		}
-	}
-	want := map[string]string{"bg-2": "ran", "direct-3": "ran", "bg-4": "superseded by bg-5", "bg-5": "ran"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
-	// A late one older than bg-5 is superseded by it, which already ran.
-	if _, by, err := q.acquire(ctx, blueGreen, "deployment", "bg-late", 3, true); err != nil || by == nil || by.by != "bg-5" || !by.ran {
-		t.Errorf("late ticket: %+v %v, want superseded by bg-5 that ran", by, err)
-	}
-}
-
-// ticketWaits tells whether the ticket of trigger id waits in a lane.
-func (q *releaseQueue) ticketWaits(id string) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, l := range q.lanes {
-		for _, w := range l.waiting {
-			if w.id == id {
-				return true
-			}
-		}
-	}
-	return false
 }

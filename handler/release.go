@@ -15,9 +15,10 @@ type Release struct {
 }
 
 // NewRelease returns the release task. releases, router and scaler are nil
-// when no cluster is configured. locks are shared with the deployment task.
-func NewRelease(releases Releases, router Router, scaler Scaler, locks *Locks, settings LifecycleSettings) *Release {
-	return &Release{lifecycle{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, locks: locks, settings: settings}}
+// when no cluster is configured. The dispatcher runs it in the lanes of
+// every release the service can have.
+func NewRelease(releases Releases, router Router, scaler Scaler, settings LifecycleSettings) *Release {
+	return &Release{lifecycle{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, settings: settings}}
 }
 
 // WithVariables gives the task the variable groups: a promotion then
@@ -49,12 +50,11 @@ func (r *Release) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	default:
 		return nil, fmt.Errorf("result %q is not a Keptn result: release needs pass, warning (promote) or fail (roll back)", in.Result)
 	}
-	d, err := r.prepare(ctx, in.Common)
+	d, err := r.prepare(ctx, t.Target)
 	if err != nil {
 		return nil, err
 	}
-	defer r.locks.Lock(releaseKeys(d.Namespace, serviceReleases(d.Name))...)()
-	// Read again under the lock: a deployment may have just finished.
+	// Read the releases again before acting on them.
 	if d, err = r.find(ctx, d.Namespace, d.Name); err != nil {
 		return nil, err
 	}

@@ -1,11 +1,8 @@
 package handler
 
 import (
-	"cmp"
-	"slices"
-	"strings"
-
 	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/lanes"
 )
 
 // ReleaseToucher is a Task that names the Helm releases a trigger's work
@@ -42,40 +39,9 @@ func deploymentReleases(service string, strategy events.Strategy) []string {
 	return []string{service}
 }
 
-// releaseKeys are the queue, lease and lock keys of releases of a
-// namespace: "<namespace>/<name>", each once, in releaseKeyOrder.
-func releaseKeys(namespace string, names []string) []string {
-	keys := make([]string, 0, len(names))
-	for _, n := range names {
-		keys = append(keys, namespace+"/"+n)
-	}
-	return sortedKeys(keys)
-}
-
-// sortedKeys sorts release keys in releaseKeyOrder and drops repeats.
-func sortedKeys(keys []string) []string {
-	keys = slices.Clone(keys)
-	slices.SortFunc(keys, releaseKeyOrder)
-	return slices.Compact(keys)
-}
-
-// releaseKeyOrder is the one order in which every task takes the releases
-// it touches, so that no two tasks each hold one the other waits for: by
-// namespace, then by release name (the order of service removal, which
-// takes them namespace by namespace).
-func releaseKeyOrder(a, b string) int {
-	nsA, nameA, _ := strings.Cut(a, "/")
-	nsB, nameB, _ := strings.Cut(b, "/")
-	return cmp.Or(cmp.Compare(nsA, nsB), cmp.Compare(nameA, nameB))
-}
-
-// describeReleases names release keys in a message.
-func describeReleases(keys []string) string {
-	if len(keys) == 1 {
-		return "release " + keys[0]
-	}
-	return "releases " + strings.Join(keys, ", ")
-}
+// releaseKeys are the lane and lease keys of releases of a namespace:
+// "<namespace>/<name>", each once, in lanes.KeyOrder.
+func releaseKeys(namespace string, names []string) []string { return lanes.Keys(namespace, names) }
 
 // TouchedReleases implements ReleaseToucher: release and rollback act on
 // whichever releases the service has.

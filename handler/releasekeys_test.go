@@ -214,7 +214,7 @@ func TestServiceDeleteWaitsInTheQueueOfEachRelease(t *testing.T) {
 		defer wg.Done()
 		f.dispatcher.Handle(ctx, deliveryOfData(t, validTrigger(), "deploy", 1))
 	}()
-	eventually(t, "the deployment waits for a slot", func() bool { return f.dispatcher.queue.running("sockshop-staging/carts") })
+	eventually(t, "the deployment waits for a slot", func() bool { return f.dispatcher.lanes.Running("sockshop-staging/carts") })
 	close(unblockFind)
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
@@ -228,51 +228,10 @@ func TestServiceDeleteWaitsInTheQueueOfEachRelease(t *testing.T) {
 	}
 }
 
-// TestReleaseKeysSortByNamespaceThenName: the order every task takes its
-// releases in is the order service removal takes namespaces in, which a
-// plain string sort of "namespace/name" is not ('-' sorts before '/').
-func TestReleaseKeysSortByNamespaceThenName(t *testing.T) {
-	got := sortedKeys([]string{"shop-prod/carts", "shop/orders", "shop/carts", "shop-prod/carts", "shop/carts-canary"})
-	if want := "shop/carts,shop/carts-canary,shop/orders,shop-prod/carts"; strings.Join(got, ",") != want {
-		t.Errorf("sorted %v, want %s", got, want)
-	}
+// TestBlueGreenDeploymentKeys: a blue/green deployment touches its primary
+// and canary (the order of keys is tested in pkg/lanes).
+func TestBlueGreenDeploymentKeys(t *testing.T) {
 	if got := releaseKeys("shop", deploymentReleases("carts", events.StrategyBlueGreen)); strings.Join(got, ",") != "shop/carts-canary,shop/carts-primary" {
 		t.Errorf("blue/green deployment keys %v", got)
-	}
-}
-
-// TestHoldsOutOfOrderTakeEverythingAgainInOrder: a task that holds
-// releases in several calls, not in the one order, lets go of what it
-// holds and takes it all again, in order; releases it holds are not taken
-// twice.
-func TestHoldsOutOfOrderTakeEverythingAgainInOrder(t *testing.T) {
-	d := NewDispatcher("helm-service", nil, quiet)
-	ctx := context.Background()
-	release, _, err := d.queue.acquire(ctx, nil, "service.delete", "t", 1, false) // the task's slot
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &releaseHolds{d: d, kind: "service.delete", id: "t", seq: 1, waitCtx: ctx, log: quiet}
-	tr := Trigger{holds: h}
-	for _, keys := range [][]string{{"shop-prod/carts"}, {"shop-prod/carts"}, {"shop-dev/carts", "shop-prod/carts"}} {
-		if err := tr.holdReleases(ctx, keys); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := strings.Join(h.keys, ","); got != "shop-dev/carts,shop-prod/carts" {
-		t.Errorf("holds %s", got)
-	}
-	if len(h.leaves) != 1 {
-		t.Errorf("%d holds, want one taking both releases again", len(h.leaves))
-	}
-	for _, key := range []string{"shop-dev/carts", "shop-prod/carts"} {
-		if !d.queue.running(key) {
-			t.Errorf("%s is not held", key)
-		}
-	}
-	h.release()
-	release()
-	if n := len(d.queue.lanes); n != 0 {
-		t.Errorf("%d lanes left behind", n)
 	}
 }

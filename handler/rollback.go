@@ -14,8 +14,8 @@ type Rollback struct {
 }
 
 // NewRollback returns the rollback task; see NewRelease.
-func NewRollback(releases Releases, router Router, scaler Scaler, locks *Locks, settings LifecycleSettings) *Rollback {
-	return &Rollback{lifecycle{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, locks: locks, settings: settings}}
+func NewRollback(releases Releases, router Router, scaler Scaler, settings LifecycleSettings) *Rollback {
+	return &Rollback{lifecycle{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, settings: settings}}
 }
 
 // Name implements Task.
@@ -30,11 +30,11 @@ func (r *Rollback) Run(ctx context.Context, t Trigger) (events.Finished, error) 
 	if err := in.ValidateTarget(); err != nil {
 		return nil, err
 	}
-	d, err := r.prepare(ctx, in.Common)
+	d, err := r.prepare(ctx, t.Target)
 	if err != nil {
 		return nil, err
 	}
-	defer r.locks.Lock(releaseKeys(d.Namespace, serviceReleases(d.Name))...)()
+	// Read the releases again before acting on them.
 	if d, err = r.find(ctx, d.Namespace, d.Name); err != nil {
 		return nil, err
 	}

@@ -42,12 +42,10 @@ func (d *Dispatcher) startTask(ctx context.Context, subject string, t *Trigger) 
 		attrEventType.String(t.Event.Type()),
 		attrProject.String(c.Project), attrStage.String(c.Stage), attrService.String(c.Service),
 	}
-	if c.Project != "" && c.Stage != "" {
+	if t.Target.Namespace != "" {
 		// The namespace the task works in; a trigger the template cannot
 		// name one for is answered errored, and its span has none.
-		if namespace, err := targetNamespace(d.opts.NamespaceTemplate, c); err == nil {
-			attrs = append(attrs, attrNamespace.String(namespace))
-		}
+		attrs = append(attrs, attrNamespace.String(t.Target.Namespace))
 	}
 	if c.Service != "" {
 		attrs = append(attrs, attrRelease.String(c.Service))

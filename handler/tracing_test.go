@@ -167,7 +167,7 @@ func TestTaskSpansContinueTheTriggersTrace(t *testing.T) {
 	}).Times(2)
 	router.EXPECT().Route(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil)
 	d := NewDispatcher("helm-service", rig.bus, quiet,
-		NewDeployment(src, nss, rels, router, mocks.NewMockScaler(ctrl), NewLocks(), settings)).With(Options{TracerProvider: tp})
+		NewDeployment(src, nss, rels, router, mocks.NewMockScaler(ctrl), settings)).With(Options{TracerProvider: tp})
 	rig.serve(t, d)
 
 	data := validTrigger()
@@ -261,7 +261,7 @@ func TestTaskSpanNamesTheTemplatesNamespace(t *testing.T) {
 	withTemplate := settings
 	withTemplate.NamespaceTemplate = tmpl
 	d := NewDispatcher("helm-service", rig.bus, quiet,
-		NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), NewLocks(), withTemplate)).
+		NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), withTemplate)).
 		With(Options{TracerProvider: tp, NamespaceTemplate: tmpl})
 	rig.serve(t, d)
 	rig.send(t, tracedTrigger(t, validTrigger()))
@@ -297,7 +297,7 @@ func TestFailedTaskSpans(t *testing.T) {
 	rels.EXPECT().Get(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, helm.ErrNotFound)
 	rels.EXPECT().Upgrade(gomock.Any(), gomock.Any()).Return(nil, errors.New("helm install of release sockshop-staging/carts: context deadline exceeded"))
 	d := NewDispatcher("helm-service", rig.bus, quiet,
-		NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), NewLocks(), settings)).With(Options{TracerProvider: tp})
+		NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), settings)).With(Options{TracerProvider: tp})
 	rig.serve(t, d)
 	rig.send(t, tracedTrigger(t, validTrigger()))
 

@@ -44,15 +44,6 @@ func buckets(t *testing.T) (locks, tasks jetstream.KeyValue) {
 	return locks, tasks
 }
 
-// running tells whether a ticket runs in the lane of key (it may still
-// wait for a slot of the pool).
-func (q *releaseQueue) running(key string) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	l := q.lanes[key]
-	return l != nil && l.running != nil
-}
-
 // answersOfType returns the published events of one type.
 func (r *recorder) answersOfType(eventType string) []cloudevents.Event {
 	r.mu.Lock()
@@ -182,7 +173,7 @@ func TestTriggersSharingAnIDButNotASourceRunAtOnce(t *testing.T) {
 			f.dispatcher.Handle(context.Background(), eventbus.Delivery{Subject: e.Type(), Event: e, Seq: uint64(i + 1), Attempt: 1})
 		}()
 		if i == 0 {
-			eventually(t, "the first trigger runs", func() bool { return f.dispatcher.queue.running("sockshop-staging/carts") })
+			eventually(t, "the first trigger runs", func() bool { return f.dispatcher.lanes.Running("sockshop-staging/carts") })
 		}
 	}
 	deadline := time.Now().Add(3 * time.Second)

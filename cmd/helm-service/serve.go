@@ -125,8 +125,7 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	locks := handler.NewLocks()
-	deployment := handler.NewDeployment(chartSrc, cl.namespaces, cl.releases, cl.router, cl.scaler, locks, handler.DeploymentSettings{
+	deployment := handler.NewDeployment(chartSrc, cl.namespaces, cl.releases, cl.router, cl.scaler, handler.DeploymentSettings{
 		WaitTimeout:       cfg.WaitTimeout,
 		PublicURITemplate: cfg.PublicURITemplate,
 		IngressProtocol:   cfg.IngressProtocol,
@@ -149,12 +148,12 @@ func serve(ctx context.Context) error {
 		}
 	}
 	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail, NamespaceTemplate: nsTemplate}
-	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, locks, lifecycle)
+	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, lifecycle)
 	if cl.variables != nil {
 		release.WithVariables(cl.variables)
 	}
-	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, locks, lifecycle)
-	action := handler.NewAction(cl.releases, cl.router, cl.scaler, locks, handler.ActionSettings{MaxReplicas: cfg.MaxReplicas, WaitTimeout: cfg.WaitTimeout, NamespaceTemplate: nsTemplate, RouteMode: cfg.RouteMode})
+	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, lifecycle)
+	action := handler.NewAction(cl.releases, cl.router, cl.scaler, handler.ActionSettings{MaxReplicas: cfg.MaxReplicas, WaitTimeout: cfg.WaitTimeout, NamespaceTemplate: nsTemplate, RouteMode: cfg.RouteMode})
 	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, handler.ServiceDeleteSettings{
 		WaitTimeout:           cfg.WaitTimeout,
 		DeleteEmptyNamespaces: cfg.DeleteEmptyNamespaces,

@@ -1,18 +1,13 @@
-package handler
+package lanes
 
 import (
 	"cmp"
 	"context"
-	"errors"
 	"slices"
 	"sync"
 )
 
-// errStopping is returned to tasks that had not started when the queue
-// stopped taking work.
-var errStopping = errors.New("helm-service is shutting down; the task did not start and will be delivered again")
-
-// releaseQueue runs tasks one release at a time, in stream order, on a
+// queue runs tasks one release at a time, in stream order, on a
 // bounded pool; tasks on different releases run in parallel. A task may
 // touch several releases (a blue/green deployment upgrades <svc>-primary
 // and <svc>-canary): its ticket waits in the lane of each, and runs once it
@@ -21,7 +16,7 @@ var errStopping = errors.New("helm-service is shutting down; the task did not st
 // each hold a release the other waits for. Among the tasks of one kind on
 // the same releases queued back to back, only the newest runs when the kind
 // is superseding (deployments are: a newer one replaces an older).
-type releaseQueue struct {
+type queue struct {
 	slots    chan struct{}
 	stopping chan struct{}
 	stopOnce sync.Once
@@ -62,25 +57,25 @@ func (t *ticket) sameWork(o *ticket) bool {
 	return t.kind == o.kind && slices.Equal(t.keys, o.keys)
 }
 
-func newReleaseQueue(parallel int) *releaseQueue {
-	return &releaseQueue{
+func newQueue(parallel int) *queue {
+	return &queue{
 		slots:    make(chan struct{}, parallel),
 		stopping: make(chan struct{}),
 		lanes:    map[string]*lane{},
 	}
 }
 
-// stop makes every task that has not started yet give up with errStopping.
-func (q *releaseQueue) stop() { q.stopOnce.Do(func() { close(q.stopping) }) }
+// stop makes every task that has not started yet give up with ErrStopping.
+func (q *queue) stop() { q.stopOnce.Do(func() { close(q.stopping) }) }
 
 // waitContext returns a context that ends with ctx or when the queue stops
-// taking work (its cause is then errStopping).
-func (q *releaseQueue) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+// taking work (its cause is then ErrStopping).
+func (q *queue) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	wctx, cancel := context.WithCancelCause(ctx)
 	go func() {
 		select {
 		case <-q.stopping:
-			cancel(errStopping)
+			cancel(ErrStopping)
 		case <-wctx.Done():
 		}
 	}()
@@ -97,9 +92,9 @@ type superseded struct {
 // acquire waits for the ticket's turn on every release of keys (sorted,
 // distinct release keys) and for a slot of the pool. It returns release,
 // to call when the task is done, or by when a newer trigger makes the task
-// pointless, or errStopping/ctx's error. With no keys the task runs at
+// pointless, or ErrStopping/ctx's error. With no keys the task runs at
 // once on a slot, outside any lane.
-func (q *releaseQueue) acquire(ctx context.Context, keys []string, kind, id string, seq uint64, superseding bool) (release func(), by *superseded, err error) {
+func (q *queue) acquire(ctx context.Context, keys []string, kind, id string, seq uint64, superseding bool) (release func(), by *superseded, err error) {
 	leaveLanes, by, err := q.enterLanes(ctx, keys, kind, id, seq, superseding)
 	if err != nil || by != nil {
 		return nil, by, err
@@ -108,7 +103,7 @@ func (q *releaseQueue) acquire(ctx context.Context, keys []string, kind, id stri
 	case q.slots <- struct{}{}:
 	case <-q.stopping:
 		leaveLanes()
-		return nil, nil, errStopping
+		return nil, nil, ErrStopping
 	case <-ctx.Done():
 		leaveLanes()
 		return nil, nil, ctx.Err()
@@ -117,16 +112,16 @@ func (q *releaseQueue) acquire(ctx context.Context, keys []string, kind, id stri
 }
 
 // freeSlot gives back a slot of the pool that acquire or takeSlot took.
-func (q *releaseQueue) freeSlot() { <-q.slots }
+func (q *queue) freeSlot() { <-q.slots }
 
 // takeSlot waits for a slot of the pool. It is for a running task that gave
 // its slot back with freeSlot while it waited in lanes: it never gives up,
 // since the task returns the slot when it ends.
-func (q *releaseQueue) takeSlot() { q.slots <- struct{}{} }
+func (q *queue) takeSlot() { q.slots <- struct{}{} }
 
 // enterLanes waits for the ticket's turn on every release of keys, without
 // a slot. It returns leave, which lets the next tickets of the lanes go.
-func (q *releaseQueue) enterLanes(ctx context.Context, keys []string, kind, id string, seq uint64, superseding bool) (leave func(), by *superseded, err error) {
+func (q *queue) enterLanes(ctx context.Context, keys []string, kind, id string, seq uint64, superseding bool) (leave func(), by *superseded, err error) {
 	if len(keys) == 0 {
 		return func() {}, nil, nil
 	}
@@ -138,7 +133,7 @@ func (q *releaseQueue) enterLanes(ctx context.Context, keys []string, kind, id s
 		if !q.withdraw(t) {
 			q.leave(t)
 		}
-		return nil, nil, errStopping
+		return nil, nil, ErrStopping
 	case <-ctx.Done():
 		if !q.withdraw(t) {
 			q.leave(t)
@@ -154,7 +149,7 @@ func (q *releaseQueue) enterLanes(ctx context.Context, keys []string, kind, id s
 
 // enter puts t in the lane of each of its releases, in ticket order, and
 // lets the lanes advance.
-func (q *releaseQueue) enter(t *ticket) {
+func (q *queue) enter(t *ticket) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.arrivals++
@@ -178,7 +173,7 @@ func (q *releaseQueue) enter(t *ticket) {
 
 // withdraw removes a waiting ticket; false means it already left the
 // waiting lists (it runs or was superseded).
-func (q *releaseQueue) withdraw(t *ticket) bool {
+func (q *queue) withdraw(t *ticket) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !q.unwait(t) {
@@ -190,7 +185,7 @@ func (q *releaseQueue) withdraw(t *ticket) bool {
 
 // unwait takes a waiting ticket out of its lanes; false means it was not
 // waiting. q.mu is held.
-func (q *releaseQueue) unwait(t *ticket) bool {
+func (q *queue) unwait(t *ticket) bool {
 	found := false
 	for _, key := range t.keys {
 		l := q.lanes[key]
@@ -206,7 +201,7 @@ func (q *releaseQueue) unwait(t *ticket) bool {
 }
 
 // leave ends the running ticket t (a no-op for a superseded one).
-func (q *releaseQueue) leave(t *ticket) {
+func (q *queue) leave(t *ticket) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, key := range t.keys {
@@ -220,7 +215,7 @@ func (q *releaseQueue) leave(t *ticket) {
 // advance starts, in the lanes of keys and in those their changes reach,
 // every ticket that heads all its lanes while none of them runs a ticket,
 // answering the superseded ones on the way. q.mu is held.
-func (q *releaseQueue) advance(keys []string) {
+func (q *queue) advance(keys []string) {
 	pending := slices.Clone(keys)
 	for len(pending) > 0 {
 		key := pending[len(pending)-1]
@@ -257,7 +252,7 @@ func (q *releaseQueue) advance(keys []string) {
 
 // startable tells whether t heads the lane of each of its releases and
 // none of them runs a ticket. q.mu is held.
-func (q *releaseQueue) startable(t *ticket) bool {
+func (q *queue) startable(t *ticket) bool {
 	for _, key := range t.keys {
 		l := q.lanes[key]
 		if l.running != nil || l.waiting[0] != t {
@@ -282,7 +277,7 @@ func (l *lane) remember(t *ticket) {
 // pointless: the newest ticket of the same work queued right behind it in
 // every lane, or a newer one of the same work that already ran. q.mu is
 // held.
-func (q *releaseQueue) supersededBy(head *ticket) *superseded {
+func (q *queue) supersededBy(head *ticket) *superseded {
 	if !head.superseding {
 		return nil
 	}
