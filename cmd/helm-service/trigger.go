@@ -67,7 +67,8 @@ flags:
 // trigger publishes a Keptn event and, with --wait, follows its task.
 func trigger(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
-	natsURL := fs.String("nats", envOr("NATS_URL", nats.DefaultURL), "NATS server URL")
+	bus, busErr := config.LoadBus()
+	natsURL := fs.String("nats", natsURLOr(bus, nats.DefaultURL), "NATS server URL")
 	wait := fs.Bool("wait", true, "follow the task until .finished")
 	timeout := fs.Duration("timeout", 6*time.Minute, "how long --wait waits for .finished")
 	project := fs.String("project", "", "data.project")
@@ -162,7 +163,7 @@ func trigger(ctx context.Context, args []string) error {
 		return err
 	}
 
-	auth, err := natsAuthFromEnv()
+	auth, err := natsAuthFromEnv(bus, busErr)
 	if err != nil {
 		return err
 	}
@@ -303,19 +304,20 @@ func (p *progress) done() {
 	}
 }
 
-// natsAuthFromEnv reads the NATS credentials from the environment, as the
-// service does (NATS_USER, NATS_TOKEN, NATS_TLS_CA, ...).
-func natsAuthFromEnv() (eventbus.Auth, error) {
-	cfg, err := config.Load()
+// natsAuthFromEnv is the NATS credentials the service's environment gives
+// (NATS_USER, NATS_TOKEN, NATS_TLS_CA, ...), or why it cannot be read.
+func natsAuthFromEnv(bus config.Bus, err error) (eventbus.Auth, error) {
 	if err != nil {
 		return eventbus.Auth{}, err
 	}
-	return natsAuth(cfg), nil
+	return natsAuth(bus), nil
 }
 
-func envOr(key, fallback string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
+// natsURLOr is the service's NATS_URL, or fallback when it has none (it
+// starts an embedded server then).
+func natsURLOr(bus config.Bus, fallback string) string {
+	if bus.URL != "" {
+		return bus.URL
 	}
 	return fallback
 }

@@ -12,6 +12,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/nats-io/nats.go"
 
+	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/events"
 )
 
@@ -19,12 +20,13 @@ import (
 // interrupted.
 func watch(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
-	natsURL := fs.String("nats", envOr("NATS_URL", nats.DefaultURL), "NATS server URL")
+	bus, busErr := config.LoadBus()
+	natsURL := fs.String("nats", natsURLOr(bus, nats.DefaultURL), "NATS server URL")
 	subject := fs.String("subject", events.Prefix+">", "NATS subject to watch")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{exitUsage, err}
 	}
-	auth, err := natsAuthFromEnv()
+	auth, err := natsAuthFromEnv(bus, busErr)
 	if err != nil {
 		return err
 	}
