@@ -67,7 +67,7 @@ type NamespaceTemplate struct{ *kube.NamespaceTemplate }
 func (t *NamespaceTemplate) Decode(text string) error {
 	tmpl, err := kube.ParseNamespaceTemplate(text)
 	if err != nil {
-		return fmt.Errorf("NAMESPACE_TEMPLATE: %w", err)
+		return fmt.Errorf("NAMESPACE_TEMPLATE: %w: write a Go template over .Project, .Stage, .Service, .Branch and .Labels, e.g. %s", err, kube.DefaultNamespaceTemplate)
 	}
 	t.NamespaceTemplate = tmpl
 	return nil
