@@ -148,20 +148,20 @@ func explain(err error) error {
 	if !errors.As(err, &pe) {
 		return fmt.Errorf("read configuration from environment: %w", err)
 	}
-	var want string
+	var want, example string
 	switch pe.TypeName {
 	case "time.Duration":
-		want = "a duration such as 90s, 5m or 1h30m"
+		want, example = "a duration", "write it like 90s, 5m or 1h30m"
 	case "bool":
-		want = "true or false"
+		want, example = "true or false", "write true or false"
 	case "int", "int32", "int64":
-		want = "a whole number"
+		want, example = "a whole number", "write digits only, e.g. 100"
 	case "float32", "float64":
-		want = "a number"
+		want, example = "a number", "write it like 50 or 12.5"
 	default:
 		// The values parsed into helm-service's own types say what is
 		// wrong themselves, naming their variable.
 		return pe.Err
 	}
-	return fmt.Errorf("%s=%q is not %s: set it to %s or unset it for the default (%w)", pe.KeyName, pe.Value, want, want, pe.Err)
+	return fmt.Errorf("%s=%q is not %s: %s, or unset it for the default (%w)", pe.KeyName, pe.Value, want, example, pe.Err)
 }

@@ -13,12 +13,12 @@ func TestLoadExplainsUnreadableValues(t *testing.T) {
 		env, value string
 		want       []string
 	}{
-		{"WAIT_TIMEOUT", "soon", []string{`WAIT_TIMEOUT="soon"`, "a duration such as 90s, 5m or 1h30m", "unset it for the default"}},
-		{"NATS_ACK_WAIT", "30", []string{`NATS_ACK_WAIT="30"`, "a duration such as"}},
-		{"FAIL_FAST", "maybe", []string{`FAIL_FAST="maybe"`, "true or false"}},
-		{"MAX_REPLICAS", "many", []string{`MAX_REPLICAS="many"`, "a whole number"}},
+		{"WAIT_TIMEOUT", "soon", []string{`WAIT_TIMEOUT="soon"`, "is not a duration: write it like 90s, 5m or 1h30m", "unset it for the default"}},
+		{"NATS_ACK_WAIT", "30", []string{`NATS_ACK_WAIT="30"`, "is not a duration"}},
+		{"FAIL_FAST", "maybe", []string{`FAIL_FAST="maybe"`, "is not true or false: write true or false"}},
+		{"MAX_REPLICAS", "many", []string{`MAX_REPLICAS="many"`, "is not a whole number: write digits only"}},
 		{"NATS_STREAM_MAX_BYTES", "1GiB", []string{`NATS_STREAM_MAX_BYTES="1GiB"`, "a whole number"}},
-		{"KUBE_QPS", "fast", []string{`KUBE_QPS="fast"`, "a number"}},
+		{"KUBE_QPS", "fast", []string{`KUBE_QPS="fast"`, "is not a number: write it like 50"}},
 		{"LOG_LEVEL", "loud", []string{`LOG_LEVEL must be debug, info, warn or error, got "loud"`}},
 		{"NAMESPACE_LABELS", "team", []string{`NAMESPACE_LABELS entry "team" is not key=value`, "e.g. pod-security.kubernetes.io/enforce=baseline"}},
 		{"NAMESPACE_TEMPLATE", "{{.Project", []string{"NAMESPACE_TEMPLATE", "e.g. {{.Project}}-{{.Stage}}"}},
