@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/term"
 
-	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/events"
 )
@@ -67,6 +66,8 @@ flags:
 // trigger publishes a Keptn event and, with --wait, follows its task.
 func trigger(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
+	// The service's NATS settings: NATS_URL is --nats's default; a mistake
+	// in them is reported once the command line is known to be good.
 	bus, busErr := config.LoadBus()
 	natsURL := fs.String("nats", natsURLOr(bus, nats.DefaultURL), "NATS server URL")
 	wait := fs.Bool("wait", true, "follow the task until .finished")
@@ -163,11 +164,10 @@ func trigger(ctx context.Context, args []string) error {
 		return err
 	}
 
-	auth, err := natsAuthFromEnv(bus, busErr)
-	if err != nil {
-		return err
+	if busErr != nil {
+		return busErr
 	}
-	nc, err := auth.Dial(*natsURL)
+	nc, err := natsAuth(bus).Dial(*natsURL)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s (is helm-service running? set --nats or NATS_URL): %w", *natsURL, err)
 	}
@@ -302,15 +302,6 @@ func (p *progress) done() {
 	if p.terminal {
 		fmt.Fprint(p.out, "\r\033[K")
 	}
-}
-
-// natsAuthFromEnv is the NATS credentials the service's environment gives
-// (NATS_USER, NATS_TOKEN, NATS_TLS_CA, ...), or why it cannot be read.
-func natsAuthFromEnv(bus config.Bus, err error) (eventbus.Auth, error) {
-	if err != nil {
-		return eventbus.Auth{}, err
-	}
-	return natsAuth(bus), nil
 }
 
 // natsURLOr is the service's NATS_URL, or fallback when it has none (it

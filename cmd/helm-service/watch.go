@@ -20,17 +20,18 @@ import (
 // interrupted.
 func watch(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
+	// The service's NATS settings: NATS_URL is --nats's default; a mistake
+	// in them is reported once the command line is known to be good.
 	bus, busErr := config.LoadBus()
 	natsURL := fs.String("nats", natsURLOr(bus, nats.DefaultURL), "NATS server URL")
 	subject := fs.String("subject", events.Prefix+">", "NATS subject to watch")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{exitUsage, err}
 	}
-	auth, err := natsAuthFromEnv(bus, busErr)
-	if err != nil {
-		return err
+	if busErr != nil {
+		return busErr
 	}
-	nc, err := auth.Dial(*natsURL)
+	nc, err := natsAuth(bus).Dial(*natsURL)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s (set --nats or NATS_URL): %w", *natsURL, err)
 	}
