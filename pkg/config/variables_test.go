@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -158,6 +159,22 @@ func TestEveryDocumentedVariableIsRead(t *testing.T) {
 		}
 		if def != want {
 			t.Errorf("%s: %s documents the default %q, Load applies %q", key, doc.file, want, def)
+		}
+	}
+}
+
+// TestEveryGroupIsRead checks that Load fills every group of Config: a
+// group left out of sources would keep its zero values silently.
+func TestEveryGroupIsRead(t *testing.T) {
+	var c Config
+	read := map[any]bool{}
+	for _, s := range c.sources(&rolloutEnv{}) {
+		read[s] = true
+	}
+	v := reflect.ValueOf(&c).Elem()
+	for i := range v.NumField() {
+		if !read[v.Field(i).Addr().Interface()] {
+			t.Errorf("Config.%s is not among the sources Load reads", v.Type().Field(i).Name)
 		}
 	}
 }
