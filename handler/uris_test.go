@@ -26,7 +26,7 @@ func TestDefaultPublicURINamesTheTemplatesNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := settings
-	s.PublicURITemplate, s.IngressProtocol, s.IngressSuffix, s.IngressPort = cfg.PublicURITemplate, cfg.IngressProtocol, cfg.IngressHostnameSuffix, cfg.IngressPort
+	s.PublicURITemplate, s.IngressProtocol, s.IngressSuffix, s.IngressPort = cfg.Deploy.PublicURITemplate, cfg.Deploy.IngressProtocol, cfg.Deploy.IngressHostnameSuffix, cfg.Deploy.IngressPort
 	s.NamespaceTemplate = tmpl
 	f := newFixtureWith(t, s, lifecycleSettings)
 	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)

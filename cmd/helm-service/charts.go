@@ -9,41 +9,41 @@ import (
 // chartSource returns where deployments find charts: CHART_SOURCE for a
 // service's own chart, and the OCI registry for a chart a trigger names in
 // deployment.chart.ref. Both share one cache.
-func chartSource(cfg config.Config) (handler.ChartSource, error) {
-	cache := charts.NewCache(cfg.ChartCacheMaxEntries, cfg.ChartCacheMaxBytes)
+func chartSource(cfg config.Charts) (handler.ChartSource, error) {
+	cache := charts.NewCache(cfg.CacheMaxEntries, cfg.CacheMaxBytes)
 	oci, err := charts.NewOCI(charts.OCIOptions{
-		Registry:      cfg.ChartRegistry,
-		Template:      cfg.ChartOCITemplate,
-		Username:      cfg.ChartRegistryUsername,
-		Password:      cfg.ChartRegistryPassword,
-		CAFile:        cfg.ChartRegistryCAFile,
-		PlainHTTP:     cfg.ChartRegistryPlainHTTP,
-		FetchTimeout:  cfg.ChartFetchTimeout,
-		MaxChartBytes: cfg.MaxChartBytes,
+		Registry:      cfg.Registry,
+		Template:      cfg.OCITemplate,
+		Username:      cfg.RegistryUsername,
+		Password:      cfg.RegistryPassword,
+		CAFile:        cfg.RegistryCAFile,
+		PlainHTTP:     cfg.RegistryPlainHTTP,
+		FetchTimeout:  cfg.FetchTimeout,
+		MaxChartBytes: cfg.MaxBytes,
 		Cache:         cache,
 	})
 	if err != nil {
 		return nil, err
 	}
 	var own charts.Source
-	switch cfg.ChartSource {
+	switch cfg.Source {
 	case "oci":
 		own = oci
 	case "git":
 		own, err = charts.NewGit(charts.GitOptions{
-			URL:           cfg.ChartGitURL,
-			Username:      cfg.ChartGitUsername,
-			Password:      cfg.ChartGitPassword,
-			Token:         cfg.ChartGitToken,
-			FetchTimeout:  cfg.ChartFetchTimeout,
-			MaxChartBytes: cfg.MaxChartBytes,
+			URL:           cfg.GitURL,
+			Username:      cfg.GitUsername,
+			Password:      cfg.GitPassword,
+			Token:         cfg.GitToken,
+			FetchTimeout:  cfg.FetchTimeout,
+			MaxChartBytes: cfg.MaxBytes,
 			Cache:         cache,
 		})
 		if err != nil {
 			return nil, err
 		}
 	default:
-		own = charts.Dir{Root: cfg.ChartDir, MaxBytes: cfg.MaxChartBytes}
+		own = charts.Dir{Root: cfg.Dir, MaxBytes: cfg.MaxBytes}
 	}
 	return charts.Explicit{Default: own, Override: oci}, nil
 }

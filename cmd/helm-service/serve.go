@@ -16,7 +16,6 @@ import (
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/handler"
-	"github.com/helm-service/helm-service/pkg/allowlist"
 	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
@@ -35,11 +34,8 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg)
-	if err != nil {
-		return err
-	}
-	tracerProvider, shutdownTracing, err := tracing.NewProvider(ctx, tracing.Settings{Enabled: cfg.TracingEnabled, ServiceName: cfg.Source, Version: version})
+	log := newLogger(cfg.Observability)
+	tracerProvider, shutdownTracing, err := tracing.NewProvider(ctx, tracing.Settings{Enabled: cfg.Observability.TracingEnabled, ServiceName: cfg.Bus.Source, Version: version})
 	if err != nil {
 		return err
 	}
@@ -54,9 +50,9 @@ func serve(ctx context.Context) error {
 	// Helm client; served on HTTP_ADDR at /metrics.
 	m := metrics.New()
 
-	natsURL := cfg.NATSURL
+	natsURL := cfg.Bus.URL
 	if natsURL == "" {
-		ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: cfg.NATSListen, DataDir: cfg.NATSDataDir, Auth: natsAuth(cfg), MaxStore: cfg.NATSEmbeddedMaxStore})
+		ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: cfg.Bus.Listen, DataDir: cfg.Bus.DataDir, Auth: natsAuth(cfg.Bus), MaxStore: cfg.Bus.EmbeddedMaxStore})
 		if err != nil {
 			return err
 		}
@@ -66,17 +62,17 @@ func serve(ctx context.Context) error {
 	}
 	bus, err := eventbus.Connect(ctx, eventbus.Options{
 		URL:            natsURL,
-		Mode:           eventbus.Mode(cfg.NATSMode),
-		Name:           cfg.Source,
-		Auth:           natsAuth(cfg),
-		MaxInFlight:    cfg.MaxQueuedTasks,
-		MaxEventBytes:  cfg.MaxEventBytes,
-		Stream:         cfg.Stream,
-		StreamMaxAge:   cfg.StreamMaxAge,
-		StreamMaxBytes: cfg.StreamMaxBytes,
-		Replicas:       cfg.NATSReplicas,
-		AckWait:        cfg.AckWait,
-		MaxDeliver:     cfg.MaxDeliver,
+		Mode:           eventbus.Mode(cfg.Bus.Mode),
+		Name:           cfg.Bus.Source,
+		Auth:           natsAuth(cfg.Bus),
+		MaxInFlight:    cfg.Delivery.MaxQueuedTasks,
+		MaxEventBytes:  cfg.Bus.MaxEventBytes,
+		Stream:         cfg.Bus.Stream,
+		StreamMaxAge:   cfg.Bus.StreamMaxAge,
+		StreamMaxBytes: cfg.Bus.StreamMaxBytes,
+		Replicas:       cfg.Bus.Replicas,
+		AckWait:        cfg.Bus.AckWait,
+		MaxDeliver:     cfg.Bus.MaxDeliver,
 		Log:            log,
 		Observer:       m,
 	})
@@ -87,58 +83,48 @@ func serve(ctx context.Context) error {
 	var taskLedger handler.Ledger
 	var leases handler.Leases
 	if bus.Mode() == eventbus.ModeJetStream {
-		kv, err := bus.KeyValue(ctx, cfg.LedgerBucket, cfg.LedgerTTL)
+		kv, err := bus.KeyValue(ctx, cfg.Delivery.LedgerBucket, cfg.Delivery.LedgerTTL)
 		if err != nil {
 			return err
 		}
 		// Key-value operations are tried again through a JetStream leader
 		// election rather than taken as lost.
 		taskLedger = ledger.New(kvretry.New(kv))
-		locks, err := bus.LeaseBucket(ctx, cfg.LockBucket, cfg.LockTTL)
+		locks, err := bus.LeaseBucket(ctx, cfg.Delivery.LockBucket, cfg.Delivery.LockTTL)
 		if err != nil {
 			return err
 		}
 		holder := lease.Holder()
-		leases = lease.New(kvretry.New(locks, kvretry.WithBudget(cfg.LockTTL/3)), holder, cfg.LockTTL, log)
-		log.Info("release leases", "bucket", cfg.LockBucket, "holder", holder, "ttl", cfg.LockTTL.String())
+		leases = lease.New(kvretry.New(locks, kvretry.WithBudget(cfg.Delivery.LeaseRenewal())), holder, cfg.Delivery.LockTTL, log)
+		log.Info("release leases", "bucket", cfg.Delivery.LockBucket, "holder", holder, "ttl", cfg.Delivery.LockTTL.String())
 	} else {
 		log.Warn("NATS_MODE=core: events are delivered at most once; one that arrives while helm-service is down or restarting is lost; tasks for one release are serialized within each replica only")
 	}
-	allowed, err := allowlist.Parse(cfg.AllowedNamespaces)
-	if err != nil {
-		return err
-	}
+	allowed := cfg.Namespaces.Allowed
 
 	cl, err := connectCluster(ctx, log, cfg, m)
 	if err != nil {
 		return err
 	}
-	chartSrc, err := chartSource(cfg)
+	chartSrc, err := chartSource(cfg.Charts)
 	if err != nil {
 		return err
 	}
-	nsTemplate, err := kube.ParseNamespaceTemplate(cfg.NamespaceTemplate)
-	if err != nil {
-		return fmt.Errorf("NAMESPACE_TEMPLATE: %w", err)
-	}
-	rollout, err := cfg.Rollout()
-	if err != nil {
-		return err
-	}
+	nsTemplate := cfg.Namespaces.Template.NamespaceTemplate
 	deployment := handler.NewDeployment(chartSrc, cl.namespaces, cl.releases, cl.router, cl.scaler, handler.DeploymentSettings{
-		WaitTimeout:       cfg.WaitTimeout,
-		PublicURITemplate: cfg.PublicURITemplate,
-		IngressProtocol:   cfg.IngressProtocol,
-		IngressSuffix:     cfg.IngressHostnameSuffix,
-		IngressPort:       cfg.IngressPort,
-		RouteMode:         cfg.RouteMode,
+		WaitTimeout:       cfg.Deploy.WaitTimeout,
+		PublicURITemplate: cfg.Deploy.PublicURITemplate,
+		IngressProtocol:   cfg.Deploy.IngressProtocol,
+		IngressSuffix:     cfg.Deploy.IngressHostnameSuffix,
+		IngressPort:       cfg.Deploy.IngressPort,
+		RouteMode:         cfg.Traffic.RouteMode,
 		NamespaceTemplate: nsTemplate,
-		Rollout:           rollout,
-		ChartRefs:         cfg.ChartRefs(),
+		Rollout:           cfg.Deploy.Rollout,
+		ChartRefs:         cfg.Charts.RefAllowed.RefAllowlist,
 	})
 	if cl.variables != nil {
 		deployment.WithVariables(cl.variables)
-		if cfg.RedeployOnVariableChange {
+		if cfg.Deploy.RedeployOnVariableChange {
 			redeployer := vargroups.Redeployer{Store: *cl.variables, Allow: allowed.Allow, Log: log}
 			go func() {
 				if err := redeployer.Run(ctx); err != nil {
@@ -147,33 +133,33 @@ func serve(ctx context.Context) error {
 			}()
 		}
 	}
-	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.WaitTimeout, RollbackDirectOnFail: cfg.RollbackDirectOnFail, NamespaceTemplate: nsTemplate}
+	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.Deploy.WaitTimeout, RollbackDirectOnFail: cfg.Deploy.RollbackDirectOnFail, NamespaceTemplate: nsTemplate}
 	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, lifecycle)
 	if cl.variables != nil {
 		release.WithVariables(cl.variables)
 	}
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, lifecycle)
-	action := handler.NewAction(cl.releases, cl.router, cl.scaler, handler.ActionSettings{MaxReplicas: cfg.MaxReplicas, WaitTimeout: cfg.WaitTimeout, NamespaceTemplate: nsTemplate, RouteMode: cfg.RouteMode})
+	action := handler.NewAction(cl.releases, cl.router, cl.scaler, handler.ActionSettings{MaxReplicas: cfg.Deploy.MaxReplicas, WaitTimeout: cfg.Deploy.WaitTimeout, NamespaceTemplate: nsTemplate, RouteMode: cfg.Traffic.RouteMode})
 	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, handler.ServiceDeleteSettings{
-		WaitTimeout:           cfg.WaitTimeout,
-		DeleteEmptyNamespaces: cfg.DeleteEmptyNamespaces,
-		EventSources:          cfg.DeleteEventSources,
+		WaitTimeout:           cfg.Deploy.WaitTimeout,
+		DeleteEmptyNamespaces: cfg.Removal.DeleteEmptyNamespaces,
+		EventSources:          cfg.Removal.EventSources,
 		AllowNamespace:        allowed.Allow,
 	})
 	if cl.variables != nil {
 		serviceDelete.WithVariables(cl.variables)
 	}
-	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment, release, rollback, action, serviceDelete).With(handler.Options{
-		MaxParallel:         cfg.MaxParallelTasks,
+	dispatcher := handler.NewDispatcher(cfg.Bus.Source, bus, log, deployment, release, rollback, action, serviceDelete).With(handler.Options{
+		MaxParallel:         cfg.Delivery.MaxParallelTasks,
 		Ledger:              taskLedger,
-		Heartbeat:           cfg.AckWait / 3,
-		PublishTimeout:      cfg.ShutdownGrace + time.Minute,
+		Heartbeat:           cfg.Bus.Heartbeat(),
+		PublishTimeout:      cfg.Server.PublishTimeout(),
 		AllowNamespace:      allowed.Allow,
 		Leases:              leases,
-		ClusterRetryTimeout: cfg.ClusterRetryTimeout,
-		PendingRetryTimeout: cfg.PendingRetryTimeout,
+		ClusterRetryTimeout: cfg.Retry.ClusterRetryTimeout,
+		PendingRetryTimeout: cfg.Retry.PendingRetryTimeout,
 		TracerProvider:      tracerProvider,
-		CDEvents:            cdeventsOptions(cfg),
+		CDEvents:            cdeventsOptions(cfg.Bus.Source, cfg.Observability),
 		NamespaceTemplate:   nsTemplate,
 		Observer:            m,
 	})
@@ -182,32 +168,32 @@ func serve(ctx context.Context) error {
 	// gives running tasks the grace period before they are cancelled.
 	taskCtx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTasks()
-	if err := bus.Subscribe(taskCtx, dispatcher.Subjects(), cfg.QueueGroup, dispatcher.Handle); err != nil {
+	if err := bus.Subscribe(taskCtx, dispatcher.Subjects(), cfg.Bus.QueueGroup, dispatcher.Handle); err != nil {
 		return err
 	}
 
-	httpServer := &http.Server{Addr: cfg.HTTPAddr, Handler: healthHandler(bus, m.Handler()), ReadHeaderTimeout: 5 * time.Second}
+	httpServer := &http.Server{Addr: cfg.Server.HTTPAddr, Handler: healthHandler(bus, m.Handler()), ReadHeaderTimeout: 5 * time.Second}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- httpServer.ListenAndServe() }()
 	debugErr := make(chan error, 1)
-	if cfg.DebugAddr != "" {
-		debugServer := &http.Server{Addr: cfg.DebugAddr, Handler: debugHandler(), ReadHeaderTimeout: 5 * time.Second}
+	if cfg.Server.DebugAddr != "" {
+		debugServer := &http.Server{Addr: cfg.Server.DebugAddr, Handler: debugHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() { debugErr <- debugServer.ListenAndServe() }()
 		defer debugServer.Close()
-		log.Info("serving pprof profiles", "debug", cfg.DebugAddr)
+		log.Info("serving pprof profiles", "debug", cfg.Server.DebugAddr)
 	}
 
-	log.Info("helm-service is running", "subjects", dispatcher.Subjects(), "mode", cfg.NATSMode, "queueGroup", cfg.QueueGroup, "maxParallelTasks", cfg.MaxParallelTasks, "allowedNamespaces", cfg.AllowedNamespaces, "chartSource", cfg.ChartSource, "chartDir", cfg.ChartDir, "http", cfg.HTTPAddr)
+	log.Info("helm-service is running", "subjects", dispatcher.Subjects(), "mode", cfg.Bus.Mode, "queueGroup", cfg.Bus.QueueGroup, "maxParallelTasks", cfg.Delivery.MaxParallelTasks, "allowedNamespaces", cfg.Namespaces.Allowed.Text, "chartSource", cfg.Charts.Source, "chartDir", cfg.Charts.Dir, "http", cfg.Server.HTTPAddr)
 	select {
 	case <-ctx.Done():
 	case err := <-httpErr:
-		return fmt.Errorf("serve HTTP on %s (set HTTP_ADDR): %w", cfg.HTTPAddr, err)
+		return fmt.Errorf("serve HTTP on %s (set HTTP_ADDR): %w", cfg.Server.HTTPAddr, err)
 	case err := <-debugErr:
-		return fmt.Errorf("serve pprof on %s (set DEBUG_ADDR): %w", cfg.DebugAddr, err)
+		return fmt.Errorf("serve pprof on %s (set DEBUG_ADDR): %w", cfg.Server.DebugAddr, err)
 	}
 
-	log.Info("shutting down: no new tasks; waiting for running ones", "grace", cfg.ShutdownGrace.String())
-	graceCtx, cancelGrace := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	log.Info("shutting down: no new tasks; waiting for running ones", "grace", cfg.Server.ShutdownGrace.String())
+	graceCtx, cancelGrace := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
 	defer cancelGrace()
 	// Queued tasks are handed back at once, for another replica or the next
 	// start; running ones get the grace period.
@@ -249,7 +235,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 		return cluster{}, err
 	}
 	restConfig.UserAgent = "helm-service"
-	restConfig.QPS, restConfig.Burst = cfg.KubeQPS, cfg.KubeBurst
+	restConfig.QPS, restConfig.Burst = cfg.Cluster.KubeQPS, cfg.Cluster.KubeBurst
 	clientset, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return cluster{}, fmt.Errorf("client for cluster %s: %w", restConfig.Host, err)
@@ -261,7 +247,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	} else {
 		log.Info("using Kubernetes cluster", "host", restConfig.Host, "from", from)
 	}
-	router, err := newRouter(cfg, restConfig, clientset)
+	router, err := newRouter(cfg.Traffic, restConfig, clientset)
 	if err != nil {
 		return cluster{}, err
 	}
@@ -270,11 +256,11 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 		return cluster{}, fmt.Errorf("metadata client for cluster %s: %w", restConfig.Host, err)
 	}
 	releases := helm.NewClient(restConfig, clientset, log)
-	releases.SetPendingAge(cfg.PendingReleaseAge)
-	releases.SetFailFast(cfg.FailFast)
+	releases.SetPendingAge(cfg.Retry.PendingReleaseAge)
+	releases.SetFailFast(cfg.Deploy.FailFast)
 	releases.SetObserver(observer)
 	return cluster{
-		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta, Labels: cfg.NamespaceLabelSet()},
+		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta, Labels: cfg.Namespaces.Labels},
 		releases:   releases,
 		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},
@@ -283,34 +269,34 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 }
 
 // newRouter returns the blue/green traffic router TRAFFIC_ROUTER names.
-func newRouter(cfg config.Config, restConfig *rest.Config, clientset kubernetes.Interface) (handler.Router, error) {
-	if cfg.TrafficRouter == "service" {
+func newRouter(cfg config.Traffic, restConfig *rest.Config, clientset kubernetes.Interface) (handler.Router, error) {
+	if cfg.Router == "service" {
 		return routing.ServiceRouter{Clientset: clientset}, nil
 	}
 	dyn, err := dynamic.NewForConfig(restConfig)
 	if err != nil {
 		return nil, fmt.Errorf("dynamic client for cluster %s: %w", restConfig.Host, err)
 	}
-	if cfg.TrafficRouter == "istio" {
+	if cfg.Router == "istio" {
 		return routing.NewIstioRouter(dyn, clientset, cfg.IstioGateways), nil
 	}
 	return routing.NewGatewayAPIRouter(dyn, clientset, routing.GatewayRef{Name: cfg.GatewayName, Namespace: cfg.GatewayNamespace}), nil
 }
 
 // cdeventsOptions are the CDEvents settings, nil when they are off.
-func cdeventsOptions(cfg config.Config) *handler.CDEventsOptions {
+func cdeventsOptions(source string, cfg config.Observability) *handler.CDEventsOptions {
 	if !cfg.CDEventsEnabled {
 		return nil
 	}
-	return &handler.CDEventsOptions{Source: cfg.Source, SubjectPrefix: cfg.CDEventsSubjectPrefix}
+	return &handler.CDEventsOptions{Source: source, SubjectPrefix: cfg.CDEventsSubjectPrefix}
 }
 
 // natsAuth is the NATS credentials of the configuration.
-func natsAuth(cfg config.Config) eventbus.Auth {
+func natsAuth(cfg config.Bus) eventbus.Auth {
 	return eventbus.Auth{
-		User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken,
-		CredsFile: cfg.NATSCredsFile, NKeyFile: cfg.NATSNKeyFile,
-		TLSCAFile: cfg.NATSTLSCA, TLSCertFile: cfg.NATSTLSCert, TLSKeyFile: cfg.NATSTLSKey,
+		User: cfg.User, Password: cfg.Password, Token: cfg.Token,
+		CredsFile: cfg.CredsFile, NKeyFile: cfg.NKeyFile,
+		TLSCAFile: cfg.TLSCA, TLSCertFile: cfg.TLSCert, TLSKeyFile: cfg.TLSKey,
 	}
 }
 
@@ -332,14 +318,11 @@ func healthHandler(bus *eventbus.Bus, metrics http.Handler) http.Handler {
 	return mux
 }
 
-func newLogger(cfg config.Config) (*slog.Logger, error) {
-	level, err := cfg.SlogLevel()
-	if err != nil {
-		return nil, err
-	}
-	opts := &slog.HandlerOptions{Level: level}
+// newLogger writes to stderr at LOG_LEVEL in LOG_FORMAT.
+func newLogger(cfg config.Observability) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/deployed"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
@@ -74,7 +75,7 @@ func status(ctx context.Context, args []string) error {
 	project := fs.String("project", "", "only services of this Keptn project")
 	stage := fs.String("stage", "", "only services of this stage")
 	output := fs.String("o", "table", "output format: table or json")
-	routerName := fs.String("router", envOr("TRAFFIC_ROUTER", "auto"), "where blue/green traffic splits are read: auto, service, gatewayapi or istio")
+	routerName := fs.String("router", config.TrafficRouterOr("auto"), "where blue/green traffic splits are read: auto, service, gatewayapi or istio")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up reading the cluster after this long")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{exitUsage, err}

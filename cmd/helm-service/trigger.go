@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/term"
 
-	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/events"
 )
@@ -67,7 +66,10 @@ flags:
 // trigger publishes a Keptn event and, with --wait, follows its task.
 func trigger(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
-	natsURL := fs.String("nats", envOr("NATS_URL", nats.DefaultURL), "NATS server URL")
+	// The service's NATS settings: NATS_URL is --nats's default; a mistake
+	// in them is reported once the command line is known to be good.
+	bus, busErr := config.LoadBus()
+	natsURL := fs.String("nats", natsURLOr(bus, nats.DefaultURL), "NATS server URL")
 	wait := fs.Bool("wait", true, "follow the task until .finished")
 	timeout := fs.Duration("timeout", 6*time.Minute, "how long --wait waits for .finished")
 	project := fs.String("project", "", "data.project")
@@ -162,11 +164,10 @@ func trigger(ctx context.Context, args []string) error {
 		return err
 	}
 
-	auth, err := natsAuthFromEnv()
-	if err != nil {
-		return err
+	if busErr != nil {
+		return busErr
 	}
-	nc, err := auth.Dial(*natsURL)
+	nc, err := natsAuth(bus).Dial(*natsURL)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s (is helm-service running? set --nats or NATS_URL): %w", *natsURL, err)
 	}
@@ -303,19 +304,11 @@ func (p *progress) done() {
 	}
 }
 
-// natsAuthFromEnv reads the NATS credentials from the environment, as the
-// service does (NATS_USER, NATS_TOKEN, NATS_TLS_CA, ...).
-func natsAuthFromEnv() (eventbus.Auth, error) {
-	cfg, err := config.Load()
-	if err != nil {
-		return eventbus.Auth{}, err
-	}
-	return natsAuth(cfg), nil
-}
-
-func envOr(key, fallback string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
+// natsURLOr is the service's NATS_URL, or fallback when it has none (it
+// starts an embedded server then).
+func natsURLOr(bus config.Bus, fallback string) string {
+	if bus.URL != "" {
+		return bus.URL
 	}
 	return fallback
 }

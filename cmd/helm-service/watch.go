@@ -12,6 +12,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/nats-io/nats.go"
 
+	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/events"
 )
 
@@ -19,16 +20,18 @@ import (
 // interrupted.
 func watch(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
-	natsURL := fs.String("nats", envOr("NATS_URL", nats.DefaultURL), "NATS server URL")
+	// The service's NATS settings: NATS_URL is --nats's default; a mistake
+	// in them is reported once the command line is known to be good.
+	bus, busErr := config.LoadBus()
+	natsURL := fs.String("nats", natsURLOr(bus, nats.DefaultURL), "NATS server URL")
 	subject := fs.String("subject", events.Prefix+">", "NATS subject to watch")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{exitUsage, err}
 	}
-	auth, err := natsAuthFromEnv()
-	if err != nil {
-		return err
+	if busErr != nil {
+		return busErr
 	}
-	nc, err := auth.Dial(*natsURL)
+	nc, err := natsAuth(bus).Dial(*natsURL)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s (set --nats or NATS_URL): %w", *natsURL, err)
 	}

@@ -10,8 +10,8 @@ func TestChartSourceSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ChartSource != "dir" || c.ChartOCITemplate != "oci://{{.Registry}}/{{.Project}}/{{.Service}}" || c.ChartRegistryPlainHTTP ||
-		c.ChartCacheMaxEntries != 256 || c.ChartCacheMaxBytes != 128<<20 {
+	if c.Charts.Source != "dir" || c.Charts.OCITemplate != "oci://{{.Registry}}/{{.Project}}/{{.Service}}" || c.Charts.RegistryPlainHTTP ||
+		c.Charts.CacheMaxEntries != 256 || c.Charts.CacheMaxBytes != 128<<20 {
 		t.Errorf("chart defaults: %+v", c)
 	}
 
@@ -23,7 +23,7 @@ func TestChartSourceSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ChartSource != "oci" || c.ChartRegistry != "registry.example.com:5000" || !c.ChartRegistryPlainHTTP || c.ChartCacheMaxBytes != 0 {
+	if c.Charts.Source != "oci" || c.Charts.Registry != "registry.example.com:5000" || !c.Charts.RegistryPlainHTTP || c.Charts.CacheMaxBytes != 0 {
 		t.Errorf("environment not read: %+v", c)
 	}
 }

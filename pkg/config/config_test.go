@@ -12,22 +12,22 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ChartDir != "./charts" || c.WaitTimeout != 5*time.Minute || c.Source != "helm-service" || c.NATSListen != "127.0.0.1:4222" ||
-		c.RouteMode != "canary" || c.TrafficRouter != "service" || !c.RollbackDirectOnFail || c.MaxReplicas != 100 || c.DeleteEmptyNamespaces ||
-		c.MaxChartBytes != 10<<20 || c.DebugAddr != "" || !c.FailFast {
+	if c.Charts.Dir != "./charts" || c.Deploy.WaitTimeout != 5*time.Minute || c.Bus.Source != "helm-service" || c.Bus.Listen != "127.0.0.1:4222" ||
+		c.Traffic.RouteMode != "canary" || c.Traffic.Router != "service" || !c.Deploy.RollbackDirectOnFail || c.Deploy.MaxReplicas != 100 || c.Removal.DeleteEmptyNamespaces ||
+		c.Charts.MaxBytes != 10<<20 || c.Server.DebugAddr != "" || !c.Deploy.FailFast {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
-	if c.NATSMode != "jetstream" || c.MaxParallelTasks != DefaultParallelTasks() || c.MaxParallelTasks < 4 {
-		t.Errorf("mode %q, %d parallel tasks; want jetstream and %d", c.NATSMode, c.MaxParallelTasks, DefaultParallelTasks())
+	if c.Bus.Mode != "jetstream" || c.Delivery.MaxParallelTasks != DefaultParallelTasks() || c.Delivery.MaxParallelTasks < 4 {
+		t.Errorf("mode %q, %d parallel tasks; want jetstream and %d", c.Bus.Mode, c.Delivery.MaxParallelTasks, DefaultParallelTasks())
 	}
-	if c.LockBucket != "helm-service-locks" || c.LockTTL != 30*time.Second || c.ClusterRetryTimeout != 3*time.Minute || c.PendingRetryTimeout != 15*time.Minute {
-		t.Errorf("lock bucket %q, lock TTL %s, cluster retry %s, pending retry %s", c.LockBucket, c.LockTTL, c.ClusterRetryTimeout, c.PendingRetryTimeout)
+	if c.Delivery.LockBucket != "helm-service-locks" || c.Delivery.LockTTL != 30*time.Second || c.Retry.ClusterRetryTimeout != 3*time.Minute || c.Retry.PendingRetryTimeout != 15*time.Minute {
+		t.Errorf("lock bucket %q, lock TTL %s, cluster retry %s, pending retry %s", c.Delivery.LockBucket, c.Delivery.LockTTL, c.Retry.ClusterRetryTimeout, c.Retry.PendingRetryTimeout)
 	}
-	if c.PendingRetryTimeout <= c.PendingReleaseAge {
-		t.Errorf("PENDING_RETRY_TIMEOUT %s is not above PENDING_RELEASE_AGE %s: a task would give up before the release can be recovered", c.PendingRetryTimeout, c.PendingReleaseAge)
+	if c.Retry.PendingRetryTimeout <= c.Retry.PendingReleaseAge {
+		t.Errorf("PENDING_RETRY_TIMEOUT %s is not above PENDING_RELEASE_AGE %s: a task would give up before the release can be recovered", c.Retry.PendingRetryTimeout, c.Retry.PendingReleaseAge)
 	}
-	if !strings.Contains(c.AllowedNamespaces, "!kube-*") || !strings.Contains(c.AllowedNamespaces, "!default") {
-		t.Errorf("default ALLOWED_NAMESPACES = %q", c.AllowedNamespaces)
+	if !strings.Contains(c.Namespaces.Allowed.Text, "!kube-*") || !strings.Contains(c.Namespaces.Allowed.Text, "!default") {
+		t.Errorf("default ALLOWED_NAMESPACES = %q", c.Namespaces.Allowed.Text)
 	}
 }
 
@@ -47,14 +47,14 @@ func TestLoadFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.WaitTimeout != 90*time.Second || c.ChartDir != "/charts" || c.RouteMode != "dark" || c.RollbackDirectOnFail || c.MaxReplicas != 20 || !c.DeleteEmptyNamespaces ||
-		c.MaxChartBytes != 2<<20 || c.DebugAddr != "127.0.0.1:6060" || c.FailFast {
+	if c.Deploy.WaitTimeout != 90*time.Second || c.Charts.Dir != "/charts" || c.Traffic.RouteMode != "dark" || c.Deploy.RollbackDirectOnFail || c.Deploy.MaxReplicas != 20 || !c.Removal.DeleteEmptyNamespaces ||
+		c.Charts.MaxBytes != 2<<20 || c.Server.DebugAddr != "127.0.0.1:6060" || c.Deploy.FailFast {
 		t.Errorf("environment not read: %+v", c)
 	}
-	if c.AllowedNamespaces != "*,!kube-*,!default,!keptn" {
-		t.Errorf("ALLOWED_NAMESPACES = %q, want the own namespace excluded", c.AllowedNamespaces)
+	if c.Namespaces.Allowed.Text != "*,!kube-*,!default,!keptn" {
+		t.Errorf("ALLOWED_NAMESPACES = %q, want the own namespace excluded", c.Namespaces.Allowed.Text)
 	}
-	if l, _ := c.SlogLevel(); l != slog.LevelDebug {
+	if l := c.Observability.LogLevel.Level(); l != slog.LevelDebug {
 		t.Errorf("level = %v, want debug", l)
 	}
 }

@@ -1,0 +1,83 @@
+package config
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// Delivery is how triggers are taken in and answered once: how many run
+// and wait, the ledger of answered triggers and the release leases
+// replicas share.
+type Delivery struct {
+	// MaxParallelTasks bounds how many tasks run at once; 0 (unset) is
+	// sized for the machine by Load (DefaultParallelTasks).
+	MaxParallelTasks int `envconfig:"MAX_PARALLEL_TASKS" default:"0"`
+	// MaxQueuedTasks bounds the triggers received and not yet answered.
+	MaxQueuedTasks int `envconfig:"MAX_QUEUED_TASKS" default:"1000"`
+	// LedgerBucket is the JetStream key-value bucket of answered triggers.
+	LedgerBucket string `envconfig:"LEDGER_BUCKET" default:"helm-service-tasks"`
+	// LedgerTTL is how long an answered trigger is remembered.
+	LedgerTTL time.Duration `envconfig:"LEDGER_TTL" default:"72h"`
+	// LockBucket is the JetStream key-value bucket of release leases, which
+	// keep replicas from working on one release at once.
+	LockBucket string `envconfig:"LOCK_BUCKET" default:"helm-service-locks"`
+	// LockTTL is how long a replica's lease on a release outlives the
+	// replica; a held lease is renewed every LockTTL/3.
+	LockTTL time.Duration `envconfig:"LOCK_TTL" default:"30s"`
+}
+
+// DefaultParallelTasks is MAX_PARALLEL_TASKS when unset: Helm tasks mostly
+// wait on the API server, so a few per CPU, at least 4.
+func DefaultParallelTasks() int { return max(4, 2*runtime.NumCPU()) }
+
+// LeaseRenewal is how often a held release lease is renewed, and so how
+// long one renewal may be tried again: a third of LockTTL.
+func (d Delivery) LeaseRenewal() time.Duration { return d.LockTTL / 3 }
+
+func (d Delivery) validate() error {
+	if d.MaxParallelTasks < 1 {
+		return fmt.Errorf("MAX_PARALLEL_TASKS must be at least 1, got %d", d.MaxParallelTasks)
+	}
+	if d.MaxQueuedTasks < d.MaxParallelTasks {
+		return fmt.Errorf("MAX_QUEUED_TASKS (%d) must be at least MAX_PARALLEL_TASKS (%d)", d.MaxQueuedTasks, d.MaxParallelTasks)
+	}
+	if d.LedgerTTL <= 0 {
+		return fmt.Errorf("LEDGER_TTL must be positive, got %s", d.LedgerTTL)
+	}
+	if d.LockTTL < time.Second {
+		return fmt.Errorf("LOCK_TTL must be at least 1s, got %s", d.LockTTL)
+	}
+	return nil
+}
+
+// Retry is how long tasks that fail for a passing reason run again, and
+// when a release left pending is recovered.
+type Retry struct {
+	// PendingReleaseAge is how old a release stuck in pending-install,
+	// pending-upgrade or pending-rollback must be before helm-service
+	// recovers it. Keep it above WAIT_TIMEOUT so that an operation still
+	// running elsewhere is never taken over.
+	PendingReleaseAge time.Duration `envconfig:"PENDING_RELEASE_AGE" default:"10m"`
+	// PendingRetryTimeout is how long a task that finds its release pending
+	// runs again (once the record is old enough to recover, or sooner)
+	// before it is answered errored. Keep it above PENDING_RELEASE_AGE.
+	PendingRetryTimeout time.Duration `envconfig:"PENDING_RETRY_TIMEOUT" default:"15m"`
+	// ClusterRetryTimeout is how long a task that fails because the
+	// Kubernetes API server is unreachable runs again, with backoff, before
+	// it is answered errored.
+	ClusterRetryTimeout time.Duration `envconfig:"CLUSTER_RETRY_TIMEOUT" default:"3m"`
+}
+
+func (r Retry) validate() error {
+	if r.PendingReleaseAge <= 0 {
+		return fmt.Errorf("PENDING_RELEASE_AGE must be positive, got %s", r.PendingReleaseAge)
+	}
+	if r.PendingRetryTimeout < 0 {
+		return fmt.Errorf("PENDING_RETRY_TIMEOUT must not be negative, got %s", r.PendingRetryTimeout)
+	}
+	if r.ClusterRetryTimeout < 0 {
+		return fmt.Errorf("CLUSTER_RETRY_TIMEOUT must not be negative, got %s", r.ClusterRetryTimeout)
+	}
+	return nil
+}
