@@ -19,6 +19,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/allowlist"
 	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/helm/reconcile"
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/kvretry"
 	"github.com/helm-service/helm-service/pkg/lease"
@@ -271,12 +272,11 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 		return cluster{}, fmt.Errorf("metadata client for cluster %s: %w", restConfig.Host, err)
 	}
 	releases := helm.NewClient(restConfig, clientset, log)
-	releases.SetPendingAge(cfg.PendingReleaseAge)
 	releases.SetFailFast(cfg.FailFast)
 	releases.SetObserver(observer)
 	return cluster{
 		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta, Labels: cfg.NamespaceLabelSet()},
-		releases:   releases,
+		releases:   reconcile.New(releases, cfg.PendingReleaseAge, log),
 		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},
 		variables:  &vargroups.Store{Clientset: clientset},
