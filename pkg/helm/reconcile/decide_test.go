@@ -3,11 +3,13 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
 	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 	"helm.sh/helm/v3/pkg/release"
 	helmtime "helm.sh/helm/v3/pkg/time"
@@ -127,5 +129,27 @@ func TestPendingErrorSaysWhenTheRecordCanBeRecovered(t *testing.T) {
 	want := &helm.PendingError{Namespace: "ns", Name: "carts", Status: "pending-install", Revision: 1, Age: 20 * time.Second, RecoverAfter: 40 * time.Second, PendingAge: time.Minute}
 	if d := cmp.Diff(want, pe); d != "" {
 		t.Errorf("PendingError (-want +got):\n%s", d)
+	}
+}
+
+// TestMissingDependencyIsRefusedBeforeRecovery: a chart missing a declared
+// dependency is refused before a pending record of its release is touched.
+func TestMissingDependencyIsRefusedBeforeRecovery(t *testing.T) {
+	r, _, cfg := memoryReleases(t, nil, time.Minute)
+	storeRecord(t, cfg, 1, release.StatusPendingInstall, 2*time.Hour, nil)
+	ch, err := loader.Load("../../../test/testdata/charts/basket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Upgrade(context.Background(), helm.Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "helm dependency build") {
+		t.Fatalf("error = %v, want the missing dependency refused", err)
+	}
+	last, err := cfg.Releases.Last("carts")
+	if err != nil {
+		t.Fatalf("the pending record is gone after the refusal: %v", err)
+	}
+	if last.Version != 1 || last.Info.Status != release.StatusPendingInstall {
+		t.Errorf("newest revision %d %s after the refusal, want 1 still pending-install", last.Version, last.Info.Status)
 	}
 }
