@@ -75,7 +75,7 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 	}
 	checker := kube.NewReadyChecker(cs, c.log, kube.PausedAsReady(true), kube.CheckJobs(jobs))
 	// The action's context ends the wait early on shutdown; Helm's own
-	// context handling is not used (see install.go).
+	// context handling is not used (see apply.go).
 	parent := c.ctx
 	if parent == nil {
 		parent = context.Background()
