@@ -18,6 +18,7 @@ import (
 	"github.com/helm-service/helm-service/handler"
 	"github.com/helm-service/helm-service/pkg/config"
 	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/helm/reconcile"
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/kvretry"
 	"github.com/helm-service/helm-service/pkg/lease"
@@ -256,12 +257,11 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 		return cluster{}, fmt.Errorf("metadata client for cluster %s: %w", restConfig.Host, err)
 	}
 	releases := helm.NewClient(restConfig, clientset, log)
-	releases.SetPendingAge(cfg.Retry.PendingReleaseAge)
 	releases.SetFailFast(cfg.Deploy.FailFast)
 	releases.SetObserver(observer)
 	return cluster{
 		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta, Labels: cfg.Namespaces.Labels},
-		releases:   releases,
+		releases:   reconcile.New(releases, cfg.Retry.PendingReleaseAge, log),
 		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},
 		variables:  &vargroups.Store{Clientset: clientset},

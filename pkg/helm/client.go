@@ -1,5 +1,8 @@
 // Package helm runs Helm actions through the Helm v3 SDK, in process. It is
-// the only package that imports Helm's action API.
+// the only package that imports Helm's action API. Its verbs (Install,
+// Upgrade, Recover, Rollback, Uninstall, and Status, Get and Find to read
+// releases) each do one thing and do not decide whether to act: package
+// reconcile reads a release's status and picks the verb.
 package helm
 
 import (
@@ -31,12 +34,10 @@ type Client struct {
 
 	// newConfig returns a fresh action configuration for a namespace.
 	// Its logs and the spans of its waits go to the task in ctx.
-	newConfig func(ctx context.Context, namespace string) (*action.Configuration, error)
-	// pendingAge is how old a pending release must be to be recovered.
-	pendingAge time.Duration
-	now        func() time.Time
-	observer   Observer
-	failFast   bool
+	newConfig ConfigSource
+	now       func() time.Time
+	observer  Observer
+	failFast  bool
 
 	mu        sync.Mutex
 	getters   map[string]*restClientGetter
@@ -50,7 +51,6 @@ func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slo
 		clientset:  clientset,
 		log:        log,
 		getters:    make(map[string]*restClientGetter),
-		pendingAge: DefaultPendingAge,
 		now:        time.Now,
 		observer:   noObserver{},
 		failFast:   true,
@@ -59,9 +59,19 @@ func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slo
 	return c
 }
 
-// SetPendingAge sets how old a release stuck in a pending state must be
-// before Upgrade recovers it.
-func (c *Client) SetPendingAge(d time.Duration) { c.pendingAge = d }
+// ConfigSource returns a fresh Helm action configuration for a namespace:
+// where its release records are stored and how its objects are applied.
+type ConfigSource func(ctx context.Context, namespace string) (*action.Configuration, error)
+
+// NewClientOn returns a Client whose actions run on the configurations
+// configs returns instead of on a cluster's: release records in memory and
+// a fake Kubernetes client, say, to run the real actions without a cluster.
+// Readiness diagnostics need a cluster and are left out.
+func NewClientOn(configs ConfigSource, log *slog.Logger) *Client {
+	c := NewClient(nil, nil, log)
+	c.newConfig = configs
+	return c
+}
 
 // SetFailFast sets whether a wait ends as soon as a pod of the release
 // shows a failure that will not pass by itself (on by default).

@@ -7,11 +7,11 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 )
 
-// checkDependencies refuses a chart whose Chart.yaml declares a dependency
+// CheckDependencies refuses a chart whose Chart.yaml declares a dependency
 // that its charts/ directory does not hold, as `helm install` and `helm
 // upgrade` do: the SDK's actions would render the chart without it. A
 // vendored subchart's own dependencies are checked the same way.
-func checkDependencies(ch *chart.Chart) error {
+func CheckDependencies(ch *chart.Chart) error {
 	if ch == nil || ch.Metadata == nil {
 		return nil
 	}
@@ -22,7 +22,7 @@ func checkDependencies(ch *chart.Chart) error {
 		}
 	}
 	for _, sub := range ch.Dependencies() {
-		if err := checkDependencies(sub); err != nil {
+		if err := CheckDependencies(sub); err != nil {
 			return err
 		}
 	}

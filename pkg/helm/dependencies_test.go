@@ -49,7 +49,7 @@ func renderedObjects(t *testing.T, manifest string) map[string]map[string]any {
 func TestUpgradeRefusesAMissingDependency(t *testing.T) {
 	c, cfg := memoryClient(t, nil)
 	ch := testdataChart(t, "basket")
-	_, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "basket", Chart: ch, Values: ch.Values, Timeout: time.Minute})
+	_, err := deploy(context.Background(), c, Request{Namespace: "ns", Name: "basket", Chart: ch, Values: ch.Values, Timeout: time.Minute})
 	if err == nil {
 		t.Fatal("a chart missing a declared dependency was deployed")
 	}
@@ -74,7 +74,7 @@ func TestUpgradeRendersVendoredSubcharts(t *testing.T) {
 	c, cfg := memoryClient(t, nil)
 	ch := testdataChart(t, "storefront")
 	for _, name := range []string{"storefront-primary", "storefront-canary", "storefront-canary"} {
-		res, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: name, Chart: ch, Values: ch.Values, Timeout: time.Minute})
+		res, err := deploy(context.Background(), c, Request{Namespace: "ns", Name: name, Chart: ch, Values: ch.Values, Timeout: time.Minute})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -112,7 +112,7 @@ func TestUpgradeRefusesASubchartMissingADependency(t *testing.T) {
 			sub.Metadata.Dependencies = append(sub.Metadata.Dependencies, &chart.Dependency{Name: "common", Version: "2.x.x"})
 		}
 	}
-	_, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "storefront", Chart: ch, Values: ch.Values, Timeout: time.Minute})
+	_, err := deploy(context.Background(), c, Request{Namespace: "ns", Name: "storefront", Chart: ch, Values: ch.Values, Timeout: time.Minute})
 	if err == nil || !strings.Contains(err.Error(), "storefront/charts/cache") || !strings.Contains(err.Error(), "common") {
 		t.Fatalf("error = %v, want the subchart storefront/charts/cache and its missing dependency common named", err)
 	}

@@ -17,12 +17,12 @@ func TestFindByLabels(t *testing.T) {
 	ch := sampleChart(t)
 	for _, r := range []struct{ name, service string }{{"carts-primary", "carts"}, {"carts-canary", "carts"}, {"orders", "orders"}} {
 		req := Request{Namespace: "ns", Name: r.name, Chart: ch, Values: ch.Values, Timeout: time.Minute, Labels: map[string]string{"keptn.sh/service": r.service}}
-		if _, err := c.Upgrade(context.Background(), req); err != nil {
+		if _, err := deploy(context.Background(), c, req); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A second revision of the canary: Find returns only the newest.
-	if _, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "carts-canary", Chart: ch, Values: ch.Values, Timeout: time.Minute, Labels: map[string]string{"keptn.sh/service": "carts"}}); err != nil {
+	if _, err := deploy(context.Background(), c, Request{Namespace: "ns", Name: "carts-canary", Chart: ch, Values: ch.Values, Timeout: time.Minute, Labels: map[string]string{"keptn.sh/service": "carts"}}); err != nil {
 		t.Fatal(err)
 	}
 	found, err := c.Find(context.Background(), "ns", map[string]string{"keptn.sh/service": "carts"})
@@ -64,7 +64,7 @@ func TestFindKeepsReleasesOfTheSameNameInEveryNamespace(t *testing.T) {
 	ch := sampleChart(t)
 	labels := map[string]string{"keptn.sh/service": "carts"}
 	for _, ns := range []string{"sockshop-dev", "sockshop-prod", "sockshop-prod"} {
-		if _, err := c.Upgrade(context.Background(), Request{Namespace: ns, Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute, Labels: labels}); err != nil {
+		if _, err := deploy(context.Background(), c, Request{Namespace: ns, Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute, Labels: labels}); err != nil {
 			t.Fatal(err)
 		}
 	}

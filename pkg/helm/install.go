@@ -4,31 +4,30 @@ import (
 	"context"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/postrender"
+	"helm.sh/helm/v3/pkg/release"
 )
 
-// install installs a release that has no history yet.
-func (c *Client) install(ctx context.Context, cfg *action.Configuration, req Request) (*Result, error) {
+// Install installs a release that has no history yet and waits until its
+// workloads are ready. A chart missing a dependency its Chart.yaml declares
+// is refused before anything is done. On failure the error says why, and
+// for a failed wait which workloads are not ready.
+func (c *Client) Install(ctx context.Context, req Request) (*Result, error) {
+	if err := CheckDependencies(req.Chart); err != nil {
+		return nil, err
+	}
+	cfg, err := c.newConfig(ctx, req.Namespace)
+	if err != nil {
+		return nil, err
+	}
 	in := action.NewInstall(cfg)
 	in.Namespace = req.Namespace
 	in.ReleaseName = req.Name
 	in.Wait = true
 	in.Timeout = req.Timeout
 	in.Labels = storedLabels(req.Labels)
-	rollout := c.rolloutPostRenderer(ctx, req)
-	in.PostRenderer = postRendererFor(req, rollout)
-	done := timed(c.observer, "install")
-	// Helm's own cancellation marks the release failed on this goroutine
-	// while its install goroutine goes on writing the same release (a data
-	// race in Helm); cancellation reaches the action through the wait
-	// instead (waitingClient), which Helm handles on one goroutine.
-	rel, err := in.RunWithContext(context.WithoutCancel(ctx), req.Chart, req.Values)
-	done()
-	if err != nil {
-		return nil, c.explainFailure(ctx, "install", req, rel, err)
-	}
-	res, err := resultOf(rel)
-	if res != nil {
-		res.ForcedRecreate = rollout.Forced()
-	}
-	return res, err
+	return c.apply(ctx, "install", req, func(ctx context.Context, pr postrender.PostRenderer) (*release.Release, error) {
+		in.PostRenderer = pr
+		return in.RunWithContext(ctx, req.Chart, req.Values)
+	})
 }

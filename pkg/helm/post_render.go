@@ -25,20 +25,11 @@ type LabelPostRenderer struct {
 
 var _ postrender.PostRenderer = LabelPostRenderer{}
 
-// hasPodTemplate tells the kinds whose spec.template is a pod template.
-func hasPodTemplate(kind string) bool {
-	switch kind {
-	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":
-		return true
-	}
-	return false
-}
-
 // Run implements postrender.PostRenderer.
 func (p LabelPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
 	return eachObject(rendered, func(obj map[string]any) {
 		addLabels(obj, p.Labels, "metadata")
-		if kind, _ := obj["kind"].(string); hasPodTemplate(kind) {
+		if kind, _ := obj["kind"].(string); kube.HasPodTemplate(kind) {
 			addLabels(obj, p.Labels, "spec", "template", "metadata")
 		}
 	})

@@ -96,7 +96,7 @@ func TestLabelPostRendererRejectsInvalidYAML(t *testing.T) {
 func TestUpgradeAppliesObjectLabels(t *testing.T) {
 	c, cfg := memoryClient(t, nil)
 	ch := sampleChart(t)
-	_, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "carts-canary", Chart: ch, Values: ch.Values, Timeout: time.Minute,
+	_, err := deploy(context.Background(), c, Request{Namespace: "ns", Name: "carts-canary", Chart: ch, Values: ch.Values, Timeout: time.Minute,
 		ObjectLabels: map[string]string{"keptn.sh/deployment": "canary"}})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +191,7 @@ func TestUpgradeKeepsScaledReplicasWithLabels(t *testing.T) {
 		ObjectLabels: map[string]string{"keptn.sh/deployment": "primary"},
 		Replicas:     map[kube.Workload]int32{{Kind: "Deployment", Namespace: "ns", Name: "carts-primary"}: 7},
 	}
-	if _, err := c.Upgrade(context.Background(), req); err != nil {
+	if _, err := deploy(context.Background(), c, req); err != nil {
 		t.Fatal(err)
 	}
 	rel, err := cfg.Releases.Last("carts-primary")

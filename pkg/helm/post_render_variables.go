@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/vargroups"
 )
 
@@ -43,7 +44,7 @@ func (p VariablesPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error
 	}
 	for _, obj := range objs {
 		kind, _ := obj["kind"].(string)
-		if kind != "Deployment" && kind != "StatefulSet" && kind != "DaemonSet" {
+		if !kube.LongRunning(kind) {
 			continue
 		}
 		spec, ok := obj["spec"].(map[string]any)

@@ -133,15 +133,15 @@ func resultOf(rel *release.Release) (*Result, error) {
 		if ns == "" {
 			ns = rel.Namespace
 		}
-		switch o.Kind {
-		case "Service":
+		switch {
+		case o.Kind == "Service":
 			s := Service{Name: o.Metadata.Name, Namespace: ns}
 			if len(o.Spec.Ports) > 0 {
 				s.Port = o.Spec.Ports[0].Port
 			}
 			r.Services = append(r.Services, s)
 			selectors = append(selectors, o.serviceSelector())
-		case "Deployment", "StatefulSet":
+		case kube.Scaled(o.Kind):
 			r.Workloads = append(r.Workloads, kube.Workload{Kind: o.Kind, Namespace: ns, Name: o.Metadata.Name})
 			for _, c := range o.Spec.Template.Spec.Containers {
 				if c.Image != "" && !slices.Contains(r.Images, c.Image) {

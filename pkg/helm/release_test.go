@@ -34,7 +34,7 @@ func TestMainServiceSelectsTheMainWorkload(t *testing.T) {
 			ch := testdataChart(t, chartName)
 			req := Request{Namespace: "ns", Name: chartName, Chart: ch, Values: ch.Values, Timeout: time.Minute}
 			post.edit(&req)
-			res, err := c.Upgrade(context.Background(), req)
+			res, err := deploy(context.Background(), c, req)
 			if err != nil {
 				t.Fatalf("%s %s: %v", chartName, post.name, err)
 			}

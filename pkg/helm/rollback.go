@@ -19,11 +19,10 @@ var ErrNoPreviousRevision = errors.New("no previous revision to roll back to")
 
 // Rollback rolls a release back to the newest revision before its newest
 // one that was deployed (status deployed or superseded; failed and pending
-// revisions are skipped) and waits until its workloads are ready. A release
-// left pending by an operation that never ended is recovered first, as
-// Upgrade does; that recovery rolls back to the same revision, and is the
-// rollback. It returns the release as it is afterwards: a new revision
-// carrying the chart and values of the revision it rolled back to.
+// revisions are skipped) and waits until its workloads are ready. It
+// returns the release as it is afterwards: a new revision carrying the
+// chart and values of the revision it rolled back to. Whether a pending
+// release is to be recovered instead is for the caller to decide.
 func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout time.Duration) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -44,15 +43,6 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout t
 		return nil, fmt.Errorf("read history of release %s/%s: %w", namespace, name, err)
 	}
 	target := lastGood(history, last.Version)
-
-	req := Request{Namespace: namespace, Name: name, Timeout: timeout}
-	recovered, err := c.recoverPending(ctx, cfg, req)
-	if err != nil {
-		return nil, err
-	}
-	if recovered != "" {
-		return c.recoveredRollback(cfg, req, recovered, target)
-	}
 	if target == nil {
 		return nil, fmt.Errorf("roll back release %s/%s from revision %d: %w: %s", namespace, name, last.Version, ErrNoPreviousRevision, neverDeployed(history, last.Version))
 	}
@@ -73,6 +63,7 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout t
 	case <-ctx.Done():
 		return nil, fmt.Errorf("roll back release %s/%s: %w", namespace, name, ctx.Err())
 	}
+	req := Request{Namespace: namespace, Name: name, Timeout: timeout}
 	if err != nil {
 		rel, _ := cfg.Releases.Last(name)
 		return nil, c.explainFailure(ctx, fmt.Sprintf("rollback to revision %d", target.Version), req, rel, err)
@@ -83,25 +74,6 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout t
 	}
 	res, err := resultOf(rel)
 	if res != nil {
-		res.RolledBackTo = target.Version
-	}
-	return res, err
-}
-
-// recoveredRollback answers a rollback whose release was pending: the
-// recovery already rolled it back to target, or uninstalled it when target
-// is nil (it had never been deployed).
-func (c *Client) recoveredRollback(cfg *action.Configuration, req Request, recovered string, target *release.Release) (*Result, error) {
-	if target == nil {
-		return nil, fmt.Errorf("%s; roll back release %s/%s: %w", recovered, req.Namespace, req.Name, ErrNoPreviousRevision)
-	}
-	rel, err := cfg.Releases.Last(req.Name)
-	if err != nil {
-		return nil, fmt.Errorf("%s; read release %s/%s after its recovery: %w", recovered, req.Namespace, req.Name, err)
-	}
-	res, err := resultOf(rel)
-	if res != nil {
-		res.Recovered = recovered
 		res.RolledBackTo = target.Version
 	}
 	return res, err

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	kubefake "helm.sh/helm/v3/pkg/kube/fake"
-	"helm.sh/helm/v3/pkg/release"
 )
 
 func TestRollbackGoesBackOneRevision(t *testing.T) {
@@ -18,7 +17,7 @@ func TestRollbackGoesBackOneRevision(t *testing.T) {
 	req := Request{Namespace: "ns", Name: "carts", Chart: ch, Timeout: time.Minute}
 	for _, img := range []string{"carts:1", "carts:2"} {
 		req.Values = map[string]any{"image": img, "replicaCount": 1, "service": map[string]any{"port": 80, "targetPort": 8080}, "config": map[string]any{"greeting": img}}
-		if _, err := c.Upgrade(context.Background(), req); err != nil {
+		if _, err := deploy(context.Background(), c, req); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -42,7 +41,7 @@ func TestRollbackGoesBackOneRevision(t *testing.T) {
 func TestRollbackWithoutPreviousRevision(t *testing.T) {
 	c, _ := memoryClient(t, nil)
 	ch := sampleChart(t)
-	if _, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}); err != nil {
+	if _, err := deploy(context.Background(), c, Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := c.Rollback(context.Background(), "ns", "carts", time.Minute)
@@ -66,7 +65,7 @@ func deployRevisions(t *testing.T, c *Client, kc *kubefake.FailingKubeClient, im
 		if failing[img] {
 			kc.WaitError = errors.New("pods not ready")
 		}
-		_, err := c.Upgrade(context.Background(), req)
+		_, err := deploy(context.Background(), c, req)
 		if failing[img] != (err != nil) {
 			t.Fatalf("deploy %s: error %v, want failure %v", img, err, failing[img])
 		}
@@ -111,51 +110,5 @@ func TestRollbackWithoutDeployedRevision(t *testing.T) {
 	}
 	if rel, _ := cfg.Releases.Last("carts"); rel.Version != 2 {
 		t.Errorf("release is at revision %d after a refused rollback, want 2 (untouched)", rel.Version)
-	}
-}
-
-// TestRollbackRecoversPendingRelease: a release left pending by an
-// operation that never ended is recovered first; the recovery's rollback to
-// the newest deployed revision is the rollback, not one more on top.
-func TestRollbackRecoversPendingRelease(t *testing.T) {
-	kc := failingKubeClient()
-	c, cfg := memoryClient(t, kc)
-	c.SetPendingAge(time.Minute)
-	deployRevisions(t, c, kc, []string{"carts:1", "carts:2"}, nil)
-	leavePending(t, cfg, 3, release.StatusPendingUpgrade, time.Hour)
-
-	res, err := c.Rollback(context.Background(), "ns", "carts", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(res.Recovered, "left pending-upgrade at revision 3") || !strings.Contains(res.Recovered, "rolled back to revision 2") {
-		t.Errorf("Recovered = %q, want it to say that revision 3 was pending and rolled back to 2", res.Recovered)
-	}
-	if res.Revision != 4 || res.RolledBackTo != 2 {
-		t.Errorf("after rollback: revision %d rolled back to %d, want 4 rolled back to 2", res.Revision, res.RolledBackTo)
-	}
-	if r, err := cfg.Releases.Get("carts", 3); err != nil || r.Info.Status != release.StatusFailed {
-		t.Errorf("pending revision 3 after recovery: %v (%v), want failed", r.Info.Status, err)
-	}
-	if last, _ := cfg.Releases.Last("carts"); last.Version != 4 || !strings.Contains(last.Manifest, `image: "carts:2"`) {
-		t.Errorf("newest revision %d, want 4 running carts:2", last.Version)
-	}
-}
-
-// TestRollbackLeavesAYoungPendingReleaseAlone: a pending record younger
-// than the pending age may belong to an operation still running.
-func TestRollbackLeavesAYoungPendingReleaseAlone(t *testing.T) {
-	kc := failingKubeClient()
-	c, cfg := memoryClient(t, kc)
-	c.SetPendingAge(time.Hour)
-	deployRevisions(t, c, kc, []string{"carts:1", "carts:2"}, nil)
-	leavePending(t, cfg, 3, release.StatusPendingUpgrade, time.Minute)
-
-	_, err := c.Rollback(context.Background(), "ns", "carts", time.Minute)
-	if !errors.Is(err, ErrPendingRelease) || !Pending(err) {
-		t.Fatalf("error = %v, want ErrPendingRelease", err)
-	}
-	if last, _ := cfg.Releases.Last("carts"); last.Version != 3 || last.Info.Status != release.StatusPendingUpgrade {
-		t.Errorf("newest revision %d %s, want 3 still pending-upgrade", last.Version, last.Info.Status)
 	}
 }

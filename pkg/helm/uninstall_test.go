@@ -16,7 +16,7 @@ func TestUninstallRemovesReleaseAndHistory(t *testing.T) {
 	c, cfg := memoryClient(t, nil)
 	ch := sampleChart(t)
 	for _, name := range []string{"carts", "carts", "orders"} {
-		if _, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: name, Chart: ch, Values: ch.Values, Timeout: time.Minute}); err != nil {
+		if _, err := deploy(context.Background(), c, Request{Namespace: "ns", Name: name, Chart: ch, Values: ch.Values, Timeout: time.Minute}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,7 +39,7 @@ func TestUninstallFailureNamesTheRelease(t *testing.T) {
 	kc := &kubefake.FailingKubeClient{PrintingKubeClient: kubefake.PrintingKubeClient{Out: io.Discard}}
 	c, _ := memoryClient(t, kc)
 	ch := sampleChart(t)
-	if _, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}); err != nil {
+	if _, err := deploy(context.Background(), c, Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	kc.BuildDummy = true // the objects to delete

@@ -52,7 +52,7 @@ func TestUpgradeInstallsThenUpgrades(t *testing.T) {
 	ch := sampleChart(t)
 	req := Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Labels: map[string]string{"keptn.sh/service": "carts"}, Timeout: time.Minute}
 
-	res, err := c.Upgrade(context.Background(), req)
+	res, err := deploy(context.Background(), c, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestUpgradeInstallsThenUpgrades(t *testing.T) {
 	}
 
 	req.Values = map[string]any{"image": "carts:2", "replicaCount": 3, "service": map[string]any{"port": 8080, "targetPort": 8080}, "config": map[string]any{"greeting": "hi"}}
-	res, err = c.Upgrade(context.Background(), req)
+	res, err = deploy(context.Background(), c, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,11 +100,11 @@ func TestUpgradeRenderErrorLeavesReleaseAlone(t *testing.T) {
 	c, cfg := memoryClient(t, nil)
 	ch := sampleChart(t)
 	req := Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}
-	if _, err := c.Upgrade(context.Background(), req); err != nil {
+	if _, err := deploy(context.Background(), c, req); err != nil {
 		t.Fatal(err)
 	}
 	req.Values = map[string]any{"image": nil, "replicaCount": 1, "service": map[string]any{"port": 80, "targetPort": 80}, "config": map[string]any{}}
-	_, err := c.Upgrade(context.Background(), req)
+	_, err := deploy(context.Background(), c, req)
 	if err == nil || !strings.Contains(err.Error(), "values.image is required") || !strings.Contains(err.Error(), "helm upgrade of release ns/carts") {
 		t.Fatalf("error = %v, want the render error naming the release", err)
 	}
@@ -118,7 +118,7 @@ func TestUpgradeWaitFailureIsReported(t *testing.T) {
 	kc := &kubefake.FailingKubeClient{PrintingKubeClient: kubefake.PrintingKubeClient{Out: io.Discard}, WaitError: errors.New("context deadline exceeded")}
 	c, cfg := memoryClient(t, kc)
 	ch := sampleChart(t)
-	_, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Second})
+	_, err := deploy(context.Background(), c, Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Second})
 	if err == nil || !strings.Contains(err.Error(), "helm install of release ns/carts") || !strings.Contains(err.Error(), "context deadline exceeded") {
 		t.Fatalf("error = %v", err)
 	}
@@ -133,7 +133,7 @@ func TestUpgradeRemovesLabelsMarkedForRemoval(t *testing.T) {
 	ch := sampleChart(t)
 	req := Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute,
 		Labels: map[string]string{"keptn.sh/service": "carts", "keptn.sh/a": "1", "keptn.sh/b": RemoveLabel}}
-	if _, err := c.Upgrade(context.Background(), req); err != nil {
+	if _, err := deploy(context.Background(), c, req); err != nil {
 		t.Fatal(err)
 	}
 	labels := func() map[string]string {
@@ -148,10 +148,19 @@ func TestUpgradeRemovesLabelsMarkedForRemoval(t *testing.T) {
 		t.Errorf("labels after install = %v, want keptn.sh/service and keptn.sh/a only", got)
 	}
 	req.Labels = map[string]string{"keptn.sh/service": "carts", "keptn.sh/a": RemoveLabel, "keptn.sh/c": "2"}
-	if _, err := c.Upgrade(context.Background(), req); err != nil {
+	if _, err := deploy(context.Background(), c, req); err != nil {
 		t.Fatal(err)
 	}
 	if got := labels(); got["keptn.sh/c"] != "2" || len(got) != 2 {
 		t.Errorf("labels after upgrade = %v, want keptn.sh/service and keptn.sh/c only", got)
 	}
+}
+
+// deploy installs the release of req, or upgrades it when it has a record:
+// the verb package reconcile picks for a release that is not pending.
+func deploy(ctx context.Context, c *Client, req Request) (*Result, error) {
+	if _, err := c.Status(ctx, req.Namespace, req.Name); errors.Is(err, ErrNotFound) {
+		return c.Install(ctx, req)
+	}
+	return c.Upgrade(ctx, req)
 }

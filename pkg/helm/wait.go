@@ -75,7 +75,7 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 	}
 	checker := kube.NewReadyChecker(cs, c.log, kube.PausedAsReady(true), kube.CheckJobs(jobs))
 	// The action's context ends the wait early on shutdown; Helm's own
-	// context handling is not used (see install.go).
+	// context handling is not used (see apply.go).
 	parent := c.ctx
 	if parent == nil {
 		parent = context.Background()
@@ -206,13 +206,7 @@ func rolloutDone(ctx context.Context, cs kubernetes.Interface, namespace, name s
 }
 
 // isWorkload tells whether r runs pods: its readiness can change any time.
-func isWorkload(r *resource.Info) bool {
-	switch r.Mapping.GroupVersionKind.Kind {
-	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Pod":
-		return true
-	}
-	return false
-}
+func isWorkload(r *resource.Info) bool { return kubeinfo.RunsPods(r.Mapping.GroupVersionKind.Kind) }
 
 // failCheckPeriod is how often a fail-fast wait looks for pods that cannot
 // start, from this long after the wait began.
@@ -267,9 +261,7 @@ func failingPod(ctx context.Context, cs kubernetes.Interface, selectors map[stri
 func podSelectors(resources kube.ResourceList) map[string][]labels.Selector {
 	out := make(map[string][]labels.Selector)
 	for _, r := range resources {
-		switch r.Mapping.GroupVersionKind.Kind {
-		case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":
-		default:
+		if !kubeinfo.HasPodTemplate(r.Mapping.GroupVersionKind.Kind) {
 			continue
 		}
 		obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(r.Object)

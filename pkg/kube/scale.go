@@ -19,7 +19,7 @@ type Scaler struct {
 // without replicas are skipped.
 func (s Scaler) Scale(ctx context.Context, workloads []Workload, replicas int32) error {
 	for _, w := range workloads {
-		if !scalable(w) {
+		if !Scaled(w.Kind) {
 			continue
 		}
 		scale := &autoscalingv1.Scale{
@@ -33,9 +33,6 @@ func (s Scaler) Scale(ctx context.Context, workloads []Workload, replicas int32)
 	return nil
 }
 
-// scalable reports whether the workload has a scale subresource.
-func scalable(w Workload) bool { return w.Kind == "Deployment" || w.Kind == "StatefulSet" }
-
 // ScaleUpFromZero sets every given Deployment and StatefulSet that has zero
 // replicas to one, Kubernetes' default, and leaves the others alone. A Helm
 // upgrade restores the replicas a chart sets, but not those of a chart that
@@ -43,7 +40,7 @@ func scalable(w Workload) bool { return w.Kind == "Deployment" || w.Kind == "Sta
 // stay there.
 func (s Scaler) ScaleUpFromZero(ctx context.Context, workloads []Workload) error {
 	for _, w := range workloads {
-		if !scalable(w) {
+		if !Scaled(w.Kind) {
 			continue
 		}
 		cur, err := s.getScale(ctx, w)

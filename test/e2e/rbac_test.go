@@ -19,6 +19,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/helm/reconcile"
 	"github.com/helm-service/helm-service/pkg/kube"
 )
 
@@ -44,7 +45,8 @@ func restrictedKubeconfig(t *testing.T, namespaces []string) string {
 	for i, n := range namespaces {
 		list[i] = n
 	}
-	client := helm.NewClient(restConfig, suite.clientset, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	client := reconcile.New(helm.NewClient(restConfig, suite.clientset, discard), reconcile.DefaultPendingAge, discard)
 	if _, err := client.Upgrade(ctx(t), helm.Request{
 		Namespace: system, Name: name, Chart: ch, Timeout: 2 * time.Minute,
 		Values: charts.MergeValues(ch.Values, map[string]any{

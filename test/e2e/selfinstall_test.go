@@ -12,6 +12,7 @@ import (
 
 	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/helm/reconcile"
 	"github.com/helm-service/helm-service/pkg/kube"
 )
 
@@ -32,7 +33,8 @@ func TestChartInstalls(t *testing.T) {
 	if err := (kube.Namespaces{Clientset: suite.clientset}).Ensure(ctx(t), ns, nil); err != nil {
 		t.Fatal(err)
 	}
-	client := helm.NewClient(restConfig, suite.clientset, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	client := reconcile.New(helm.NewClient(restConfig, suite.clientset, discard), reconcile.DefaultPendingAge, discard)
 	name := "helm-service-" + suite.runID
 	res, err := client.Upgrade(ctx(t), helm.Request{
 		Namespace: ns, Name: name, Chart: ch, Timeout: 2 * time.Minute,

@@ -1,4 +1,4 @@
-package helm
+package reconcile
 
 import (
 	"bytes"
@@ -9,32 +9,17 @@ import (
 	"testing"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
 	helmtime "helm.sh/helm/v3/pkg/time"
 
+	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/tasklog"
 )
 
-// leavePending stores a revision in a pending state, as a process killed
-// mid-operation leaves it, started age ago.
-func leavePending(t *testing.T, cfg *action.Configuration, version int, status release.Status, age time.Duration) {
-	t.Helper()
-	ch := sampleChart(t)
-	rel := &release.Release{
-		Name: "carts", Namespace: "ns", Version: version, Chart: ch, Config: ch.Values,
-		Info: &release.Info{Status: status, LastDeployed: helmtime.Time{Time: time.Now().Add(-age)}},
-	}
-	if err := cfg.Releases.Create(rel); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestRecoverPendingUpgradeRollsBack(t *testing.T) {
-	c, cfg := memoryClient(t, nil)
-	c.SetPendingAge(time.Minute)
+	c, _, cfg := memoryReleases(t, nil, time.Minute)
 	ch := sampleChart(t)
-	req := Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}
+	req := helm.Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}
 	if _, err := c.Upgrade(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
@@ -61,11 +46,10 @@ func TestRecoverPendingUpgradeRollsBack(t *testing.T) {
 }
 
 func TestRecoverNeverDeployedUninstalls(t *testing.T) {
-	c, cfg := memoryClient(t, nil)
-	c.SetPendingAge(time.Minute)
+	c, _, cfg := memoryReleases(t, nil, time.Minute)
 	leavePending(t, cfg, 1, release.StatusPendingInstall, time.Hour)
 	ch := sampleChart(t)
-	res, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute})
+	res, err := c.Upgrade(context.Background(), helm.Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,20 +62,19 @@ func TestRecoverNeverDeployedUninstalls(t *testing.T) {
 }
 
 func TestRecentPendingIsLeftAlone(t *testing.T) {
-	c, cfg := memoryClient(t, nil)
-	c.SetPendingAge(time.Hour)
+	c, _, cfg := memoryReleases(t, nil, time.Hour)
 	leavePending(t, cfg, 1, release.StatusPendingInstall, time.Minute)
 	ch := sampleChart(t)
-	_, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute})
-	if !errors.Is(err, ErrPendingRelease) || !strings.Contains(err.Error(), "PENDING_RELEASE_AGE") {
-		t.Fatalf("error = %v, want ErrPendingRelease naming PENDING_RELEASE_AGE", err)
+	_, err := c.Upgrade(context.Background(), helm.Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute})
+	if !errors.Is(err, helm.ErrPendingRelease) || !strings.Contains(err.Error(), "PENDING_RELEASE_AGE") {
+		t.Fatalf("error = %v, want helm.ErrPendingRelease naming PENDING_RELEASE_AGE", err)
 	}
-	var pe *PendingError
+	var pe *helm.PendingError
 	if !errors.As(err, &pe) || pe.RecoverAfter < 58*time.Minute || pe.RecoverAfter > time.Hour || pe.Status != "pending-install" || pe.Revision != 1 {
-		t.Errorf("PendingError = %+v, want pending-install at 1, recoverable in about 59m", pe)
+		t.Errorf("helm.PendingError = %+v, want pending-install at 1, recoverable in about 59m", pe)
 	}
-	if !Pending(err) {
-		t.Error("Pending(err) = false")
+	if !helm.Pending(err) {
+		t.Error("helm.Pending(err) = false")
 	}
 	r, _ := cfg.Releases.Last("carts")
 	if r.Info.Status != release.StatusPendingInstall {
@@ -99,29 +82,13 @@ func TestRecentPendingIsLeftAlone(t *testing.T) {
 	}
 }
 
-func TestPendingRecognizesHelmsOwnRefusal(t *testing.T) {
-	_, cfg := memoryClient(t, nil)
-	leavePending(t, cfg, 1, release.StatusPendingUpgrade, time.Second)
-	ch := sampleChart(t)
-	up := action.NewUpgrade(cfg)
-	up.Namespace = "ns"
-	_, err := up.RunWithContext(context.Background(), "carts", ch, ch.Values)
-	if err == nil || !Pending(err) {
-		t.Fatalf("Helm's upgrade of a pending release: Pending(%v) = false", err)
-	}
-	if Pending(errors.New("chart is broken")) || Pending(nil) {
-		t.Error("Pending is true for an unrelated error")
-	}
-}
-
 // TestRecoveryLogsWithTheTasksLogger checks that the client logs through
 // the logger of the task in its context, so that its lines carry the
 // task's fields.
 func TestRecoveryLogsWithTheTasksLogger(t *testing.T) {
-	c, cfg := memoryClient(t, nil)
-	c.SetPendingAge(time.Minute)
+	c, _, cfg := memoryReleases(t, nil, time.Minute)
 	ch := sampleChart(t)
-	req := Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}
+	req := helm.Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}
 	if _, err := c.Upgrade(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +122,7 @@ func TestYoungPendingRecordUnderLeaseIsRecoveredAtOnce(t *testing.T) {
 		{"another tool's record under lease", nil, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			client, cfg := memoryClient(t, nil)
+			client, _, cfg := memoryReleases(t, nil, 0)
 			ch := sampleChart(t)
 			rel := &release.Release{
 				Name: "carts", Namespace: "ns", Version: 1, Chart: ch, Config: ch.Values, Labels: c.labels,
@@ -166,11 +133,11 @@ func TestYoungPendingRecordUnderLeaseIsRecoveredAtOnce(t *testing.T) {
 			}
 			ctx := context.Background()
 			if c.exclusive {
-				ctx = WithExclusive(ctx)
+				ctx = helm.WithExclusive(ctx)
 			}
-			res, err := client.Upgrade(ctx, Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Labels: ours, Timeout: time.Minute})
+			res, err := client.Upgrade(ctx, helm.Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Labels: ours, Timeout: time.Minute})
 			if !c.recovered {
-				if !errors.Is(err, ErrPendingRelease) {
+				if !errors.Is(err, helm.ErrPendingRelease) {
 					t.Fatalf("error = %v, want the pending age to hold", err)
 				}
 				return

@@ -1,4 +1,4 @@
-package helm
+package reconcile
 
 import (
 	"context"
@@ -7,16 +7,16 @@ import (
 
 	"helm.sh/helm/v3/pkg/release"
 
+	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/metrics"
 )
 
 func TestClientReportsActionsAndRecoveriesToMetrics(t *testing.T) {
-	c, cfg := memoryClient(t, nil)
+	c, client, cfg := memoryReleases(t, nil, time.Minute)
 	m := metrics.New()
-	c.SetObserver(m)
-	c.SetPendingAge(time.Minute)
+	client.SetObserver(m)
 	ch := sampleChart(t)
-	req := Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}
+	req := helm.Request{Namespace: "ns", Name: "carts", Chart: ch, Values: ch.Values, Timeout: time.Minute}
 	ctx := context.Background()
 
 	if _, err := c.Upgrade(ctx, req); err != nil { // install
