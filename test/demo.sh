@@ -56,6 +56,8 @@ stop_service() {
 	rm -f "${pid_file}"
 }
 trap stop_service EXIT
+trap 'printf "\ndemo: interrupted\n" >&2; exit 130' INT
+trap 'printf "\ndemo: terminated\n" >&2; exit 143' TERM
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -145,6 +147,9 @@ listen="" nats_flag=""
 if [[ "${nats_port}" != 4222 ]]; then
 	listen="NATS_LISTEN=127.0.0.1:${nats_port} "
 	nats_flag=" --nats ${nats_url}"
+fi
+if [[ "${http_port}" != 8080 ]]; then
+	listen+="HTTP_ADDR=127.0.0.1:${http_port} "
 fi
 teardown="kill %1 %2   # stop the service and the watch"
 if [[ -n "${local_cluster}" ]]; then
