@@ -101,7 +101,8 @@ func (b *Bus) setUpStream(ctx context.Context, js jetstream.JetStream, replicas 
 	if err != nil {
 		return nil, err
 	}
-	for _, info := range found {
+	if len(found) > 0 {
+		info := found[0]
 		cfg := info.Config
 		missing := []string{}
 		for _, s := range b.opts.StreamSubjects {

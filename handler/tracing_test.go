@@ -192,7 +192,7 @@ func TestTaskSpansContinueTheTriggersTrace(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, a := range task.Attributes {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	for k, want := range map[string]string{
 		"keptn.context": "keptn-context", "keptn.triggeredid": "trigger-id", "keptn.project": "sockshop",
@@ -274,7 +274,7 @@ func TestTaskSpanNamesTheTemplatesNamespace(t *testing.T) {
 		got := "(none)"
 		for _, a := range spans[name][0].Attributes {
 			if a.Key == "k8s.namespace.name" {
-				got = a.Value.Emit()
+				got = a.Value.String()
 			}
 		}
 		if got != "staging-sockshop" {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of helm-service: static checks, the unit tests, then the
+# Runs every test of helm-service: static checks (gofmt, go vet, staticcheck), the unit tests, then the
 # end-to-end suite and its fault cases against the local Kubernetes cluster (test/cluster), which
 # it builds on first use (about 16 minutes on 2 cores; cached afterwards),
 # brings up, and takes down again unless it was already running.
@@ -16,6 +16,11 @@ if [[ -n "${unformatted}" ]]; then
 	exit 1
 fi
 go vet ./...
+
+echo "== staticcheck"
+# Pinned; fetched from the module proxy on first use, then cached like any module.
+staticcheck_version="v0.8.2"
+go run "honnef.co/go/tools/cmd/staticcheck@${staticcheck_version}" ./...
 
 echo "== unit tests"
 go test -race -count=1 ./...

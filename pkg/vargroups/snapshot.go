@@ -135,6 +135,7 @@ func (s Store) ReadSnapshot(ctx context.Context, namespace, service, id string) 
 	}
 	for k, v := range snapshotLabels(service) {
 		if sec.Labels[k] != v {
+			//lint:ignore ST1005 the message starts with the Kubernetes kind, spelt as Kubernetes spells it
 			return Snapshot{}, fmt.Errorf("Secret %s/%s is not a variable snapshot of service %s: its label %s is %q, want %q; delete or rename it", namespace, name, service, k, sec.Labels[k], v)
 		}
 	}

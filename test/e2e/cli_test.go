@@ -55,7 +55,7 @@ func TestCLITriggerAndWatch(t *testing.T) {
 		t.Errorf("image = %s", img)
 	}
 
-	out, errOut, code = cli(t, "trigger", "deployment", "--nats", suite.natsURL, "--project", project, "--stage", "dev", "--service", "nochart")
+	_, errOut, code = cli(t, "trigger", "deployment", "--nats", suite.natsURL, "--project", project, "--stage", "dev", "--service", "nochart")
 	if code != 1 || !strings.Contains(errOut, `chart not found for service "nochart"`) {
 		t.Errorf("failed deployment: exit %d, stderr %q; want 1 and the reason", code, errOut)
 	}
