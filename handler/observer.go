@@ -1,11 +1,8 @@
 package handler
 
 import (
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/helm-service/helm-service/pkg/events"
 )
 
 // Observer is told about the dispatcher's tasks (for metrics). Its methods
@@ -52,17 +49,4 @@ func (e *supersededError) Error() string {
 		newer = "that already ran"
 	}
 	return fmt.Sprintf("superseded by trigger %s, a newer %s of %s %s; this one was not run", e.by, e.kind, describeReleases(e.releases), newer)
-}
-
-// outcomeOf is the outcome of a task that was answered: err is the task's
-// error, finished its answer when it has none.
-func outcomeOf(finished events.Finished, err error) string {
-	var superseded *supersededError
-	switch {
-	case errors.As(err, &superseded):
-		return outcomeSuperseded
-	case err != nil:
-		return outcomeErrored
-	}
-	return finished.Base().Result
 }

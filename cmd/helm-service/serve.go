@@ -164,7 +164,7 @@ func serve(ctx context.Context) error {
 	if cl.variables != nil {
 		serviceDelete.WithVariables(cl.variables)
 	}
-	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, deployment, release, rollback, action, serviceDelete).With(handler.Options{
+	dispatcher := handler.NewDispatcher(cfg.Source, bus, log, []handler.Task{deployment, release, rollback, action, serviceDelete}, handler.Options{
 		MaxParallel:         cfg.MaxParallelTasks,
 		Ledger:              taskLedger,
 		Heartbeat:           cfg.AckWait / 3,
