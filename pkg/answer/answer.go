@@ -22,6 +22,10 @@ import (
 // delivery back to the bus unanswered, to be delivered again.
 var ErrHandBack = errors.New("handed back unanswered")
 
+// The collaborators of an Answerer; mocks for tests that need a failure
+// at a chosen moment are generated into mocks/.
+//go:generate go run github.com/golang/mock/mockgen@v1.6.0 -source=answer.go -destination=mocks/mocks.go -package=mocks
+
 // Delivery is a message from the bus to settle; eventbus.Delivery
 // implements it.
 type Delivery interface {
@@ -210,7 +214,7 @@ func (a *Answerer) Once(ctx context.Context, del Delivery, r Request) Outcome {
 		if err := a.sendStarted(ctx, r); err != nil {
 			log.Error("cannot publish reply", "type", "started", "error", err)
 			// The next delivery is then handled as new and sends .started.
-			if err := book.Forget(ctx, r.Key); err != nil {
+			if err := record(ctx, func(ctx context.Context) error { return book.Forget(ctx, r.Key) }); err != nil {
 				log.Warn("cannot undo the record of the start", "error", err)
 			}
 			nak(del, log)
@@ -230,8 +234,9 @@ func (a *Answerer) Once(ctx context.Context, del Delivery, r Request) Outcome {
 		return Dropped
 	}
 	// Recorded before it is sent: a redelivery after a crash in between
-	// sends this answer instead of doing the work again.
-	if err := book.Finished(ctx, r.Key, reply); err != nil {
+	// sends this answer instead of doing the work again. Like the answer,
+	// the record is due even once ctx has ended.
+	if err := record(ctx, func(ctx context.Context) error { return book.Finished(ctx, r.Key, reply) }); err != nil {
 		log.Warn("cannot record the answer; a redelivery would run the task again", "error", err)
 	}
 	if err := a.publish(ctx, reply); err != nil {
@@ -261,4 +266,12 @@ func (a *Answerer) publish(ctx context.Context, e cloudevents.Event) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.publishTimeout)
 	defer cancel()
 	return a.pub.Publish(ctx, e)
+}
+
+// record writes to the ledger for up to settleTimeout, even after ctx is
+// cancelled: the ledger must tell how far an answer got.
+func record(ctx context.Context, write func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	return write(ctx)
 }
