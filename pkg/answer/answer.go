@@ -114,7 +114,7 @@ type Request struct {
 	Key ledger.Key
 	Log *slog.Logger
 	// Answers tells whether a recorded answer answers this very trigger:
-	// only such an answer is sent again.
+	// only such an answer is sent again (none when Answers is nil).
 	Answers func(recorded cloudevents.Event) bool
 	// Started makes the .started of the trigger; nil for a trigger
 	// answered by its .finished only.
