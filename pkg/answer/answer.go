@@ -150,114 +150,12 @@ const (
 	Dropped Outcome = "dropped"
 )
 
-// Once answers the delivery of r's trigger once and settles it. It returns
-// once the delivery is settled.
-func (a *Answerer) Once(ctx context.Context, del Delivery, r Request) Outcome {
-	log := r.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	stopBeat := a.beat(del, log)
-	defer stopBeat()
-
-	// The server delivers a trigger again when it lost track of it (after
-	// a NATS restart, say) while this process still works on it: that
-	// delivery waits for the first and is settled like it. Once the first
-	// is answered, this one is answered from the ledger.
-	own, prev := a.claim(r.Key)
-	for prev != nil {
-		log.Info("trigger delivered again while it is being handled here; waiting for the first delivery")
-		select {
-		case <-prev.done:
-		case <-ctx.Done():
-		}
-		if !prev.answered.Load() {
-			nak(del, log)
-			return HandedBack
-		}
-		if !a.replays {
-			Ack(ctx, del, log) // nothing to answer from
-			return Dropped
-		}
-		own, prev = a.claim(r.Key)
-	}
-	defer a.unclaim(r.Key, own)
-
-	book := a.ledgerOf(r.Key)
-	sendStarted := r.Started != nil
-	// One round trip on the way to .started: it records the start and
-	// tells whether the trigger was seen before.
-	entry, found, err := book.Begin(ctx, r.Key)
-	recorded := found && entry.State == ledger.StateFinished && entry.Finished != nil
-	switch {
-	case err != nil:
-		log.Warn("cannot tell whether the trigger was answered before; handling it", "error", err)
-	case recorded && (r.Answers == nil || !r.Answers(*entry.Finished)):
-		log.Warn("the ledger's answer for this trigger is not an answer to it; handling the trigger as new",
-			"answerType", entry.Finished.Type(), "answerID", entry.Finished.ID())
-	case recorded:
-		log.Info("trigger was answered before; sending the same .finished again")
-		if err := a.publish(ctx, *entry.Finished); err != nil {
-			log.Error("cannot publish reply", "type", entry.Finished.Type(), "error", err)
-			nak(del, log)
-			return Unsent
-		}
-		own.answered.Store(true)
-		Ack(ctx, del, log)
-		return Replayed
-	case found:
-		sendStarted = false
-		log.Info("trigger was started before and cut off; running it again")
-	}
-
-	if sendStarted {
-		if err := a.sendStarted(ctx, r); err != nil {
-			log.Error("cannot publish reply", "type", "started", "error", err)
-			// The next delivery is then handled as new and sends .started.
-			if err := record(ctx, func(ctx context.Context) error { return book.Forget(ctx, r.Key) }); err != nil {
-				log.Warn("cannot undo the record of the start", "error", err)
-			}
-			nak(del, log)
-			return Unsent
-		}
-	}
-
-	reply, err := r.Finished(ctx)
-	switch {
-	case errors.Is(err, ErrHandBack):
-		nak(del, log)
-		return HandedBack
-	case err != nil:
-		log.Error("cannot build reply", "type", "finished", "error", err)
-		own.answered.Store(true)
-		Ack(ctx, del, log)
-		return Dropped
-	}
-	// Recorded before it is sent: a redelivery after a crash in between
-	// sends this answer instead of doing the work again. Like the answer,
-	// the record is due even once ctx has ended.
-	if err := record(ctx, func(ctx context.Context) error { return book.Finished(ctx, r.Key, reply) }); err != nil {
-		log.Warn("cannot record the answer; a redelivery would run the task again", "error", err)
-	}
-	if err := a.publish(ctx, reply); err != nil {
-		log.Error("cannot publish reply", "type", "finished", "error", err)
-		nak(del, log)
-		return Unsent
-	}
-	if r.Sent != nil {
-		r.Sent(ctx)
-	}
-	own.answered.Store(true)
-	Ack(ctx, del, log)
-	return Answered
-}
-
-func (a *Answerer) sendStarted(ctx context.Context, r Request) error {
-	started, err := r.Started(ctx)
-	if err != nil {
-		return err
-	}
-	return a.publish(ctx, started)
+// record writes to the ledger for up to settleTimeout, even after ctx is
+// cancelled: the ledger must tell how far an answer got.
+func record(ctx context.Context, write func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	return write(ctx)
 }
 
 // publish publishes e, retrying for up to PublishTimeout, even after ctx
@@ -266,12 +164,4 @@ func (a *Answerer) publish(ctx context.Context, e cloudevents.Event) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.publishTimeout)
 	defer cancel()
 	return a.pub.Publish(ctx, e)
-}
-
-// record writes to the ledger for up to settleTimeout, even after ctx is
-// cancelled: the ledger must tell how far an answer got.
-func record(ctx context.Context, write func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
-	defer cancel()
-	return write(ctx)
 }
