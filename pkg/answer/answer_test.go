@@ -66,19 +66,21 @@ func newRig(t *testing.T) *rig {
 	}
 	t.Cleanup(nc.Close)
 	r := &rig{nc: nc, bus: bus, book: ledger.New(kv)}
-	for _, subject := range []string{"sh.keptn.event.deployment.started", "sh.keptn.event.deployment.finished"} {
-		if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
-			var e cloudevents.Event
-			if err := json.Unmarshal(m.Data, &e); err != nil {
-				t.Errorf("answer on %s is not a CloudEvent: %v", m.Subject, err)
-				return
-			}
-			r.mu.Lock()
-			r.answers = append(r.answers, e.ID()+" "+e.Type())
-			r.mu.Unlock()
-		}); err != nil {
-			t.Fatal(err)
+	// One subscription, so that the answers are seen in the order sent.
+	if _, err := nc.Subscribe("sh.keptn.event.deployment.*", func(m *nats.Msg) {
+		if m.Subject == triggered {
+			return
 		}
+		var e cloudevents.Event
+		if err := json.Unmarshal(m.Data, &e); err != nil {
+			t.Errorf("answer on %s is not a CloudEvent: %v", m.Subject, err)
+			return
+		}
+		r.mu.Lock()
+		r.answers = append(r.answers, e.ID()+" "+e.Type())
+		r.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
@@ -114,7 +116,7 @@ func (r *rig) serve(t *testing.T, a *answer.Answerer, request func(ctx context.C
 	t.Cleanup(cancel)
 	if err := r.bus.Subscribe(ctx, []string{triggered}, "helm-service", func(ctx context.Context, d eventbus.Delivery) {
 		ctx, req := request(ctx, d)
-		o := a.Once(ctx, d, req)
+		o := a.Once(ctx, lingering{d}, req)
 		mu.Lock()
 		outcomes = append(outcomes, o)
 		mu.Unlock()
@@ -126,6 +128,17 @@ func (r *rig) serve(t *testing.T, a *answer.Answerer, request func(ctx context.C
 		defer mu.Unlock()
 		return slices.Clone(outcomes)
 	}
+}
+
+// lingering is a delivery whose Nak returns only once the server has
+// had time to deliver the message again: the next delivery then arrives
+// while Once is still returning.
+type lingering struct{ eventbus.Delivery }
+
+func (l lingering) Nak(delay time.Duration) error {
+	err := l.Delivery.Nak(delay)
+	time.Sleep(200 * time.Millisecond)
+	return err
 }
 
 // settle waits for n outcomes, then for longer than the ack wait so that
@@ -299,18 +312,18 @@ func TestOnce(t *testing.T) {
 	}, {
 		name:       "a twin delivered while the first runs waits for it and sends its answer again",
 		deliveries: 2,
-		work:       300 * time.Millisecond,
+		work:       time.Second / 2,
 		want:       outcome{Outcomes: []answer.Outcome{answer.Answered, answer.Replayed}, Answers: []string{"started-1 sh.keptn.event.deployment.started", "finished-1 sh.keptn.event.deployment.finished", "finished-1 sh.keptn.event.deployment.finished"}, Runs: 1, Ledger: "finished finished-1"},
 	}, {
 		name:       "without a ledger a twin of an answered delivery is acknowledged unanswered",
 		noLedger:   true,
 		deliveries: 2,
-		work:       300 * time.Millisecond,
+		work:       time.Second / 2,
 		want:       outcome{Outcomes: []answer.Outcome{answer.Answered, answer.Dropped}, Answers: []string{"started-1 sh.keptn.event.deployment.started", "finished-1 sh.keptn.event.deployment.finished"}, Runs: 1},
 	}, {
 		name:       "a twin of a delivery handed back is handed back too; the redeliveries are answered once",
 		deliveries: 2,
-		work:       300 * time.Millisecond,
+		work:       time.Second / 2,
 		fail: func(run int) error {
 			if run == 1 {
 				return fmt.Errorf("stopping: %w", answer.ErrHandBack)
@@ -322,7 +335,7 @@ func TestOnce(t *testing.T) {
 		name:       "a trigger without an id is neither recorded nor told apart from its twins",
 		noID:       true,
 		deliveries: 2,
-		work:       300 * time.Millisecond,
+		work:       time.Second / 2,
 		want:       outcome{Outcomes: []answer.Outcome{answer.Answered, answer.Answered}, Answers: []string{"finished-1 sh.keptn.event.deployment.finished", "finished-2 sh.keptn.event.deployment.finished", "started-1 sh.keptn.event.deployment.started", "started-2 sh.keptn.event.deployment.started"}, Runs: 2},
 	}}
 	for _, c := range cases {

@@ -22,8 +22,8 @@ func (a *Answerer) Once(ctx context.Context, del Delivery, r Request) Outcome {
 	if own == nil {
 		return outcome
 	}
-	defer a.unclaim(r.Key, own)
 	at := &attempt{Answerer: a, del: del, r: r, log: log, book: a.ledgerOf(r.Key), own: own}
+	defer at.leave()
 	seen, outcome := at.lookUp(ctx)
 	if outcome != "" {
 		return outcome
@@ -70,6 +70,7 @@ type attempt struct {
 	log  *slog.Logger
 	book Ledger
 	own  *inflight
+	left bool // own is unclaimed
 }
 
 // lookUp records the start of the trigger in the ledger, in one round
@@ -150,8 +151,19 @@ func (at *attempt) answered(ctx context.Context, o Outcome) Outcome {
 	return o
 }
 
-// handBack hands the delivery back to the bus.
+// handBack hands the delivery back to the bus. The trigger is unclaimed
+// first: its next delivery, which may come at once, is not taken for a
+// twin of this one.
 func (at *attempt) handBack(o Outcome) Outcome {
+	at.leave()
 	nak(at.del, at.log)
 	return o
+}
+
+// leave unclaims the trigger, once.
+func (at *attempt) leave() {
+	if !at.left {
+		at.left = true
+		at.unclaim(at.r.Key, at.own)
+	}
 }
