@@ -24,7 +24,8 @@ func (f *fixture) withAction(s ActionSettings) *fixture {
 	f.published = &recorder{}
 	f.published.expect(pub)
 	act := NewAction(f.releases, f.router, f.scaler, s)
-	f.dispatcher = NewDispatcher("helm-service", pub, quiet, act)
+	f.pub, f.tasks = pub, []Task{act}
+	f.dispatcher = NewDispatcher("helm-service", pub, quiet, f.tasks, Options{})
 	return f
 }
 

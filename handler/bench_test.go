@@ -14,8 +14,7 @@ import (
 // ignores (its own), the most frequent event on a busy bus.
 func BenchmarkIgnoreOwnEvent(b *testing.B) {
 	ctrl := gomock.NewController(b)
-	d := NewDispatcher("helm-service", mocks.NewMockPublisher(ctrl), quiet,
-		NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, nil, nil, settings))
+	d := NewDispatcher("helm-service", mocks.NewMockPublisher(ctrl), quiet, []Task{NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, nil, nil, settings)}, Options{})
 	e := triggerEvent(b, validTrigger())
 	e.SetSource("helm-service")
 	del := eventbus.Delivery{Subject: e.Type(), Event: e}

@@ -46,8 +46,7 @@ func TestDeploymentsPublishCDEvents(t *testing.T) {
 	)
 	scaler := mocks.NewMockScaler(ctrl)
 	scaler.EXPECT().Kept(gomock.Any(), gomock.Any()).Return(nil, nil).AnyTimes()
-	d := NewDispatcher("helm-service", rig.bus, quiet, NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), scaler, settings)).
-		With(Options{CDEvents: &CDEventsOptions{Source: "helm-service", SubjectPrefix: "dev.cdevents"}})
+	d := NewDispatcher("helm-service", rig.bus, quiet, []Task{NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), scaler, settings)}, Options{CDEvents: &CDEventsOptions{Source: "helm-service", SubjectPrefix: "dev.cdevents"}})
 	rig.serve(t, d)
 
 	cdEvents := func() []cloudevents.Event {

@@ -88,7 +88,7 @@ func FuzzHandleTrigger(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pub := &collect{}
-		d := NewDispatcher("helm-service", pub, quiet, NewDeployment(fakeCharts{}, fakeNamespaces{}, fakeReleases{}, nil, nil, settings))
+		d := NewDispatcher("helm-service", pub, quiet, []Task{NewDeployment(fakeCharts{}, fakeNamespaces{}, fakeReleases{}, nil, nil, settings)}, Options{})
 		const subject = "sh.keptn.event.deployment.triggered"
 		del := eventbus.Delivery{Subject: subject, Raw: data}
 		del.Event, del.DecodeErr = eventbus.Decode(context.Background(), &nats.Msg{Subject: subject, Data: data})

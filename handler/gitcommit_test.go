@@ -61,7 +61,7 @@ func TestGitCommitIsTheDeployedCommit(t *testing.T) {
 			pub := mocks.NewMockPublisher(ctrl)
 			published := &recorder{}
 			published.expect(pub)
-			d := NewDispatcher("helm-service", pub, quiet, NewDeployment(src, nss, rels, router, mocks.NewMockScaler(ctrl), settings))
+			d := NewDispatcher("helm-service", pub, quiet, []Task{NewDeployment(src, nss, rels, router, mocks.NewMockScaler(ctrl), settings)}, Options{})
 
 			data := validTrigger()
 			data["deployment"] = map[string]any{"deploymentstrategy": c.strategy}

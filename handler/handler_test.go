@@ -123,6 +123,9 @@ type fixture struct {
 	release    *Release
 	removal    *ServiceDelete
 	ctrl       *gomock.Controller
+	// pub and tasks make the dispatcher (see redispatch).
+	pub   Publisher
+	tasks []Task
 }
 
 // deleteSettings are the fixture's removal settings: the control plane's
@@ -158,9 +161,16 @@ func newFixtureOf(t *testing.T, settings DeploymentSettings, lifecycleSettings L
 	rb := NewRollback(f.releases, f.router, f.scaler, lifecycleSettings)
 	act := NewAction(f.releases, f.router, f.scaler, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, NamespaceTemplate: settings.NamespaceTemplate})
 	del := NewServiceDelete(f.releases, f.router, f.namespaces, removal)
-	f.dispatcher = NewDispatcher("helm-service", pub, quiet, dep, rel, rb, act, del).With(Options{NamespaceTemplate: settings.NamespaceTemplate})
+	f.pub, f.tasks = pub, []Task{dep, rel, rb, act, del}
+	f.dispatcher = NewDispatcher("helm-service", pub, quiet, f.tasks, Options{NamespaceTemplate: settings.NamespaceTemplate})
 	f.deployment, f.release, f.removal, f.ctrl = dep, rel, del, ctrl
 	return f
+}
+
+// redispatch replaces the fixture's dispatcher with one of the same tasks
+// and these options.
+func (f *fixture) redispatch(opts Options) {
+	f.dispatcher = NewDispatcher("helm-service", f.pub, quiet, f.tasks, opts)
 }
 
 func (f *fixture) deliver(e *cloudevents.Event) {
@@ -374,7 +384,7 @@ func TestDeploymentCollaboratorErrors(t *testing.T) {
 		pub := mocks.NewMockPublisher(ctrl)
 		rec := &recorder{}
 		rec.expect(pub)
-		d := NewDispatcher("helm-service", pub, quiet, NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, nil, nil, settings))
+		d := NewDispatcher("helm-service", pub, quiet, []Task{NewDeployment(mocks.NewMockChartSource(ctrl), nil, nil, nil, nil, settings)}, Options{})
 		e := triggerEvent(t, validTrigger())
 		d.Handle(context.Background(), eventbus.Delivery{Subject: e.Type(), Event: e})
 		_, data := rec.finished(t)

@@ -54,7 +54,7 @@ func BenchmarkTriggerToStarted(b *testing.B) {
 		b.Fatal(err)
 	}
 	task := heldTask{release: make(chan struct{})}
-	d := NewDispatcher("helm-service", bus, quiet, task).With(Options{Ledger: ledger.New(kv), MaxParallel: 10})
+	d := NewDispatcher("helm-service", bus, quiet, []Task{task}, Options{Ledger: ledger.New(kv), MaxParallel: 10})
 	if err := bus.Subscribe(ctx, d.Subjects(), "helm-service", d.Handle); err != nil {
 		b.Fatal(err)
 	}

@@ -1,12 +1,6 @@
 package handler
 
-import (
-	"errors"
-	"time"
-
-	"github.com/helm-service/helm-service/pkg/events"
-	"github.com/helm-service/helm-service/pkg/lanes"
-)
+import "time"
 
 // Observer is told about the dispatcher's tasks (for metrics). Its methods
 // must be quick and safe for concurrent use; *metrics.Metrics implements it.
@@ -36,15 +30,3 @@ func (noObserver) TaskLeft()                     {}
 func (noObserver) TaskRan(string, time.Duration) {}
 func (noObserver) TaskDone(string, string)       {}
 
-// outcomeOf is the outcome of a task that was answered: err is the task's
-// error, finished its answer when it has none.
-func outcomeOf(finished events.Finished, err error) string {
-	var superseded *lanes.SupersededError
-	switch {
-	case errors.As(err, &superseded):
-		return outcomeSuperseded
-	case err != nil:
-		return outcomeErrored
-	}
-	return finished.Base().Result
-}

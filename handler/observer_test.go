@@ -15,7 +15,7 @@ import (
 func TestDispatcherReportsTasksToMetrics(t *testing.T) {
 	f := newFixture(t)
 	m := metrics.New()
-	f.dispatcher.With(Options{Observer: m})
+	f.redispatch(Options{Observer: m})
 	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
 	f.namespaces.EXPECT().Ensure(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil)
 	f.releases.EXPECT().Get(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, helm.ErrNotFound)

@@ -52,7 +52,7 @@ func (r *recorder) finishedByID(t *testing.T) map[string][]events.DeploymentFini
 func TestQueuedDeploymentsOfOneReleaseOnlyTheNewestRuns(t *testing.T) {
 	f := newFixture(t)
 	m := metrics.New()
-	f.dispatcher.With(Options{Observer: m})
+	f.redispatch(Options{Observer: m})
 	f.releases.EXPECT().Get(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, helm.ErrNotFound).AnyTimes() // nothing deployed yet
 	unblock := make(chan struct{})
 	var ran []string
@@ -120,7 +120,7 @@ func TestQueuedDeploymentsOfOneReleaseOnlyTheNewestRuns(t *testing.T) {
 func TestReleasesRunInParallelOnABoundedPool(t *testing.T) {
 	f := newFixture(t)
 	f.releases.EXPECT().Get(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, helm.ErrNotFound).AnyTimes() // nothing deployed yet
-	f.dispatcher.With(Options{MaxParallel: 2})
+	f.redispatch(Options{MaxParallel: 2})
 	var running, peak atomic.Int32
 	perRelease := sync.Map{}
 	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil).AnyTimes()
@@ -158,7 +158,7 @@ func TestReleasesRunInParallelOnABoundedPool(t *testing.T) {
 
 func TestNamespaceOutsideTheAllowListIsRefused(t *testing.T) {
 	f := newFixture(t) // no EXPECT: nothing may be touched
-	f.dispatcher.With(Options{AllowNamespace: func(ns string) error { return fmt.Errorf("namespace %q is not allowed", ns) }})
+	f.redispatch(Options{AllowNamespace: func(ns string) error { return fmt.Errorf("namespace %q is not allowed", ns) }})
 	f.deliver(triggerEvent(t, validTrigger()))
 	_, data := f.published.finished(t)
 	if data.Status != events.StatusErrored || !strings.Contains(data.Message, `namespace "sockshop-staging" is not allowed`) {
@@ -228,9 +228,7 @@ func TestSameTriggerDeliveredTwiceAtOnceRunsOnce(t *testing.T) {
 		}()
 		if attempt == 1 {
 			eventually(t, "the first delivery runs", func() bool {
-				f.dispatcher.mu.Lock()
-				defer f.dispatcher.mu.Unlock()
-				return len(f.dispatcher.running) == 1
+				return f.dispatcher.answers.InFlight() == 1
 			})
 		}
 	}

@@ -45,7 +45,7 @@ func TestRedeliveredTriggerIsAnsweredFromTheLedger(t *testing.T) {
 	nss.EXPECT().Ensure(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil).Times(1)
 	rels.EXPECT().Get(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, helm.ErrNotFound).AnyTimes() // nothing deployed yet
 	rels.EXPECT().Upgrade(gomock.Any(), gomock.Any()).Return(&helm.Result{Namespace: "sockshop-staging", Name: "carts", Revision: 1}, nil).Times(1)
-	d := NewDispatcher("helm-service", bus, quiet, NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), settings)).With(Options{Ledger: ledger.New(kv)})
+	d := NewDispatcher("helm-service", bus, quiet, []Task{NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), settings)}, Options{Ledger: ledger.New(kv)})
 	if err := bus.Subscribe(ctx, d.Subjects(), "helm-service", d.Handle); err != nil {
 		t.Fatal(err)
 	}

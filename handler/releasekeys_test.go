@@ -76,7 +76,7 @@ func TestDirectAndBlueGreenServicesSharingAReleaseNeverRunAtOnce(t *testing.T) {
 func TestBlueGreenDeploymentTakesTheLeaseOfEachReleaseInOrder(t *testing.T) {
 	locks, _ := buckets(t)
 	f := newFixture(t)
-	f.dispatcher.With(Options{Leases: lease.New(locks, "replica-0", 3*time.Second, quiet)})
+	f.redispatch(Options{Leases: lease.New(locks, "replica-0", 3*time.Second, quiet)})
 	other := lease.New(locks, "replica-1", 3*time.Second, quiet)
 	ctx := context.Background()
 	held, err := other.Acquire(ctx, "sockshop-staging/carts-primary")
@@ -123,7 +123,7 @@ func TestBlueGreenDeploymentTakesTheLeaseOfEachReleaseInOrder(t *testing.T) {
 func TestServiceDeleteTakesTheLeaseOfEachRelease(t *testing.T) {
 	locks, _ := buckets(t)
 	f := newFixture(t)
-	f.dispatcher.With(Options{Leases: lease.New(locks, "replica-0", 3*time.Second, quiet)})
+	f.redispatch(Options{Leases: lease.New(locks, "replica-0", 3*time.Second, quiet)})
 	other := lease.New(locks, "replica-1", 3*time.Second, quiet)
 	ctx := context.Background()
 	held, err := other.Acquire(ctx, "sockshop-staging/carts")
@@ -165,7 +165,7 @@ func TestServiceDeleteTakesTheLeaseOfEachRelease(t *testing.T) {
 // (here the only one) is not stuck behind it.
 func TestServiceDeleteWaitsInTheQueueOfEachRelease(t *testing.T) {
 	f := newFixture(t)
-	f.dispatcher.With(Options{MaxParallel: 1})
+	f.redispatch(Options{MaxParallel: 1})
 	var mu sync.Mutex
 	var order []string
 	note := func(s string) {
@@ -206,9 +206,7 @@ func TestServiceDeleteWaitsInTheQueueOfEachRelease(t *testing.T) {
 	// deployment (older in the stream) takes its release's place and waits
 	// for the slot.
 	eventually(t, "the removal runs", func() bool {
-		f.dispatcher.mu.Lock()
-		defer f.dispatcher.mu.Unlock()
-		return len(f.dispatcher.running) == 1
+		return f.dispatcher.answers.InFlight() == 1
 	})
 	go func() {
 		defer wg.Done()

@@ -52,7 +52,7 @@ func replicas(t *testing.T, n int, task Task) ([]*Dispatcher, *recorder) {
 	rec.expect(pub)
 	out := make([]*Dispatcher, n)
 	for i := range out {
-		out[i] = NewDispatcher("helm-service", pub, quiet, task).With(Options{
+		out[i] = NewDispatcher("helm-service", pub, quiet, []Task{task}, Options{
 			Leases: lease.New(locks, fmt.Sprintf("replica-%d", i), 3*time.Second, quiet),
 			Ledger: ledger.New(tasks),
 		})

@@ -29,7 +29,7 @@ func refused() error {
 }
 
 func (f *fixture) retrying(cluster, pending time.Duration) {
-	f.dispatcher.With(Options{ClusterRetryTimeout: cluster, PendingRetryTimeout: pending, RetryBackoff: 10 * time.Millisecond})
+	f.redispatch(Options{ClusterRetryTimeout: cluster, PendingRetryTimeout: pending, RetryBackoff: 10 * time.Millisecond})
 }
 
 func deployedCarts() *helm.Result {

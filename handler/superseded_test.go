@@ -15,7 +15,7 @@ func TestSupersededOnAnotherReplicaIsCountedAsSuperseded(t *testing.T) {
 	task := &overlapTask{superseding: true}
 	ds, rec := replicas(t, 2, task)
 	m := metrics.New()
-	ds[0].With(Options{Leases: ds[0].opts.Leases, Ledger: ds[0].opts.Ledger, Observer: m})
+	ds[0] = NewDispatcher("helm-service", ds[0].pub, quiet, []Task{task}, Options{Leases: ds[0].opts.Leases, Ledger: ds[0].opts.Ledger, Observer: m})
 	ctx := context.Background()
 	ds[1].Handle(ctx, deliveryOf(t, "newer", 5))
 	ds[0].Handle(ctx, deliveryOf(t, "older", 3))

@@ -82,7 +82,7 @@ func TestResolveTargetOnce(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := NewDispatcher("helm-service", nil, quiet).With(tc.opts)
+			d := NewDispatcher("helm-service", nil, quiet, nil, tc.opts)
 			e := triggerEvent(t, tc.data)
 			e.SetExtension(events.ExtGitCommitID, "abc")
 			tr := Trigger{Event: *e}

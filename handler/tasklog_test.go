@@ -70,7 +70,7 @@ func TestTaskLogLinesCarryTheTriggersFields(t *testing.T) {
 			}
 			return &helm.Result{Namespace: req.Namespace, Name: req.Name, Revision: 1}, nil
 		})
-		d := NewDispatcher("helm-service", pub, log, NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), settings))
+		d := NewDispatcher("helm-service", pub, log, []Task{NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), settings)}, Options{})
 		d.Handle(context.Background(), eventbus.Delivery{Subject: "sh.keptn.event.deployment.triggered", Event: triggerEvent(t, validTrigger()), Attempt: 1})
 
 		lines := out.lines(t)

@@ -166,8 +166,7 @@ func TestTaskSpansContinueTheTriggersTrace(t *testing.T) {
 		return &helm.Result{Namespace: req.Namespace, Name: req.Name, Revision: 1, Services: []helm.Service{{Name: req.Name, Namespace: req.Namespace, Port: 80}}}, nil
 	}).Times(2)
 	router.EXPECT().Route(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil)
-	d := NewDispatcher("helm-service", rig.bus, quiet,
-		NewDeployment(src, nss, rels, router, mocks.NewMockScaler(ctrl), settings)).With(Options{TracerProvider: tp})
+	d := NewDispatcher("helm-service", rig.bus, quiet, []Task{NewDeployment(src, nss, rels, router, mocks.NewMockScaler(ctrl), settings)}, Options{TracerProvider: tp})
 	rig.serve(t, d)
 
 	data := validTrigger()
@@ -260,9 +259,7 @@ func TestTaskSpanNamesTheTemplatesNamespace(t *testing.T) {
 	})
 	withTemplate := settings
 	withTemplate.NamespaceTemplate = tmpl
-	d := NewDispatcher("helm-service", rig.bus, quiet,
-		NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), withTemplate)).
-		With(Options{TracerProvider: tp, NamespaceTemplate: tmpl})
+	d := NewDispatcher("helm-service", rig.bus, quiet, []Task{NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), withTemplate)}, Options{TracerProvider: tp, NamespaceTemplate: tmpl})
 	rig.serve(t, d)
 	rig.send(t, tracedTrigger(t, validTrigger()))
 
@@ -296,8 +293,7 @@ func TestFailedTaskSpans(t *testing.T) {
 	nss.EXPECT().Ensure(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil)
 	rels.EXPECT().Get(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, helm.ErrNotFound)
 	rels.EXPECT().Upgrade(gomock.Any(), gomock.Any()).Return(nil, errors.New("helm install of release sockshop-staging/carts: context deadline exceeded"))
-	d := NewDispatcher("helm-service", rig.bus, quiet,
-		NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), settings)).With(Options{TracerProvider: tp})
+	d := NewDispatcher("helm-service", rig.bus, quiet, []Task{NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), settings)}, Options{TracerProvider: tp})
 	rig.serve(t, d)
 	rig.send(t, tracedTrigger(t, validTrigger()))
 

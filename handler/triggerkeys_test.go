@@ -81,7 +81,7 @@ func upgradeResult(_ context.Context, req helm.Request) (*helm.Result, error) {
 func TestTriggersSharingAnIDButNotATypeAreEachAnswered(t *testing.T) {
 	_, tasks := buckets(t)
 	f := newFixture(t)
-	f.dispatcher.With(Options{Ledger: ledger.New(tasks)})
+	f.redispatch(Options{Ledger: ledger.New(tasks)})
 	w := directV2.Workloads[0]
 	f.releases.EXPECT().Find(gomock.Any(), ns, map[string]string{kube.LabelService: "carts"}).Return([]*helm.Record{directV2}, nil).Times(3) // release (twice), action
 	f.scaler.EXPECT().Autoscaler(gomock.Any(), w).Return("", nil)
@@ -117,7 +117,7 @@ func TestTriggersSharingAnIDButNotATypeAreEachAnswered(t *testing.T) {
 func TestTriggersSharingAnIDButNotASourceAreEachAnswered(t *testing.T) {
 	_, tasks := buckets(t)
 	f := newFixture(t)
-	f.dispatcher.With(Options{Ledger: ledger.New(tasks)})
+	f.redispatch(Options{Ledger: ledger.New(tasks)})
 	f.releases.EXPECT().Get(gomock.Any(), ns, gomock.Any()).Return(nil, helm.ErrNotFound).Times(2)
 	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil).Times(2)
 	f.namespaces.EXPECT().Ensure(gomock.Any(), ns, gomock.Any()).Return(nil).Times(2)
@@ -197,7 +197,7 @@ func TestReplayIsAnsweredOnlyWithAnAnswerToTheTrigger(t *testing.T) {
 	_, tasks := buckets(t)
 	l := ledger.New(tasks)
 	f := newFixture(t)
-	f.dispatcher.With(Options{Ledger: l})
+	f.redispatch(Options{Ledger: l})
 	ctx := context.Background()
 	e := triggerEvent(t, validTrigger())
 	wrong := cloudevents.NewEvent()

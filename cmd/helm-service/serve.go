@@ -150,7 +150,7 @@ func serve(ctx context.Context) error {
 	if cl.variables != nil {
 		serviceDelete.WithVariables(cl.variables)
 	}
-	dispatcher := handler.NewDispatcher(cfg.Bus.Source, bus, log, deployment, release, rollback, action, serviceDelete).With(handler.Options{
+	dispatcher := handler.NewDispatcher(cfg.Bus.Source, bus, log, []handler.Task{deployment, release, rollback, action, serviceDelete}, handler.Options{
 		MaxParallel:         cfg.Delivery.MaxParallelTasks,
 		Ledger:              taskLedger,
 		Heartbeat:           cfg.Bus.Heartbeat(),

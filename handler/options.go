@@ -1,0 +1,80 @@
+package handler
+
+import (
+	"context"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/lease"
+	"github.com/helm-service/helm-service/pkg/ledger"
+)
+
+// Ledger records answered triggers so that a redelivered trigger is not
+// worked on twice. A trigger is its source, id and type (ledger.KeyOf).
+// *ledger.Ledger implements it.
+type Ledger interface {
+	// Begin records the trigger as started unless it has an entry, which
+	// it returns instead (found true).
+	Begin(ctx context.Context, trigger ledger.Key) (entry ledger.Entry, found bool, err error)
+	// Forget removes the trigger's entry.
+	Forget(ctx context.Context, trigger ledger.Key) error
+	Finished(ctx context.Context, trigger ledger.Key, finished cloudevents.Event) error
+	// LastRun and RecordRun keep the newest trigger of a kind that ran on
+	// a release, so that a replica refuses an older one that reaches it
+	// after a newer one ran elsewhere.
+	LastRun(ctx context.Context, release, kind string) (ledger.Run, bool, error)
+	RecordRun(ctx context.Context, release, kind string, run ledger.Run) error
+}
+
+// Leases hold a release (namespace/name) against the other replicas on the
+// bus while a task works on it. *lease.Manager implements it.
+type Leases interface {
+	// Acquire waits until the lease of name is held, or ctx ends.
+	Acquire(ctx context.Context, name string) (*lease.Lease, error)
+}
+
+// Options tune the dispatcher; the zero value works.
+type Options struct {
+	// MaxParallel bounds the tasks running at once (default 4).
+	MaxParallel int
+	// Ledger, when set, makes redeliveries idempotent.
+	Ledger Ledger
+	// Heartbeat is how often a running or queued task tells the bus it is
+	// still in progress (default 10s): well under the bus's ack wait.
+	Heartbeat time.Duration
+	// PublishTimeout bounds the retries of one publish of an answer
+	// (default 2m).
+	PublishTimeout time.Duration
+	// AllowNamespace says why a namespace may not be deployed to, or nil.
+	AllowNamespace func(namespace string) error
+	// Leases, when set, make tasks for one release wait for a task of
+	// another replica on the same release. Without, tasks for one release
+	// run one after the other in this process only.
+	Leases Leases
+	// ClusterRetryTimeout is how long a task that fails because the
+	// Kubernetes API server is unreachable is run again, with backoff,
+	// before it is answered errored; 0 answers at once.
+	ClusterRetryTimeout time.Duration
+	// PendingRetryTimeout is how long a task that finds its release
+	// pending (another operation may still be working on it) is run again
+	// before it is answered errored; 0 answers at once.
+	PendingRetryTimeout time.Duration
+	// RetryBackoff is the first pause before a task is run again (default
+	// 1s); it doubles up to 16 times that.
+	RetryBackoff time.Duration
+	// CDEvents, when set, publishes a CDEvent for each change a task made
+	// to a service (see cdevents.go).
+	CDEvents *CDEventsOptions
+	// TracerProvider traces each task (see tracing.go); nil traces
+	// nothing.
+	TracerProvider trace.TracerProvider
+	// NamespaceTemplate computes the namespace of a trigger's service for
+	// the allow-list and the release queue; nil means <project>-<stage>.
+	// The tasks must use the same template.
+	NamespaceTemplate *kube.NamespaceTemplate
+	// Observer, when set, is told about tasks (for metrics).
+	Observer Observer
+}
