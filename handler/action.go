@@ -280,3 +280,7 @@ func forgetAutoscaled(ctx context.Context, scaler Scaler, dropped []autoscaledCo
 	}
 	return msg.String()
 }
+
+// TouchedReleases implements ReleaseToucher: scaling acts on the live
+// release, <service> or <service>-primary.
+func (a *Action) TouchedReleases(t Trigger) []string { return deployed.ReleaseNames(t.Common.Service) }

@@ -3,6 +3,7 @@ package handler
 import (
 	"encoding/json"
 
+	"github.com/helm-service/helm-service/pkg/deployed"
 	"github.com/helm-service/helm-service/pkg/events"
 )
 
@@ -14,7 +15,7 @@ func (d *Deployment) Superseding() bool { return true }
 // strategy writes, <service>-primary and <service>-canary for blue/green,
 // <service> otherwise.
 func (d *Deployment) TouchedReleases(t Trigger) []string {
-	return deploymentReleases(t.Common.Service, d.TriggerStrategy(t))
+	return deployed.StrategyReleaseNames(t.Common.Service, d.TriggerStrategy(t))
 }
 
 // TriggerStrategy implements StrategyTeller: the trigger's

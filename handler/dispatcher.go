@@ -23,53 +23,6 @@ import (
 	"github.com/helm-service/helm-service/pkg/tracing"
 )
 
-// Task does the work of one kind of trigger.
-type Task interface {
-	// Name is the Keptn task, e.g. "deployment"; the task handles
-	// sh.keptn.event.<name>.triggered.
-	Name() string
-	// Run does the work. It returns the data of .finished; the dispatcher
-	// fills in the common part (target, status, result unless set).
-	Run(ctx context.Context, t Trigger) (events.Finished, error)
-}
-
-// Accepter is a Task that handles only some of its triggers. The
-// dispatcher asks it before sending .started; a declined trigger gets no
-// answer at all (it belongs to another service).
-type Accepter interface {
-	Accepts(t Trigger) bool
-}
-
-// Listener is a Task that reacts to an event other than its own .triggered,
-// e.g. another service's .finished. It is answered with .finished only.
-type Listener interface {
-	// Subject is the event type the task handles.
-	Subject() string
-}
-
-// Trigger is a received trigger event and what is known of it.
-type Trigger struct {
-	Event cloudevents.Event
-	// Common is the common part of the trigger's data, read leniently: it
-	// may be incomplete when the data is malformed.
-	Common events.Common
-	Log    *slog.Logger
-	// changes collects the changes the task made, for CDEvents.
-	changes *changeLog
-	// Target is what the trigger is for, resolved once by the dispatcher.
-	Target Target
-	// pass is the task's turn on its releases (see holdReleases); nil
-	// outside a dispatcher.
-	pass *lanes.Pass
-}
-
-// Superseding is implemented by tasks for which, when several triggers for
-// one release queue up, only the newest matters (a deployment replaces the
-// one before it). The older ones are answered without running.
-type Superseding interface {
-	Superseding() bool
-}
-
 // Dispatcher routes each delivery to its task, runs it in its release's
 // queue, reports it on the bus as .started then .finished, and settles the
 // delivery once .finished is out.

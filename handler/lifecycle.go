@@ -15,11 +15,6 @@ import (
 	"github.com/helm-service/helm-service/pkg/routing"
 )
 
-// primaryName and canaryName name the releases of blue/green service
-// service (see package deployed).
-func primaryName(service string) string { return deployed.PrimaryName(service) }
-func canaryName(service string) string  { return deployed.CanaryName(service) }
-
 // LifecycleSettings are the knobs of release and rollback.
 type LifecycleSettings struct {
 	// WaitTimeout bounds the wait for workloads to be ready.
@@ -225,4 +220,10 @@ func (l *lifecycle) traffic(ctx context.Context, t routing.Target) (*events.Traf
 		return nil, fmt.Errorf("%s/%s is routed, but its split cannot be read back: %w", t.Namespace, t.Service, err)
 	}
 	return &events.Traffic{Primary: s.Primary, Canary: s.Canary}, nil
+}
+
+// TouchedReleases implements ReleaseToucher: release and rollback act on
+// whichever releases the service has.
+func (l *lifecycle) TouchedReleases(t Trigger) []string {
+	return deployed.ReleaseNames(t.Common.Service)
 }

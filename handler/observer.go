@@ -29,4 +29,3 @@ func (noObserver) TaskQueued()                   {}
 func (noObserver) TaskLeft()                     {}
 func (noObserver) TaskRan(string, time.Duration) {}
 func (noObserver) TaskDone(string, string)       {}
-

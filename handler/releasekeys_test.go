@@ -13,8 +13,10 @@ import (
 	"github.com/golang/mock/gomock"
 
 	"github.com/helm-service/helm-service/eventbus"
+	"github.com/helm-service/helm-service/pkg/deployed"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/lanes"
 	"github.com/helm-service/helm-service/pkg/lease"
 )
 
@@ -229,7 +231,7 @@ func TestServiceDeleteWaitsInTheQueueOfEachRelease(t *testing.T) {
 // TestBlueGreenDeploymentKeys: a blue/green deployment touches its primary
 // and canary (the order of keys is tested in pkg/lanes).
 func TestBlueGreenDeploymentKeys(t *testing.T) {
-	if got := releaseKeys("shop", deploymentReleases("carts", events.StrategyBlueGreen)); strings.Join(got, ",") != "shop/carts-canary,shop/carts-primary" {
+	if got := lanes.Keys("shop", deployed.StrategyReleaseNames("carts", events.StrategyBlueGreen)); strings.Join(got, ",") != "shop/carts-canary,shop/carts-primary" {
 		t.Errorf("blue/green deployment keys %v", got)
 	}
 }

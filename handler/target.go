@@ -1,7 +1,9 @@
 package handler
 
 import (
+	"github.com/helm-service/helm-service/pkg/deployed"
 	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/lanes"
 )
 
 // Target is what a trigger is for, resolved once by the dispatcher before
@@ -21,12 +23,6 @@ type Target struct {
 	// KeptnContext and GitCommit are the trigger's shkeptncontext and
 	// gitcommitid.
 	KeptnContext, GitCommit string
-}
-
-// StrategyTeller is a Task that reads the deployment strategy from its
-// trigger.
-type StrategyTeller interface {
-	TriggerStrategy(t Trigger) events.Strategy
 }
 
 // resolveTarget resolves the target of a trigger for task. The namespace
@@ -62,6 +58,17 @@ func (d *Dispatcher) resolveTarget(task Task, t Trigger) (Target, error) {
 			return target, err
 		}
 	}
-	target.Releases = releaseKeys(namespace, touchedReleases(task, t))
+	target.Releases = lanes.Keys(namespace, touchedReleases(task, t))
 	return target, nil
+}
+
+// touchedReleases are the releases a trigger's task touches: those it
+// names, else every release its service can have, whatever its strategy
+// (release, rollback and scaling learn the strategy from the releases
+// themselves).
+func touchedReleases(task Task, t Trigger) []string {
+	if rt, ok := task.(ReleaseToucher); ok {
+		return rt.TouchedReleases(t)
+	}
+	return deployed.ReleaseNames(t.Common.Service)
 }
