@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
@@ -27,21 +28,32 @@ type Record struct {
 // Get returns the newest revision of a release, or an error wrapping
 // ErrNotFound when it has none.
 func (c *Client) Get(ctx context.Context, namespace, name string) (*Record, error) {
-	if err := ctx.Err(); err != nil {
+	_, rel, err := c.newest(ctx, namespace, name, "release")
+	if err != nil {
 		return nil, err
+	}
+	return recordOf(rel)
+}
+
+// newest opens the release storage of namespace and reads the newest
+// record of a release. The error wraps ErrNotFound, after what (the
+// operation, e.g. "roll back release") and the release, when it has none.
+func (c *Client) newest(ctx context.Context, namespace, name, what string) (*action.Configuration, *release.Release, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
 	}
 	cfg, err := c.newConfig(ctx, namespace)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	rel, err := cfg.Releases.Last(name)
+	last, err := cfg.Releases.Last(name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
-		return nil, fmt.Errorf("release %s/%s: %w", namespace, name, ErrNotFound)
+		return nil, nil, fmt.Errorf("%s %s/%s: %w", what, namespace, name, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read release %s/%s: %w", namespace, name, err)
+		return nil, nil, fmt.Errorf("read history of release %s/%s: %w", namespace, name, err)
 	}
-	return recordOf(rel)
+	return cfg, last, nil
 }
 
 // Find returns the newest revision of every release in namespace (every

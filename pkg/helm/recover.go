@@ -8,7 +8,6 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
 )
 
 // ErrNotPending is wrapped by Recover's error when the newest record of the
@@ -33,16 +32,9 @@ type Recovery struct {
 // decide. The error wraps ErrNotPending when the newest record is not
 // pending, and ErrNotFound when the release has none.
 func (c *Client) Recover(ctx context.Context, namespace, name string, timeout time.Duration) (*Recovery, error) {
-	cfg, err := c.newConfig(ctx, namespace)
+	cfg, last, err := c.newest(ctx, namespace, name, "recover release")
 	if err != nil {
 		return nil, err
-	}
-	last, err := cfg.Releases.Last(name)
-	if errors.Is(err, driver.ErrReleaseNotFound) {
-		return nil, fmt.Errorf("recover release %s/%s: %w", namespace, name, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read history of release %s/%s: %w", namespace, name, err)
 	}
 	if last.Info == nil || !last.Info.Status.IsPending() {
 		return nil, fmt.Errorf("recover release %s/%s at revision %d: %w", namespace, name, last.Version, ErrNotPending)

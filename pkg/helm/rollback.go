@@ -10,7 +10,6 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
 )
 
 // ErrNoPreviousRevision is returned when a release has no earlier revision
@@ -24,19 +23,9 @@ var ErrNoPreviousRevision = errors.New("no previous revision to roll back to")
 // chart and values of the revision it rolled back to. Whether a pending
 // release is to be recovered instead is for the caller to decide.
 func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout time.Duration) (*Result, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	cfg, err := c.newConfig(ctx, namespace)
+	cfg, last, err := c.newest(ctx, namespace, name, "roll back release")
 	if err != nil {
 		return nil, err
-	}
-	last, err := cfg.Releases.Last(name)
-	if errors.Is(err, driver.ErrReleaseNotFound) {
-		return nil, fmt.Errorf("roll back release %s/%s: %w", namespace, name, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read history of release %s/%s: %w", namespace, name, err)
 	}
 	history, err := cfg.Releases.History(name)
 	if err != nil {

@@ -2,12 +2,9 @@ package helm
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
 )
 
 // Status is the newest record of a release as Helm stored it: what a
@@ -27,19 +24,9 @@ type Status struct {
 // Status reads the newest record of a release, or returns an error wrapping
 // ErrNotFound when it has none. Unlike Get it does not read the manifest.
 func (c *Client) Status(ctx context.Context, namespace, name string) (*Status, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	cfg, err := c.newConfig(ctx, namespace)
+	_, last, err := c.newest(ctx, namespace, name, "release")
 	if err != nil {
 		return nil, err
-	}
-	last, err := cfg.Releases.Last(name)
-	if errors.Is(err, driver.ErrReleaseNotFound) {
-		return nil, fmt.Errorf("release %s/%s: %w", namespace, name, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read history of release %s/%s: %w", namespace, name, err)
 	}
 	st := &Status{Namespace: namespace, Name: name, Revision: last.Version, Labels: last.Labels}
 	if last.Info != nil {
