@@ -213,8 +213,8 @@ func serve(ctx context.Context) error {
 	return nil
 }
 
-// cluster holds the collaborators that act on the Kubernetes cluster; all
-// nil when none is configured.
+// cluster holds the collaborators that act on the Kubernetes cluster;
+// handler.NoCluster, and no variable groups, when none is configured.
 type cluster struct {
 	namespaces handler.Namespaces
 	releases   handler.Releases
@@ -224,13 +224,14 @@ type cluster struct {
 }
 
 // connectCluster finds the Kubernetes cluster. With none configured it
-// returns nil collaborators, and the service answers every task with an
-// error saying so.
+// returns handler.NoCluster for each collaborator, and the service answers
+// every task with an error saying so.
 func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, observer helm.Observer) (cluster, error) {
 	restConfig, from, err := kube.LoadConfig()
 	if errors.Is(err, kube.ErrNoCluster) {
 		log.Warn("no Kubernetes cluster configured: every task will be answered with an error until helm-service is restarted with KUBECONFIG set or inside a cluster")
-		return cluster{}, nil
+		none := handler.NoCluster{}
+		return cluster{namespaces: none, releases: none, router: none, scaler: none}, nil
 	}
 	if err != nil {
 		return cluster{}, err
