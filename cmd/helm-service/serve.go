@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -150,20 +151,7 @@ func serve(ctx context.Context) error {
 	if cl.variables != nil {
 		serviceDelete.WithVariables(cl.variables)
 	}
-	dispatcher := handler.NewDispatcher(cfg.Bus.Source, bus, log, []handler.Task{deployment, release, rollback, action, serviceDelete}, handler.Options{
-		MaxParallel:         cfg.Delivery.MaxParallelTasks,
-		Ledger:              taskLedger,
-		Heartbeat:           cfg.Bus.Heartbeat(),
-		PublishTimeout:      cfg.Server.PublishTimeout(),
-		AllowNamespace:      allowed.Allow,
-		Leases:              leases,
-		ClusterRetryTimeout: cfg.Retry.ClusterRetryTimeout,
-		PendingRetryTimeout: cfg.Retry.PendingRetryTimeout,
-		TracerProvider:      tracerProvider,
-		CDEvents:            cdeventsOptions(cfg.Bus.Source, cfg.Observability),
-		NamespaceTemplate:   nsTemplate,
-		Observer:            m,
-	})
+	dispatcher := handler.NewDispatcher(cfg.Bus.Source, bus, log, []handler.Task{deployment, release, rollback, action, serviceDelete}, dispatcherOptions(cfg, taskLedger, leases, tracerProvider, m))
 
 	// Tasks run under their own context: SIGTERM stops new work at once but
 	// gives running tasks the grace period before they are cancelled.
@@ -211,6 +199,27 @@ func serve(ctx context.Context) error {
 	_ = httpServer.Shutdown(shutdownCtx)
 	log.Info("stopped")
 	return nil
+}
+
+// dispatcherOptions are the dispatcher's options from the configuration.
+// Every value that handler or answer would default is set from cfg, so
+// that the running service never runs on a package's default.
+func dispatcherOptions(cfg config.Config, taskLedger handler.Ledger, leases handler.Leases, tracerProvider trace.TracerProvider, observer handler.Observer) handler.Options {
+	return handler.Options{
+		MaxParallel:         cfg.Delivery.MaxParallelTasks,
+		Ledger:              taskLedger,
+		Heartbeat:           cfg.Bus.Heartbeat(),
+		PublishTimeout:      cfg.Server.PublishTimeout(),
+		AllowNamespace:      cfg.Namespaces.Allowed.Allow,
+		Leases:              leases,
+		ClusterRetryTimeout: cfg.Retry.ClusterRetryTimeout,
+		PendingRetryTimeout: cfg.Retry.PendingRetryTimeout,
+		RetryBackoff:        cfg.Retry.Backoff(),
+		TracerProvider:      tracerProvider,
+		CDEvents:            cdeventsOptions(cfg.Bus.Source, cfg.Observability),
+		NamespaceTemplate:   cfg.Namespaces.Template.NamespaceTemplate,
+		Observer:            observer,
+	}
 }
 
 // cluster holds the collaborators that act on the Kubernetes cluster;
