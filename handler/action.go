@@ -48,11 +48,12 @@ type Action struct {
 	settings ActionSettings
 }
 
-// NewAction returns the action task. releases, router and scaler are nil
-// when no cluster is configured. The dispatcher runs it in the lanes of
-// every release the service can have.
+// NewAction returns the action task. releases, router and scaler are
+// NoCluster (or nil, which stands for it) when no cluster is configured.
+// The dispatcher runs it in the lanes of every release the service can
+// have.
 func NewAction(releases Releases, router Router, scaler Scaler, settings ActionSettings) *Action {
-	return &Action{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, settings: settings}
+	return &Action{releases: tracedReleasesOf(clusterOr(releases)), router: tracedRouterOf(clusterOr(router)), scaler: clusterOr(scaler), settings: settings}
 }
 
 // Name implements Task.
@@ -82,8 +83,9 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.releases == nil || a.scaler == nil {
-		return nil, kube.ErrNoCluster
+	// Before the releases are read, whose error scaling would wrap.
+	if err := noCluster(a.releases, a.scaler); err != nil {
+		return nil, err
 	}
 	namespace := t.Target.Namespace
 	d, err := deployed.Find(ctx, a.releases, namespace, in.Service)
@@ -152,7 +154,7 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 func (a *Action) sidesToScale(ctx context.Context, d *deployed.Service) ([]*helm.Record, string, error) {
 	primary := []*helm.Record{d.Live()}
 	c := d.Canary
-	if d.Strategy != events.StrategyBlueGreen || a.settings.RouteMode != RouteModeCanary || a.router == nil || c == nil || c.Status != release.StatusDeployed.String() || len(c.Workloads) == 0 {
+	if d.Strategy != events.StrategyBlueGreen || a.settings.RouteMode != RouteModeCanary || isNoCluster(a.router) || c == nil || c.Status != release.StatusDeployed.String() || len(c.Workloads) == 0 {
 		return primary, "", nil
 	}
 	target, err := d.Target()

@@ -63,11 +63,19 @@ type Deployment struct {
 }
 
 // NewDeployment returns the deployment task. namespaces, releases, router
-// and scaler are nil when no cluster is configured; every trigger is then
-// answered with an error saying so. The dispatcher runs it in the lanes of
-// the releases it writes (see TouchedReleases).
+// and scaler are NoCluster (or nil, which stands for it) when no cluster
+// is configured; every valid trigger is then answered with an error saying
+// so. The dispatcher runs it in the lanes of the releases it writes (see
+// TouchedReleases).
 func NewDeployment(src ChartSource, namespaces Namespaces, releases Releases, router Router, scaler Scaler, settings DeploymentSettings) *Deployment {
-	return &Deployment{charts: tracedChartsOf(src), namespaces: namespaces, releases: readOnceReleasesOf(tracedReleasesOf(releases)), router: tracedRouterOf(router), scaler: scaler, settings: settings}
+	return &Deployment{
+		charts:     tracedChartsOf(src),
+		namespaces: clusterOr(namespaces),
+		releases:   readOnceReleasesOf(tracedReleasesOf(clusterOr(releases))),
+		router:     tracedRouterOf(clusterOr(router)),
+		scaler:     clusterOr(scaler),
+		settings:   settings,
+	}
 }
 
 // WithVariables gives the task the variable groups: triggers may then set
@@ -116,8 +124,9 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 	if err != nil {
 		return nil, err
 	}
-	if d.releases == nil || d.namespaces == nil || d.router == nil || d.scaler == nil {
-		return nil, kube.ErrNoCluster
+	// Before the chart is loaded: without a cluster nothing else is done.
+	if err := noCluster(d.releases, d.namespaces, d.router, d.scaler); err != nil {
+		return nil, err
 	}
 
 	ch, commit, err := charts.LoadCommit(ctx, d.charts, ref)

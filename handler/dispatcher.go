@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/answer"
@@ -40,18 +38,7 @@ type Dispatcher struct {
 // NewDispatcher returns a dispatcher for the given tasks. Events whose
 // CloudEvents source is source are ignored: they are helm-service's own.
 func NewDispatcher(source string, pub Publisher, log *slog.Logger, tasks []Task, opts Options) *Dispatcher {
-	if opts.MaxParallel <= 0 {
-		opts.MaxParallel = 4
-	}
-	if opts.RetryBackoff <= 0 {
-		opts.RetryBackoff = time.Second
-	}
-	if opts.TracerProvider == nil {
-		opts.TracerProvider = noop.NewTracerProvider()
-	}
-	if opts.Observer == nil {
-		opts.Observer = noObserver{}
-	}
+	opts = opts.withDefaults()
 	d := &Dispatcher{
 		source: source, pub: pub, log: log, tasks: make(map[string]Task, len(tasks)), opts: opts,
 		lanes:  lanes.New(opts.MaxParallel, lanes.WithLeases(opts.Leases), lanes.WithRunLog(opts.Ledger), lanes.WithLogger(log)),

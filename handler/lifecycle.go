@@ -38,15 +38,22 @@ type lifecycle struct {
 	variables Variables
 }
 
+// newLifecycle returns the lifecycle of release and rollback, NoCluster in
+// place of a nil collaborator.
+func newLifecycle(releases Releases, router Router, scaler Scaler, settings LifecycleSettings) lifecycle {
+	return lifecycle{releases: tracedReleasesOf(clusterOr(releases)), router: tracedRouterOf(clusterOr(router)), scaler: clusterOr(scaler), settings: settings}
+}
+
 // find reads the releases of a service (see deployed.Find).
 func (l *lifecycle) find(ctx context.Context, namespace, service string) (*deployed.Service, error) {
 	return deployed.Find(ctx, l.releases, namespace, service)
 }
 
-// prepare checks the cluster, and finds the target's service.
+// prepare checks the cluster, and finds the target's service. Without a
+// cluster it returns kube.ErrNoCluster as it is, not wrapped in the find.
 func (l *lifecycle) prepare(ctx context.Context, target Target) (*deployed.Service, error) {
-	if l.releases == nil || l.router == nil || l.scaler == nil {
-		return nil, kube.ErrNoCluster
+	if err := noCluster(l.releases, l.router, l.scaler); err != nil {
+		return nil, err
 	}
 	return l.find(ctx, target.Namespace, target.Service)
 }

@@ -6,6 +6,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/lease"
@@ -36,17 +37,23 @@ type Leases interface {
 	Acquire(ctx context.Context, name string) (*lease.Lease, error)
 }
 
-// Options tune the dispatcher; the zero value works.
+// Options tune the dispatcher; the zero value works. The defaults are
+// for tests and other embedders (see withDefaults): pkg/config supplies
+// every value of the running service, and cmd/helm-service sets each one.
 type Options struct {
-	// MaxParallel bounds the tasks running at once (default 4).
+	// MaxParallel bounds the tasks running at once (default 4; the
+	// service's is MAX_PARALLEL_TASKS, config.Delivery).
 	MaxParallel int
 	// Ledger, when set, makes redeliveries idempotent.
 	Ledger Ledger
 	// Heartbeat is how often a running or queued task tells the bus it is
-	// still in progress (default 10s): well under the bus's ack wait.
+	// still in progress: well under the bus's ack wait. Zero is
+	// answer.Options' default (10s); the service's is config.Bus.Heartbeat,
+	// a third of NATS_ACK_WAIT.
 	Heartbeat time.Duration
-	// PublishTimeout bounds the retries of one publish of an answer
-	// (default 2m).
+	// PublishTimeout bounds the retries of one publish of an answer. Zero
+	// is answer.Options' default (2m); the service's is
+	// config.Server.PublishTimeout, SHUTDOWN_GRACE and a minute.
 	PublishTimeout time.Duration
 	// AllowNamespace says why a namespace may not be deployed to, or nil.
 	AllowNamespace func(namespace string) error
@@ -62,19 +69,41 @@ type Options struct {
 	// pending (another operation may still be working on it) is run again
 	// before it is answered errored; 0 answers at once.
 	PendingRetryTimeout time.Duration
-	// RetryBackoff is the first pause before a task is run again (default
-	// 1s); it doubles up to 16 times that.
+	// RetryBackoff is the first pause before a task is run again; it
+	// doubles up to 16 times that. Zero is retry.Policy's default (1s); the
+	// service's is config.Retry.Backoff.
 	RetryBackoff time.Duration
 	// CDEvents, when set, publishes a CDEvent for each change a task made
 	// to a service (see cdevents.go).
 	CDEvents *CDEventsOptions
 	// TracerProvider traces each task (see tracing.go); nil traces
-	// nothing.
+	// nothing. The service's is tracing.NewProvider's.
 	TracerProvider trace.TracerProvider
 	// NamespaceTemplate computes the namespace of a trigger's service for
 	// the allow-list and the release queue; nil means <project>-<stage>.
 	// The tasks must use the same template.
 	NamespaceTemplate *kube.NamespaceTemplate
-	// Observer, when set, is told about tasks (for metrics).
+	// Observer, when set, is told about tasks (for metrics); the
+	// service's is its metrics registry.
 	Observer Observer
+}
+
+// defaultMaxParallel is MaxParallel's default.
+const defaultMaxParallel = 4
+
+// withDefaults returns o with its defaults in place of zero values. The
+// dispatcher takes its options through it; the defaults of Heartbeat,
+// PublishTimeout and RetryBackoff are those of the packages that use them
+// (answer.Options, retry.Policy), which get the zero value.
+func (o Options) withDefaults() Options {
+	if o.MaxParallel <= 0 {
+		o.MaxParallel = defaultMaxParallel
+	}
+	if o.TracerProvider == nil {
+		o.TracerProvider = noop.NewTracerProvider()
+	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
+	}
+	return o
 }

@@ -18,10 +18,10 @@ type readOnceReleases struct {
 	Releases
 }
 
-// readOnceReleasesOf wraps r; nil stays nil (no cluster).
+// readOnceReleasesOf wraps r; nil and NoCluster stay as they are.
 func readOnceReleasesOf(r Releases) Releases {
-	if r == nil {
-		return nil
+	if r == nil || isNoCluster(r) {
+		return r
 	}
 	return readOnceReleases{r}
 }

@@ -14,11 +14,12 @@ type Release struct {
 	lifecycle
 }
 
-// NewRelease returns the release task. releases, router and scaler are nil
-// when no cluster is configured. The dispatcher runs it in the lanes of
-// every release the service can have.
+// NewRelease returns the release task. releases, router and scaler are
+// NoCluster (or nil, which stands for it) when no cluster is configured.
+// The dispatcher runs it in the lanes of every release the service can
+// have.
 func NewRelease(releases Releases, router Router, scaler Scaler, settings LifecycleSettings) *Release {
-	return &Release{lifecycle{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, settings: settings}}
+	return &Release{newLifecycle(releases, router, scaler, settings)}
 }
 
 // WithVariables gives the task the variable groups: a promotion then

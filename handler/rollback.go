@@ -15,7 +15,7 @@ type Rollback struct {
 
 // NewRollback returns the rollback task; see NewRelease.
 func NewRollback(releases Releases, router Router, scaler Scaler, settings LifecycleSettings) *Rollback {
-	return &Rollback{lifecycle{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), scaler: scaler, settings: settings}}
+	return &Rollback{newLifecycle(releases, router, scaler, settings)}
 }
 
 // Name implements Task.

@@ -48,10 +48,11 @@ type ServiceDelete struct {
 }
 
 // NewServiceDelete returns the service removal task. The collaborators
-// are nil when no cluster is configured. It holds each release it removes
-// in the release's queue and lease as it goes (see Trigger.holdReleases).
+// are NoCluster (or nil, which stands for it) when no cluster is
+// configured. It holds each release it removes in the release's queue and
+// lease as it goes (see Trigger.holdReleases).
 func NewServiceDelete(releases Releases, router Router, namespaces Namespaces, settings ServiceDeleteSettings) *ServiceDelete {
-	return &ServiceDelete{releases: tracedReleasesOf(releases), router: tracedRouterOf(router), namespaces: namespaces, settings: settings}
+	return &ServiceDelete{releases: tracedReleasesOf(clusterOr(releases)), router: tracedRouterOf(clusterOr(router)), namespaces: clusterOr(namespaces), settings: settings}
 }
 
 // WithVariables gives the task the variable groups: the removal then
@@ -91,8 +92,9 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 	if err := in.ValidateService(); err != nil {
 		return nil, err
 	}
-	if s.releases == nil || s.router == nil || s.namespaces == nil {
-		return nil, kube.ErrNoCluster
+	// Before the releases are searched, whose error the removal would wrap.
+	if err := noCluster(s.releases, s.router, s.namespaces); err != nil {
+		return nil, err
 	}
 	records, err := s.find(ctx, t, in.Project, in.Service)
 	if err != nil {

@@ -176,18 +176,19 @@ func (r tracedRouter) Remove(ctx context.Context, namespace, service string) ([]
 	return removed, err
 }
 
-// traced wraps the collaborators that may be nil (no cluster) in spans,
-// keeping nil as nil.
+// traced wraps the collaborators in spans, keeping nil as nil and
+// NoCluster as it is: it never reaches a cluster, and the tasks look for
+// it (see noCluster).
 func tracedReleasesOf(r Releases) Releases {
-	if r == nil {
-		return nil
+	if r == nil || isNoCluster(r) {
+		return r
 	}
 	return tracedReleases{r}
 }
 
 func tracedRouterOf(r Router) Router {
-	if r == nil {
-		return nil
+	if r == nil || isNoCluster(r) {
+		return r
 	}
 	return tracedRouter{r}
 }

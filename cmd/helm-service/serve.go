@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -150,20 +151,7 @@ func serve(ctx context.Context) error {
 	if cl.variables != nil {
 		serviceDelete.WithVariables(cl.variables)
 	}
-	dispatcher := handler.NewDispatcher(cfg.Bus.Source, bus, log, []handler.Task{deployment, release, rollback, action, serviceDelete}, handler.Options{
-		MaxParallel:         cfg.Delivery.MaxParallelTasks,
-		Ledger:              taskLedger,
-		Heartbeat:           cfg.Bus.Heartbeat(),
-		PublishTimeout:      cfg.Server.PublishTimeout(),
-		AllowNamespace:      allowed.Allow,
-		Leases:              leases,
-		ClusterRetryTimeout: cfg.Retry.ClusterRetryTimeout,
-		PendingRetryTimeout: cfg.Retry.PendingRetryTimeout,
-		TracerProvider:      tracerProvider,
-		CDEvents:            cdeventsOptions(cfg.Bus.Source, cfg.Observability),
-		NamespaceTemplate:   nsTemplate,
-		Observer:            m,
-	})
+	dispatcher := handler.NewDispatcher(cfg.Bus.Source, bus, log, []handler.Task{deployment, release, rollback, action, serviceDelete}, dispatcherOptions(cfg, taskLedger, leases, tracerProvider, m))
 
 	// Tasks run under their own context: SIGTERM stops new work at once but
 	// gives running tasks the grace period before they are cancelled.
@@ -213,8 +201,29 @@ func serve(ctx context.Context) error {
 	return nil
 }
 
-// cluster holds the collaborators that act on the Kubernetes cluster; all
-// nil when none is configured.
+// dispatcherOptions are the dispatcher's options from the configuration.
+// Every value that handler or answer would default is set from cfg, so
+// that the running service never runs on a package's default.
+func dispatcherOptions(cfg config.Config, taskLedger handler.Ledger, leases handler.Leases, tracerProvider trace.TracerProvider, observer handler.Observer) handler.Options {
+	return handler.Options{
+		MaxParallel:         cfg.Delivery.MaxParallelTasks,
+		Ledger:              taskLedger,
+		Heartbeat:           cfg.Bus.Heartbeat(),
+		PublishTimeout:      cfg.Server.PublishTimeout(),
+		AllowNamespace:      cfg.Namespaces.Allowed.Allow,
+		Leases:              leases,
+		ClusterRetryTimeout: cfg.Retry.ClusterRetryTimeout,
+		PendingRetryTimeout: cfg.Retry.PendingRetryTimeout,
+		RetryBackoff:        cfg.Retry.Backoff(),
+		TracerProvider:      tracerProvider,
+		CDEvents:            cdeventsOptions(cfg.Bus.Source, cfg.Observability),
+		NamespaceTemplate:   cfg.Namespaces.Template.NamespaceTemplate,
+		Observer:            observer,
+	}
+}
+
+// cluster holds the collaborators that act on the Kubernetes cluster;
+// handler.NoCluster, and no variable groups, when none is configured.
 type cluster struct {
 	namespaces handler.Namespaces
 	releases   handler.Releases
@@ -224,13 +233,14 @@ type cluster struct {
 }
 
 // connectCluster finds the Kubernetes cluster. With none configured it
-// returns nil collaborators, and the service answers every task with an
-// error saying so.
+// returns handler.NoCluster for each collaborator, and the service answers
+// every task with an error saying so.
 func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, observer helm.Observer) (cluster, error) {
 	restConfig, from, err := kube.LoadConfig()
 	if errors.Is(err, kube.ErrNoCluster) {
 		log.Warn("no Kubernetes cluster configured: every task will be answered with an error until helm-service is restarted with KUBECONFIG set or inside a cluster")
-		return cluster{}, nil
+		none := handler.NoCluster{}
+		return cluster{namespaces: none, releases: none, router: none, scaler: none}, nil
 	}
 	if err != nil {
 		return cluster{}, err

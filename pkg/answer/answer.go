@@ -60,17 +60,39 @@ type Ledger interface {
 	Finished(ctx context.Context, trigger ledger.Key, finished cloudevents.Event) error
 }
 
-// Options tune an Answerer; the zero value works.
+// Options tune an Answerer; the zero value works. The defaults are for
+// tests and other embedders (see withDefaults): pkg/config supplies the
+// running service's values, through handler.Options.
 type Options struct {
 	// Ledger, when set, makes redeliveries idempotent: an answered trigger
 	// is answered from it. Without, only twins delivered while the first
 	// is worked on here are told apart.
 	Ledger Ledger
 	// Heartbeat is how often a delivery being worked on is reported in
-	// progress (default 10s): well under the bus's ack wait.
+	// progress (default 10s): well under the bus's ack wait. The
+	// service's is config.Bus.Heartbeat, a third of NATS_ACK_WAIT.
 	Heartbeat time.Duration
-	// PublishTimeout bounds the retries of one publish (default 2m).
+	// PublishTimeout bounds the retries of one publish (default 2m). The
+	// service's is config.Server.PublishTimeout, SHUTDOWN_GRACE and a
+	// minute.
 	PublishTimeout time.Duration
+}
+
+// Defaults of Options.
+const (
+	defaultHeartbeat      = 10 * time.Second
+	defaultPublishTimeout = 2 * time.Minute
+)
+
+// withDefaults returns o with its defaults in place of zero values.
+func (o Options) withDefaults() Options {
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = defaultHeartbeat
+	}
+	if o.PublishTimeout <= 0 {
+		o.PublishTimeout = defaultPublishTimeout
+	}
+	return o
 }
 
 // Answerer answers deliveries once. It is safe for concurrent use.
@@ -87,6 +109,7 @@ type Answerer struct {
 
 // New returns an Answerer that publishes with pub.
 func New(pub Publisher, opts Options) *Answerer {
+	opts = opts.withDefaults()
 	a := &Answerer{
 		pub:            pub,
 		ledger:         opts.Ledger,
@@ -97,12 +120,6 @@ func New(pub Publisher, opts Options) *Answerer {
 	}
 	if !a.replays {
 		a.ledger = noLedger{}
-	}
-	if a.heartbeat <= 0 {
-		a.heartbeat = 10 * time.Second
-	}
-	if a.publishTimeout <= 0 {
-		a.publishTimeout = 2 * time.Minute
 	}
 	return a
 }

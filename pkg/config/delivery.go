@@ -69,6 +69,11 @@ type Retry struct {
 	ClusterRetryTimeout time.Duration `envconfig:"CLUSTER_RETRY_TIMEOUT" default:"3m"`
 }
 
+// Backoff is the first pause before a task that failed as the retry
+// rules allow runs again; it doubles up to 16 times that. It is not a
+// setting.
+func (r Retry) Backoff() time.Duration { return time.Second }
+
 func (r Retry) validate() error {
 	if r.PendingReleaseAge <= 0 {
 		return fmt.Errorf("PENDING_RELEASE_AGE must be positive, got %s", r.PendingReleaseAge)
