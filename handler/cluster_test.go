@@ -3,7 +3,9 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,11 +35,13 @@ import (
 	helmtime "helm.sh/helm/v3/pkg/time"
 
 	"github.com/helm-service/helm-service/eventbus"
+	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/deployed"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/helm/reconcile"
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/routing"
+	"github.com/helm-service/helm-service/pkg/vargroups"
 )
 
 // testCluster is what the task tests run on instead of a cluster: Helm's
@@ -62,6 +66,8 @@ type testCluster struct {
 	// stuck are the Deployments (namespace/name) whose pods never become
 	// ready.
 	stuck map[string]bool
+	// started are the revisions Helm started, in order, as name.vN.
+	started []string
 }
 
 func newTestCluster(t *testing.T) *testCluster {
@@ -105,6 +111,16 @@ func (d applyingDriver) Create(key string, rls *release.Release) error {
 	return nil
 }
 
+// startedSince returns the revisions Helm started after the first n.
+func (c *testCluster) startedSince(n int) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.started) == n {
+		return nil
+	}
+	return slices.Clone(c.started[n:])
+}
+
 var (
 	deployments  = appsv1.SchemeGroupVersion.WithResource("deployments")
 	statefulsets = appsv1.SchemeGroupVersion.WithResource("statefulsets")
@@ -115,6 +131,9 @@ var (
 // revision's manifest. Annotations others put on an object are kept, as a
 // Helm three-way merge keeps them.
 func (c *testCluster) apply(rls *release.Release) error {
+	c.mu.Lock()
+	c.started = append(c.started, fmt.Sprintf("%s.v%d", rls.Name, rls.Version))
+	c.mu.Unlock()
 	for _, doc := range strings.Split(rls.Manifest, "\n---") {
 		var head struct {
 			Kind     string            `json:"kind"`
@@ -515,7 +534,8 @@ func (r *recorder) Publish(_ context.Context, e cloudevents.Event) error {
 	return nil
 }
 
-// taskFixture runs the release, rollback and scaling tasks in a
+// taskFixture runs the deployment (with the charts of
+// test/testdata/charts), release, rollback and scaling tasks in a
 // dispatcher, on a testCluster.
 type taskFixture struct {
 	cluster    *testCluster
@@ -526,8 +546,12 @@ type taskFixture struct {
 // taskOptions change a taskFixture: the settings of its tasks, and
 // collaborators that replace the cluster's (nil: the cluster's).
 type taskOptions struct {
-	lifecycle *LifecycleSettings
-	action    *ActionSettings
+	deployment *DeploymentSettings
+	lifecycle  *LifecycleSettings
+	action     *ActionSettings
+	// variables gives the deployment and release tasks the variable
+	// groups, kept in the cluster.
+	variables bool
 	releases  Releases
 	router    Router
 }
@@ -535,7 +559,10 @@ type taskOptions struct {
 func newTaskFixture(t *testing.T, o taskOptions) *taskFixture {
 	t.Helper()
 	c := newTestCluster(t)
-	ls, as := lifecycleSettings, scalingSettings
+	ds, ls, as := settings, lifecycleSettings, scalingSettings
+	if o.deployment != nil {
+		ds = *o.deployment
+	}
 	if o.lifecycle != nil {
 		ls = *o.lifecycle
 	}
@@ -552,11 +579,14 @@ func newTaskFixture(t *testing.T, o taskOptions) *taskFixture {
 	}
 	scaler := c.scaler()
 	rec := &recorder{}
-	tasks := []Task{
-		NewRelease(releases, router, scaler, ls),
-		NewRollback(releases, router, scaler, ls),
-		NewAction(releases, router, scaler, as),
+	dep := NewDeployment(charts.Dir{Root: "../test/testdata/charts"}, kube.Namespaces{Clientset: c.clientset}, releases, router, scaler, ds)
+	rel := NewRelease(releases, router, scaler, ls)
+	if o.variables {
+		vars := vargroups.Store{Clientset: c.clientset}
+		dep.WithVariables(vars)
+		rel.WithVariables(vars)
 	}
+	tasks := []Task{dep, rel, NewRollback(releases, router, scaler, ls), NewAction(releases, router, scaler, as)}
 	return &taskFixture{cluster: c, published: rec, dispatcher: NewDispatcher("helm-service", rec, quiet, tasks, Options{})}
 }
 
@@ -566,9 +596,13 @@ func (f *taskFixture) deliver(e *cloudevents.Event) {
 
 // unreachableReleases are Releases whose every read fails as an API
 // server that cannot be reached does.
-func unreachableReleases() Releases {
+func unreachableReleases() Releases { return failingReleases(errors.New("connection refused")) }
+
+// failingReleases are Releases whose every action fails with err before it
+// reaches the release records.
+func failingReleases(err error) Releases {
 	configs := func(context.Context, string) (*action.Configuration, error) {
-		return nil, errors.New("connection refused")
+		return nil, err
 	}
 	return reconcile.New(helm.NewClientOn(configs, quiet), reconcile.DefaultPendingAge, quiet)
 }

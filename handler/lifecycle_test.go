@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/golang/mock/gomock"
 	"github.com/google/go-cmp/cmp"
 	"helm.sh/helm/v3/pkg/chart"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/helm-service/helm-service/handler/mocks"
 	"github.com/helm-service/helm-service/pkg/events"
@@ -311,89 +312,137 @@ func withSequence(r revision, keptnContext string) revision {
 	return r
 }
 
-// TestDeploymentBlueGreen covers the deployment of a canary: first
-// deployment, a later one, dark mode, and a failing canary.
+// TestDeploymentBlueGreen covers the deployment of a canary, on the real
+// Helm SDK and a fake cluster: first deployment, a later one, dark mode, a
+// failing canary, one that cannot be woken up, and an unreadable primary.
 func TestDeploymentBlueGreen(t *testing.T) {
-	upgrade := func(f *fixture, name string, err error) *gomock.Call {
-		return f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
-			side := strings.TrimPrefix(req.Name, "carts-")
-			if req.Name != name || req.Labels[kube.LabelStrategy] != "blue_green_service" || req.Labels[kube.LabelDeployment] != side || req.ObjectLabels[kube.LabelDeployment] != side {
-				return nil, fmt.Errorf("unexpected upgrade of %s with labels %v / %v", req.Name, req.Labels, req.ObjectLabels)
-			}
-			if _, ok := req.Values["keptn"]; ok || req.Values["image"] != "carts:2" {
-				return nil, fmt.Errorf("values %v", req.Values)
-			}
-			if err != nil {
-				return nil, err
-			}
-			return &helm.Result{Namespace: ns, Name: req.Name, Revision: 5, Services: []helm.Service{{Name: req.Name, Namespace: ns, Port: 8080}}}, nil
-		})
+	// promotedBefore: carts was promoted (or rolled back) after its last
+	// deployment: all traffic on the primary, the canary at zero.
+	promotedBefore := func(c *testCluster) {
+		blueGreenDeployed(c)
+		if err := c.router().Route(context.Background(), stableTarget(80), routing.AllPrimary); err != nil {
+			t.Fatal(err)
+		}
+		c.setReplicas(ns, "carts-canary", 0, false)
 	}
-	wake := func(f *fixture) {
-		f.releases.EXPECT().Get(gomock.Any(), ns, "carts-canary").Return(canaryV2, nil)
-		f.scaler.EXPECT().ScaleUpFromZero(gomock.Any(), canaryV2.Workloads).Return(nil)
+	before := blueGreenScaled(workloadState{Replicas: 2}, workloadState{Replicas: 0}, "primary")
+	// newCanary is that cluster after a deployment of carts:2 into the
+	// canary, routed to routedTo.
+	newCanary := func(routedTo string) clusterState {
+		s := blueGreenScaled(workloadState{Replicas: 2}, workloadState{Replicas: 2}, routedTo)
+		s.Releases["carts-canary"] = releaseState{Revision: 3, Status: "deployed", Image: "carts:2", Side: "canary"}
+		return s
 	}
 	cases := []struct {
-		name       string
-		mode       string
-		expect     func(f *fixture)
+		name string
+		mode string
+		// strategy is the trigger's; duplicate, blue_green_service's other
+		// name, when empty.
+		strategy string
+		setup    func(*testCluster)
+		releases Releases
+		// wantStarted are the revisions Helm starts, in order.
+		wantStarted []string
+		// wantState is the cluster afterwards; nil: as before.
+		wantState  *clusterState
 		wantStatus string
 		wantURI    string
 		wantMsg    string
 	}{
-		{"first deployment installs primary then canary", RouteModeCanary, func(f *fixture) {
-			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(nil, fmt.Errorf("release: %w", helm.ErrNotFound))
-			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-canary").Return(nil, fmt.Errorf("release: %w", helm.ErrNotFound))
-			gomock.InOrder(upgrade(f, "carts-primary", nil), upgrade(f, "carts-canary", nil))
-			f.router.EXPECT().Route(gomock.Any(), stableTarget(8080), routing.AllCanary).Return(nil)
-		}, "succeeded", "http://carts." + ns + ":8080", "routes primary 0%, canary 100%"},
-		{"later deployment only touches the canary", RouteModeCanary, func(f *fixture) {
-			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
-			wake(f)
-			upgrade(f, "carts-canary", nil)
-			f.router.EXPECT().Route(gomock.Any(), stableTarget(8080), routing.AllCanary).Return(nil)
-		}, "succeeded", "http://carts." + ns + ":8080", "route mode canary"},
-		{"dark mode keeps traffic on the primary", RouteModeDark, func(f *fixture) {
-			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
-			wake(f)
-			upgrade(f, "carts-canary", nil)
-			f.router.EXPECT().Route(gomock.Any(), stableTarget(80), routing.AllPrimary).Return(nil)
-		}, "succeeded", "http://carts-canary." + ns + ":8080", "route mode dark"},
-		{"failing canary leaves routing alone", RouteModeCanary, func(f *fixture) {
-			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
-			wake(f)
-			upgrade(f, "carts-canary", errors.New("helm upgrade of release sockshop-staging/carts-canary: timed out"))
-		}, "errored", "", "canary of carts: helm upgrade"},
-		{"canary that cannot be scaled up", RouteModeCanary, func(f *fixture) {
-			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
-			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-canary").Return(canaryV2, nil)
-			f.scaler.EXPECT().ScaleUpFromZero(gomock.Any(), gomock.Any()).Return(errors.New("forbidden"))
-		}, "errored", "", "canary of carts: forbidden"},
-		{"unreadable primary", RouteModeCanary, func(f *fixture) {
-			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(nil, errors.New("forbidden"))
-		}, "errored", "", "forbidden"},
+		{name: "first deployment installs primary then canary", mode: RouteModeCanary,
+			wantStarted: []string{"carts-primary.v1", "carts-canary.v1"},
+			wantState: &clusterState{
+				Releases: map[string]releaseState{
+					"carts-primary": {Revision: 1, Status: "deployed", Image: "carts:2", Side: "primary"},
+					"carts-canary":  {Revision: 1, Status: "deployed", Image: "carts:2", Side: "canary"},
+				},
+				Workloads: map[string]workloadState{ns + "/carts-primary": {Replicas: 2, Side: "primary"}, ns + "/carts-canary": {Replicas: 2, Side: "canary"}},
+				RoutedTo:  "canary",
+			},
+			wantStatus: "succeeded", wantURI: "http://carts." + ns + ":8080", wantMsg: "routes primary 0%, canary 100%"},
+		{name: "later deployment only touches the canary", mode: RouteModeCanary, setup: promotedBefore,
+			wantStarted: []string{"carts-canary.v3"}, wantState: ptrTo(newCanary("canary")),
+			wantStatus: "succeeded", wantURI: "http://carts." + ns + ":8080", wantMsg: "route mode canary"},
+		{name: "the canary records the sequence", mode: RouteModeCanary, strategy: "blue_green_service", setup: promotedBefore,
+			wantStarted: []string{"carts-canary.v3"}, wantState: ptrTo(newCanary("canary")),
+			wantStatus: "succeeded", wantURI: "http://carts." + ns + ":8080", wantMsg: "route mode canary"},
+		{name: "dark mode keeps traffic on the primary", mode: RouteModeDark, setup: promotedBefore,
+			wantStarted: []string{"carts-canary.v3"}, wantState: ptrTo(newCanary("primary")),
+			wantStatus: "succeeded", wantURI: "http://carts-canary." + ns + ":8080", wantMsg: "route mode dark"},
+		{name: "failing canary leaves routing alone", mode: RouteModeCanary,
+			setup: func(c *testCluster) {
+				promotedBefore(c)
+				c.kube.WaitError = errors.New("timed out")
+			},
+			wantStarted: []string{"carts-canary.v3"},
+			wantState: ptrTo(change(newCanary("primary"), func(s *clusterState) {
+				s.Releases["carts-canary"] = releaseState{Revision: 3, Status: "failed", Image: "carts:2", Side: "canary"}
+			})),
+			wantStatus: "errored", wantMsg: "canary of carts: helm upgrade"},
+		{name: "canary that cannot be scaled up", mode: RouteModeCanary,
+			setup: func(c *testCluster) {
+				promotedBefore(c)
+				c.clientset.PrependReactor("update", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+					if a.GetSubresource() == "scale" {
+						return true, nil, errors.New("forbidden")
+					}
+					return false, nil, nil
+				})
+			},
+			wantState: &before, wantStatus: "errored", wantMsg: "canary of carts: scale deployment sockshop-staging/carts-canary to 1: forbidden"},
+		{name: "unreadable primary", mode: RouteModeCanary, releases: failingReleases(errors.New("forbidden")),
+			wantStatus: "errored", wantMsg: "forbidden"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := settings
 			s.RouteMode = c.mode
-			f := newFixtureWith(t, s, lifecycleSettings)
-			f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
-			f.namespaces.EXPECT().Ensure(gomock.Any(), ns, gomock.Any()).Return(nil)
-			c.expect(f)
+			f := newTaskFixture(t, taskOptions{deployment: &s, releases: c.releases})
+			if c.setup != nil {
+				c.setup(f.cluster)
+			}
+			before, started := f.cluster.state(), len(f.cluster.startedSince(0))
 			in := validTrigger()
-			in["deployment"] = map[string]any{"deploymentstrategy": "duplicate"}
+			strategy := c.strategy
+			if strategy == "" {
+				strategy = "duplicate"
+			}
+			in["deployment"] = map[string]any{"deploymentstrategy": strategy}
 			f.deliver(triggerEvent(t, in))
 			_, data := f.published.finished(t)
 			if data.Status != c.wantStatus || !strings.Contains(data.Message, c.wantMsg) {
-				t.Fatalf("finished %s: %q, want %s containing %q", data.Status, data.Message, c.wantStatus, c.wantMsg)
+				t.Errorf("finished %s: %q, want %s containing %q", data.Status, data.Message, c.wantStatus, c.wantMsg)
+			}
+			if diff := cmp.Diff(c.wantStarted, f.cluster.startedSince(started)); diff != "" {
+				t.Errorf("revisions started (-want +got):\n%s", diff)
+			}
+			want := before
+			if c.wantState != nil {
+				want = *c.wantState
+			}
+			if diff := cmp.Diff(want, f.cluster.state()); diff != "" {
+				t.Errorf("cluster afterwards (-want +got):\n%s", diff)
 			}
 			if c.wantStatus != events.StatusSucceeded {
 				return
 			}
 			d := data.Deployment
-			if d.DeploymentStrategy != "blue_green_service" || fmt.Sprint(d.DeploymentNames) != "[canary]" || fmt.Sprint(d.DeploymentURIsLocal) != "["+c.wantURI+"]" || d.ReleaseName != "carts-canary" {
-				t.Errorf("deployment = %+v", d)
+			got := events.Deployment{DeploymentStrategy: d.DeploymentStrategy, DeploymentNames: d.DeploymentNames, DeploymentURIsLocal: d.DeploymentURIsLocal, ReleaseName: d.ReleaseName}
+			wantDeployment := events.Deployment{DeploymentStrategy: "blue_green_service", DeploymentNames: []string{"canary"}, DeploymentURIsLocal: []string{c.wantURI}, ReleaseName: "carts-canary"}
+			if diff := cmp.Diff(wantDeployment, got); diff != "" {
+				t.Errorf("deployment (-want +got):\n%s", diff)
+			}
+			// The canary's record: the trigger's values without the keptn
+			// values of direct releases, the side, and the sequence that
+			// deployed it.
+			canary := f.cluster.record("carts-canary")
+			if _, ok := canary.Values["keptn"]; ok {
+				t.Errorf("canary values %v carry keptn values", canary.Values)
+			}
+			wantLabels := map[string]string{kube.LabelProject: "sockshop", kube.LabelStage: "staging", kube.LabelService: "carts",
+				kube.LabelStrategy: "blue_green_service", kube.LabelDeployment: "canary", kube.LabelContext: "keptn-context"}
+			if diff := cmp.Diff(wantLabels, canary.Labels); diff != "" {
+				t.Errorf("canary record labels (-want +got):\n%s", diff)
 			}
 		})
 	}

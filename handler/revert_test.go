@@ -1,21 +1,17 @@
 package handler
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/golang/mock/gomock"
 	"github.com/google/go-cmp/cmp"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 
 	"github.com/helm-service/helm-service/pkg/events"
-	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
-	"github.com/helm-service/helm-service/pkg/routing"
 )
 
 // revertEvent is a release or rollback trigger; without keptnContext it
@@ -141,30 +137,4 @@ func TestRevert(t *testing.T) {
 func renderedFrom(r revision, ch *chart.Chart) revision {
 	r.chart = ch
 	return r
-}
-
-// TestDeploymentBlueGreenRecordsTheSequence: the canary's release record
-// carries the Keptn context of the sequence that deployed it.
-func TestDeploymentBlueGreenRecordsTheSequence(t *testing.T) {
-	f := newFixture(t)
-	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
-	f.namespaces.EXPECT().Ensure(gomock.Any(), ns, gomock.Any()).Return(nil)
-	f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
-	f.releases.EXPECT().Get(gomock.Any(), ns, "carts-canary").Return(canaryV2, nil)
-	f.scaler.EXPECT().ScaleUpFromZero(gomock.Any(), canaryV2.Workloads).Return(nil)
-	var labels map[string]string
-	f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
-		labels = req.Labels
-		return &helm.Result{Namespace: ns, Name: req.Name, Revision: 3, Services: []helm.Service{{Name: req.Name, Namespace: ns, Port: 80}}}, nil
-	})
-	f.router.EXPECT().Route(gomock.Any(), gomock.Any(), routing.AllCanary).Return(nil)
-	in := validTrigger()
-	in["deployment"] = map[string]any{"deploymentstrategy": "blue_green_service"}
-	f.deliver(triggerEvent(t, in))
-	if _, data := f.published.finished(t); data.Status != events.StatusSucceeded {
-		t.Fatalf("finished %s: %s", data.Status, data.Message)
-	}
-	if labels[kube.LabelContext] != "keptn-context" || labels[kube.LabelDeployment] != "canary" {
-		t.Errorf("canary release labels = %v, want %s=keptn-context", labels, kube.LabelContext)
-	}
 }
