@@ -7,15 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang/mock/gomock"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/events"
-	"github.com/helm-service/helm-service/pkg/helm"
-	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/routing"
 )
 
@@ -194,27 +190,43 @@ func TestScaling(t *testing.T) {
 }
 
 // TestDeploymentDropsAKeptCountAnAutoscalerOwns: a count kept from a
-// scaling is not applied to a workload an HPA now targets; its record is
-// removed and the answer says so.
+// scaling is not applied to a workload an HPA now targets; once the
+// deployment is ready its record is removed and the answer says so. A
+// deployment that fails keeps the record.
 func TestDeploymentDropsAKeptCountAnAutoscalerOwns(t *testing.T) {
-	f := newFixture(t)
-	f.charts.EXPECT().Load(gomock.Any(), charts.Ref{Project: "sockshop", Stage: "staging", Service: "carts"}).Return(testChart(), nil)
-	f.namespaces.EXPECT().Ensure(gomock.Any(), ns, gomock.Any()).Return(nil)
-	live := kube.Workload{Kind: "Deployment", Namespace: ns, Name: "carts"}
-	f.releases.EXPECT().Get(gomock.Any(), ns, "carts").Return(&helm.Record{Result: helm.Result{Namespace: ns, Name: "carts", Workloads: []kube.Workload{live}}}, nil)
-	f.scaler.EXPECT().Kept(gomock.Any(), []kube.Workload{live}).Return(map[kube.Workload]int32{live: 5}, nil)
-	f.scaler.EXPECT().Autoscaler(gomock.Any(), live).Return("carts-hpa", nil)
-	upgrade := f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
-		if len(req.Replicas) != 0 {
-			t.Errorf("replicas %v applied to a workload an autoscaler owns", req.Replicas)
-		}
-		return &helm.Result{Namespace: ns, Name: "carts", Revision: 3}, nil
-	})
-	f.scaler.EXPECT().DropKept(gomock.Any(), live).Return(nil).After(upgrade)
-	f.deliver(triggerEvent(t, validTrigger()))
-	_, data := f.published.finished(t)
-	want := "dropped the replica count kept from a scaling on deployment sockshop-staging/carts (5): HorizontalPodAutoscaler sockshop-staging/carts-hpa now targets it"
-	if data.Status != events.StatusSucceeded || !strings.Contains(data.Message, want) {
-		t.Errorf("finished %s %q, want it to say %q", data.Status, data.Message, want)
+	for _, c := range []struct {
+		name       string
+		fails      bool
+		wantStatus string
+		wantState  clusterState
+		wantMsg    string
+	}{
+		{name: "ready deployment", wantStatus: "succeeded", wantState: directScaled(2, ""), // the chart's replicas
+			wantMsg: "dropped the replica count kept from a scaling on deployment sockshop-staging/carts (5): HorizontalPodAutoscaler sockshop-staging/carts-hpa now targets it"},
+		{name: "failing deployment", fails: true, wantStatus: "errored", wantState: directScaled(2, "5"), wantMsg: "pods not ready"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newTaskFixture(t, taskOptions{})
+			f.cluster.deploy(directCarts1)
+			f.cluster.setReplicas(ns, "carts", 5, true)
+			f.cluster.autoscale(ns, "carts-hpa", "carts")
+			if c.fails {
+				f.cluster.kube.WaitError = errors.New("pods not ready")
+			}
+			f.deliver(triggerEvent(t, validTrigger()))
+			_, data := f.published.finished(t)
+			if data.Status != c.wantStatus || !strings.Contains(data.Message, c.wantMsg) {
+				t.Errorf("finished %s %q, want %s saying %q", data.Status, data.Message, c.wantStatus, c.wantMsg)
+			}
+			status := "deployed"
+			if c.fails {
+				status = "failed"
+			}
+			want := c.wantState
+			want.Releases = map[string]releaseState{"carts": {Revision: 2, Status: status, Image: "carts:2", Side: "direct"}}
+			if diff := cmp.Diff(want, f.cluster.state()); diff != "" {
+				t.Errorf("cluster afterwards (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
