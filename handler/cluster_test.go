@@ -2,9 +2,11 @@ package handler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -93,22 +95,51 @@ func (c *testCluster) router() routing.ServiceRouter {
 	return routing.ServiceRouter{Clientset: c.clientset}
 }
 
-// applyingDriver is Helm's memory driver that starts the objects of every
-// revision Helm starts (stores as pending) in the cluster, as Helm applies
-// a revision's manifest before it waits for it.
+// applyingDriver is Helm's memory driver that stores a release as Helm's
+// Secrets driver does (encoded: a chart without its subcharts, say) and
+// starts the objects of every revision Helm starts (stores as pending) in
+// the cluster, as Helm applies a revision's manifest before it waits for
+// it.
 type applyingDriver struct {
 	*driver.Memory
 	apply func(*release.Release) error
 }
 
 func (d applyingDriver) Create(key string, rls *release.Release) error {
-	if err := d.Memory.Create(key, rls); err != nil {
+	stored, err := asStored(rls)
+	if err != nil {
+		return err
+	}
+	if err := d.Memory.Create(key, stored); err != nil {
 		return err
 	}
 	if rls.Info != nil && rls.Info.Status.IsPending() {
 		return d.apply(rls)
 	}
 	return nil
+}
+
+func (d applyingDriver) Update(key string, rls *release.Release) error {
+	stored, err := asStored(rls)
+	if err != nil {
+		return err
+	}
+	return d.Memory.Update(key, stored)
+}
+
+// asStored is rls as it reads back from Helm's Secrets driver: encoded as
+// JSON, with the labels beside it.
+func asStored(rls *release.Release) (*release.Release, error) {
+	raw, err := json.Marshal(rls)
+	if err != nil {
+		return nil, err
+	}
+	var out release.Release
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, err
+	}
+	out.Labels = maps.Clone(rls.Labels)
+	return &out, nil
 }
 
 // startedSince returns the revisions Helm started after the first n.
@@ -365,6 +396,8 @@ type revision struct {
 	fails bool
 	// chart is the chart; test/testdata/charts/carts when nil.
 	chart *chart.Chart
+	// labels are more labels of its record.
+	labels map[string]string
 }
 
 // deploy installs or upgrades the revisions in namespace ns through the
@@ -384,6 +417,9 @@ func (c *testCluster) deploy(revisions ...revision) {
 		}
 		if r.keptnContext != "" {
 			labels[kube.LabelContext] = r.keptnContext
+		}
+		for k, v := range r.labels {
+			labels[k] = v
 		}
 		ch := r.chart
 		if ch == nil {
@@ -534,6 +570,13 @@ func (r *recorder) Publish(_ context.Context, e cloudevents.Event) error {
 	return nil
 }
 
+// reset forgets what was published so far.
+func (r *recorder) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = nil
+}
+
 // taskFixture runs the deployment (with the charts of
 // test/testdata/charts), release, rollback and scaling tasks in a
 // dispatcher, on a testCluster.
@@ -552,8 +595,11 @@ type taskOptions struct {
 	// variables gives the deployment and release tasks the variable
 	// groups, kept in the cluster.
 	variables bool
-	releases  Releases
-	router    Router
+	// charts is where the deployment task finds charts;
+	// test/testdata/charts when empty.
+	charts   string
+	releases Releases
+	router   Router
 }
 
 func newTaskFixture(t *testing.T, o taskOptions) *taskFixture {
@@ -579,7 +625,11 @@ func newTaskFixture(t *testing.T, o taskOptions) *taskFixture {
 	}
 	scaler := c.scaler()
 	rec := &recorder{}
-	dep := NewDeployment(charts.Dir{Root: "../test/testdata/charts"}, kube.Namespaces{Clientset: c.clientset}, releases, router, scaler, ds)
+	root := o.charts
+	if root == "" {
+		root = "../test/testdata/charts"
+	}
+	dep := NewDeployment(charts.Dir{Root: root}, kube.Namespaces{Clientset: c.clientset}, releases, router, scaler, ds)
 	rel := NewRelease(releases, router, scaler, ls)
 	if o.variables {
 		vars := vargroups.Store{Clientset: c.clientset}
