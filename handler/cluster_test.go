@@ -60,8 +60,10 @@ type testCluster struct {
 	// kube is Helm's Kubernetes client: it applies nothing (the records'
 	// objects reach the clientset through the storage driver) and its
 	// WaitError fails the wait of every install, upgrade and rollback.
-	kube     *kubefake.FailingKubeClient
-	storage  *storage.Storage
+	kube *kubefake.FailingKubeClient
+	// records are the release records of every namespace.
+	records  *driver.Memory
+	recordMu sync.Mutex
 	releases *reconcile.Releases
 
 	mu sync.Mutex
@@ -80,9 +82,9 @@ func newTestCluster(t *testing.T) *testCluster {
 		kube:      &kubefake.FailingKubeClient{PrintingKubeClient: kubefake.PrintingKubeClient{Out: io.Discard}},
 		stuck:     map[string]bool{},
 	}
-	c.storage = storage.Init(applyingDriver{Memory: driver.NewMemory(), apply: c.apply})
-	configs := func(context.Context, string) (*action.Configuration, error) {
-		return &action.Configuration{Releases: c.storage, KubeClient: c.kube, Capabilities: chartutil.DefaultCapabilities, Log: func(string, ...any) {}}, nil
+	c.records = driver.NewMemory()
+	configs := func(_ context.Context, namespace string) (*action.Configuration, error) {
+		return &action.Configuration{Releases: c.storage(namespace), KubeClient: c.kube, Capabilities: chartutil.DefaultCapabilities, Log: func(string, ...any) {}}, nil
 	}
 	c.releases = reconcile.New(helm.NewClientOn(configs, quiet), reconcile.DefaultPendingAge, quiet)
 	c.serveScale()
@@ -95,36 +97,82 @@ func (c *testCluster) router() routing.ServiceRouter {
 	return routing.ServiceRouter{Clientset: c.clientset}
 }
 
-// applyingDriver is Helm's memory driver that stores a release as Helm's
-// Secrets driver does (encoded: a chart without its subcharts, say) and
-// starts the objects of every revision Helm starts (stores as pending) in
-// the cluster, as Helm applies a revision's manifest before it waits for
-// it.
-type applyingDriver struct {
-	*driver.Memory
-	apply func(*release.Release) error
+// storage is Helm's storage of the release records of namespace
+// (helm.AllNamespaces: of every namespace), as a Secrets driver of that
+// namespace would read them.
+func (c *testCluster) storage(namespace string) *storage.Storage {
+	return storage.Init(&namespacedDriver{cluster: c, namespace: namespace})
 }
 
-func (d applyingDriver) Create(key string, rls *release.Release) error {
+// namespacedDriver is Helm's memory driver, shared by every namespace,
+// seen from one namespace. It stores a release as Helm's Secrets driver
+// does (encoded: a chart without its subcharts, say), and starts the
+// objects of every revision Helm starts (stores as pending) in the
+// cluster, as Helm applies a revision's manifest before it waits for it.
+type namespacedDriver struct {
+	cluster   *testCluster
+	namespace string
+}
+
+// memory returns the shared memory driver set to the driver's namespace,
+// and its unlock.
+func (d *namespacedDriver) memory() (*driver.Memory, func()) {
+	d.cluster.recordMu.Lock()
+	d.cluster.records.SetNamespace(d.namespace)
+	return d.cluster.records, d.cluster.recordMu.Unlock
+}
+
+func (d *namespacedDriver) Name() string { return driver.MemoryDriverName }
+
+func (d *namespacedDriver) Get(key string) (*release.Release, error) {
+	mem, unlock := d.memory()
+	defer unlock()
+	return mem.Get(key)
+}
+
+func (d *namespacedDriver) List(filter func(*release.Release) bool) ([]*release.Release, error) {
+	mem, unlock := d.memory()
+	defer unlock()
+	return mem.List(filter)
+}
+
+func (d *namespacedDriver) Query(labels map[string]string) ([]*release.Release, error) {
+	mem, unlock := d.memory()
+	defer unlock()
+	return mem.Query(labels)
+}
+
+func (d *namespacedDriver) Delete(key string) (*release.Release, error) {
+	mem, unlock := d.memory()
+	defer unlock()
+	return mem.Delete(key)
+}
+
+func (d *namespacedDriver) Create(key string, rls *release.Release) error {
 	stored, err := asStored(rls)
 	if err != nil {
 		return err
 	}
-	if err := d.Memory.Create(key, stored); err != nil {
+	mem, unlock := d.memory()
+	err = mem.Create(key, stored)
+	unlock()
+	if err != nil {
 		return err
 	}
 	if rls.Info != nil && rls.Info.Status.IsPending() {
-		return d.apply(rls)
+		return d.cluster.apply(rls)
 	}
 	return nil
 }
 
-func (d applyingDriver) Update(key string, rls *release.Release) error {
+func (d *namespacedDriver) Update(key string, rls *release.Release) error {
 	stored, err := asStored(rls)
 	if err != nil {
 		return err
 	}
-	return d.Memory.Update(key, stored)
+	mem, unlock := d.memory()
+	defer unlock()
+	return mem.Update(key, stored)
 }
 
 // asStored is rls as it reads back from Helm's Secrets driver: encoded as
@@ -444,7 +492,8 @@ func (c *testCluster) deploy(revisions ...revision) {
 // mid-operation leaves it: pending, started age ago, its objects applied.
 func (c *testCluster) leavePending(version int, status release.Status, age time.Duration, labels map[string]string) {
 	c.t.Helper()
-	prev, err := c.storage.Get("carts", version-1)
+	records := c.storage(ns)
+	prev, err := records.Get("carts", version-1)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -452,7 +501,7 @@ func (c *testCluster) leavePending(version int, status release.Status, age time.
 		Name: "carts", Namespace: ns, Version: version, Chart: prev.Chart, Config: prev.Config, Manifest: prev.Manifest, Labels: labels,
 		Info: &release.Info{Status: status, LastDeployed: helmtime.Time{Time: time.Now().Add(-age)}},
 	}
-	if err := c.storage.Create(rel); err != nil {
+	if err := records.Create(rel); err != nil {
 		c.t.Fatal(err)
 	}
 }
