@@ -363,21 +363,6 @@ func (c *testCluster) serveScale() {
 	}
 }
 
-// replicasOf returns the replicas Deployment namespace/name asks for, and
-// the count a scaling recorded on it ("" when none).
-func (c *testCluster) replicasOf(namespace, name string) (int32, string) {
-	c.t.Helper()
-	d, err := c.clientset.AppsV1().Deployments(namespace).Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	n := int32(1)
-	if d.Spec.Replicas != nil {
-		n = *d.Spec.Replicas
-	}
-	return n, d.Annotations[kube.AnnotationReplicas]
-}
-
 // setReplicas scales Deployment namespace/name as an operator would, and
 // records the count a scaling keeps when kept is set.
 func (c *testCluster) setReplicas(namespace, name string, replicas int32, kept bool) {

@@ -37,27 +37,10 @@ func record(name, strategy string, revision int, image string) *helm.Record {
 }
 
 var (
-	primaryV1    = record("carts-primary", "blue_green_service", 1, "carts:1")
-	canaryV2     = record("carts-canary", "blue_green_service", 2, "carts:2")
-	directV2     = record("carts", "direct", 2, "carts:2")
-	userV1       = record("carts", "user_managed", 1, "carts:1")
-	failedCanary = func() *helm.Record {
-		r := record("carts-canary", "blue_green_service", 3, "carts:3")
-		r.Status = "failed"
-		return r
-	}()
-	unlabeled = &helm.Record{Result: helm.Result{Namespace: ns, Name: "carts", Revision: 4}}
+	primaryV1 = record("carts-primary", "blue_green_service", 1, "carts:1")
+	canaryV2  = record("carts-canary", "blue_green_service", 2, "carts:2")
+	directV2  = record("carts", "direct", 2, "carts:2")
 )
-
-// withContext is a copy of r made by the sequence with Keptn context c.
-func withContext(r *helm.Record, c string) *helm.Record {
-	out := *r
-	out.Labels = map[string]string{kube.LabelContext: c}
-	for k, v := range r.Labels {
-		out.Labels[k] = v
-	}
-	return &out
-}
 
 // stableTarget is the routing target of carts with its Service on port.
 func stableTarget(port int32) routing.Target {
