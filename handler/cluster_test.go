@@ -72,6 +72,39 @@ type testCluster struct {
 	stuck map[string]bool
 	// started are the revisions Helm started, in order, as name.vN.
 	started []string
+	// uninstalled are the releases whose last record was deleted, in
+	// order, as namespace/name.
+	uninstalled []string
+	// refusals are the reads of release records the API server refuses.
+	refusals []refusal
+}
+
+// refusal is a read of release records the API server refuses: the
+// listing of a namespace's records (name empty), or the history of one
+// release.
+type refusal struct {
+	namespace, name string
+	err             error
+}
+
+// refuse has the API server refuse reads of release records with err:
+// listing those of namespace (every namespace for helm.AllNamespaces) when
+// name is empty, else reading the history of release namespace/name.
+func (c *testCluster) refuse(namespace, name string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refusals = append(c.refusals, refusal{namespace: namespace, name: name, err: err})
+}
+
+func (c *testCluster) refused(namespace, name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.refusals {
+		if r.namespace == namespace && r.name == name {
+			return r.err
+		}
+	}
+	return nil
 }
 
 func newTestCluster(t *testing.T) *testCluster {
@@ -131,21 +164,37 @@ func (d *namespacedDriver) Get(key string) (*release.Release, error) {
 }
 
 func (d *namespacedDriver) List(filter func(*release.Release) bool) ([]*release.Release, error) {
+	if err := d.cluster.refused(d.namespace, ""); err != nil {
+		return nil, err
+	}
 	mem, unlock := d.memory()
 	defer unlock()
 	return mem.List(filter)
 }
 
 func (d *namespacedDriver) Query(labels map[string]string) ([]*release.Release, error) {
+	if err := d.cluster.refused(d.namespace, labels["name"]); labels["name"] != "" && err != nil {
+		return nil, err
+	}
 	mem, unlock := d.memory()
 	defer unlock()
 	return mem.Query(labels)
 }
 
+// Delete deletes a record; Helm's uninstall deletes the objects of the
+// release with its last one.
 func (d *namespacedDriver) Delete(key string) (*release.Release, error) {
 	mem, unlock := d.memory()
-	defer unlock()
-	return mem.Delete(key)
+	rls, err := mem.Delete(key)
+	var left []*release.Release
+	if err == nil {
+		left, err = mem.List(func(r *release.Release) bool { return r.Name == rls.Name })
+	}
+	unlock()
+	if err != nil || len(left) > 0 {
+		return rls, err
+	}
+	return rls, d.cluster.remove(rls)
 }
 
 func (d *namespacedDriver) Create(key string, rls *release.Release) error {
@@ -270,6 +319,35 @@ func (c *testCluster) apply(rls *release.Release) error {
 		}
 		meta.SetAnnotations(annotations)
 		if err := tracker.Update(gvr, obj, meta.GetNamespace()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remove deletes the Deployments, StatefulSets and Services of a
+// revision's manifest.
+func (c *testCluster) remove(rls *release.Release) error {
+	c.mu.Lock()
+	c.uninstalled = append(c.uninstalled, rls.Namespace+"/"+rls.Name)
+	c.mu.Unlock()
+	for _, doc := range strings.Split(rls.Manifest, "\n---") {
+		var head struct {
+			Kind     string            `json:"kind"`
+			Metadata metav1.ObjectMeta `json:"metadata"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			return err
+		}
+		gvr, ok := map[string]schema.GroupVersionResource{"Deployment": deployments, "StatefulSet": statefulsets, "Service": services}[head.Kind]
+		if !ok {
+			continue
+		}
+		namespace := head.Metadata.Namespace
+		if namespace == "" {
+			namespace = rls.Namespace
+		}
+		if err := c.clientset.Tracker().Delete(gvr, namespace, head.Metadata.Name); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 	}
@@ -431,15 +509,21 @@ type revision struct {
 	chart *chart.Chart
 	// labels are more labels of its record.
 	labels map[string]string
+	// namespace is the release's; ns when empty.
+	namespace string
 }
 
-// deploy installs or upgrades the revisions in namespace ns through the
-// real Helm SDK, labelled as helm-service labels service carts of project
+// deploy installs or upgrades the revisions (in namespace ns unless they
+// say) through the real Helm SDK, labelled as helm-service labels service carts of project
 // sockshop in stage staging.
 func (c *testCluster) deploy(revisions ...revision) {
 	c.t.Helper()
 	for _, r := range revisions {
-		labels := map[string]string{kube.LabelProject: "sockshop", kube.LabelStage: "staging", kube.LabelService: "carts"}
+		namespace := r.namespace
+		if namespace == "" {
+			namespace = ns
+		}
+		labels := map[string]string{kube.LabelProject: "sockshop", kube.LabelStage: strings.TrimPrefix(namespace, "sockshop-"), kube.LabelService: "carts"}
 		var objectLabels map[string]string
 		if side, ok := strings.CutPrefix(r.name, "carts-"); ok {
 			labels = deployed.RecordLabels(labels, deployed.Side(side))
@@ -463,7 +547,7 @@ func (c *testCluster) deploy(revisions ...revision) {
 			c.kube.WaitError = errors.New("pods not ready")
 		}
 		_, err := c.releases.Upgrade(context.Background(), helm.Request{
-			Namespace: ns, Name: r.name, Chart: ch, Labels: labels, ObjectLabels: objectLabels, Timeout: time.Minute,
+			Namespace: namespace, Name: r.name, Chart: ch, Labels: labels, ObjectLabels: objectLabels, Timeout: time.Minute,
 			Values: map[string]any{"image": r.image, "replicaCount": 2, "service": map[string]any{"port": 80, "targetPort": 8080}, "config": map[string]any{"greeting": r.image}},
 		})
 		c.kube.WaitError = nil
@@ -612,8 +696,8 @@ func (r *recorder) reset() {
 }
 
 // taskFixture runs the deployment (with the charts of
-// test/testdata/charts), release, rollback and scaling tasks in a
-// dispatcher, on a testCluster.
+// test/testdata/charts), release, rollback, scaling and service removal
+// tasks in a dispatcher, on a testCluster.
 type taskFixture struct {
 	cluster    *testCluster
 	published  *recorder
@@ -670,7 +754,8 @@ func newTaskFixture(t *testing.T, o taskOptions) *taskFixture {
 		dep.WithVariables(vars)
 		rel.WithVariables(vars)
 	}
-	tasks := []Task{dep, rel, NewRollback(releases, router, scaler, ls), NewAction(releases, router, scaler, as)}
+	del := NewServiceDelete(releases, router, kube.Namespaces{Clientset: c.clientset}, deleteSettings)
+	tasks := []Task{dep, rel, NewRollback(releases, router, scaler, ls), NewAction(releases, router, scaler, as), del}
 	return &taskFixture{cluster: c, published: rec, dispatcher: NewDispatcher("helm-service", rec, quiet, tasks, Options{})}
 }
 

@@ -8,12 +8,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/golang/mock/gomock"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"helm.sh/helm/v3/pkg/release"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/helm-service/helm-service/pkg/events"
@@ -114,70 +116,171 @@ func deleteEvent(t *testing.T) *cloudevents.Event {
 	return eventOf(t, "sh.keptn.event.service.delete.finished", map[string]any{"project": "sockshop", "service": "carts", "status": "succeeded"})
 }
 
-func TestServiceDeleteRemovesEveryStage(t *testing.T) {
-	f := newFixture(t)
-	dev := record("carts", "direct", 1, "carts:1")
-	dev.Namespace = "sockshop-dev"
-	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, map[string]string{kube.LabelProject: "sockshop", kube.LabelService: "carts"}).
-		Return([]*helm.Record{primaryV1, dev, canaryV2}, nil)
-	var order []string
-	f.releases.EXPECT().Uninstall(gomock.Any(), gomock.Any(), gomock.Any(), time.Minute).DoAndReturn(func(_ context.Context, namespace, name string, _ time.Duration) error {
-		order = append(order, namespace+"/"+name)
-		return nil
-	}).Times(3)
-	f.router.EXPECT().Remove(gomock.Any(), "sockshop-dev", "carts").Return(nil, nil)
-	f.router.EXPECT().Remove(gomock.Any(), ns, "carts").Return([]string{"Service sockshop-staging/carts"}, nil)
-	f.namespaces.EXPECT().DeleteIfEmpty(gomock.Any(), "sockshop-dev").Return(true, "", nil)
-	f.namespaces.EXPECT().DeleteIfEmpty(gomock.Any(), ns).Return(false, "", nil)
-	f.deliver(deleteEvent(t))
+// removalState is what a service's removal leaves in the cluster.
+type removalState struct {
+	// Records are the namespace/name of every release record.
+	Records []string
+	// Namespaces, Deployments and Services are the namespace/name of the
+	// objects.
+	Namespaces, Deployments, Services []string
+}
 
-	ev, out := deleteAnswer(t, f.published)
-	if ev.Source() != "helm-service" || events.StringExtension(ev, events.ExtTriggeredID) != "trigger-id" {
-		t.Errorf("answer source %s, triggeredid %v", ev.Source(), ev.Extensions())
+func (c *testCluster) removalState() removalState {
+	c.t.Helper()
+	ctx := context.Background()
+	var out removalState
+	c.recordMu.Lock()
+	c.records.SetNamespace(helm.AllNamespaces)
+	all, err := c.records.List(func(*release.Release) bool { return true })
+	c.recordMu.Unlock()
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	if out.Status != events.StatusSucceeded || out.Project != "sockshop" || out.Service != "carts" || out.Stage != "" {
-		t.Fatalf("finished %+v", out.Common)
-	}
-	wantReleases := []string{"sockshop-dev/carts", "sockshop-staging/carts-canary", "sockshop-staging/carts-primary"}
-	if !slices.Equal(order, wantReleases) || !slices.Equal(out.Removed.Releases, wantReleases) {
-		t.Errorf("uninstalled %v, reported %v; want %v", order, out.Removed.Releases, wantReleases)
-	}
-	if !slices.Equal(out.Removed.RoutingObjects, []string{"Service sockshop-staging/carts"}) || !slices.Equal(out.Removed.Namespaces, []string{"sockshop-dev"}) {
-		t.Errorf("removed %+v", out.Removed)
-	}
-	for _, want := range append(wantReleases, "Service sockshop-staging/carts", "empty namespaces sockshop-dev") {
-		if !strings.Contains(out.Message, want) {
-			t.Errorf("message %q does not name %s", out.Message, want)
+	for _, r := range all {
+		if key := r.Namespace + "/" + r.Name; !slices.Contains(out.Records, key) {
+			out.Records = append(out.Records, key)
 		}
+	}
+	namespaces, err := c.clientset.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, n := range namespaces.Items {
+		out.Namespaces = append(out.Namespaces, n.Name)
+	}
+	deployments, err := c.clientset.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, d := range deployments.Items {
+		out.Deployments = append(out.Deployments, d.Namespace+"/"+d.Name)
+	}
+	services, err := c.clientset.CoreV1().Services(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, s := range services.Items {
+		out.Services = append(out.Services, s.Namespace+"/"+s.Name)
+	}
+	for _, l := range [][]string{out.Records, out.Namespaces, out.Deployments, out.Services} {
+		slices.Sort(l)
+	}
+	return out
+}
+
+// namespace creates namespace name, as helm-service creates it when
+// managed is set.
+func (c *testCluster) namespace(name string, managed bool) {
+	c.t.Helper()
+	ctx := context.Background()
+	if managed {
+		if err := (kube.Namespaces{Clientset: c.clientset}).Ensure(ctx, name, nil); err != nil {
+			c.t.Fatal(err)
+		}
+		return
+	}
+	if _, err := c.clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		c.t.Fatal(err)
 	}
 }
 
-func TestServiceDeleteNothingDeployed(t *testing.T) {
-	f := newFixture(t)
-	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, gomock.Any()).Return(nil, nil)
-	f.deliver(deleteEvent(t))
-	_, out := deleteAnswer(t, f.published)
-	if out.Status != events.StatusSucceeded || !strings.Contains(out.Message, "nothing deployed") || len(out.Removed.Releases) != 0 {
-		t.Errorf("finished %s %q %+v", out.Status, out.Message, out.Removed)
+// TestServiceDelete removes a service from every stage on the real Helm
+// SDK and a fake cluster: its releases, its routing and the namespaces it
+// leaves empty; it searches the project's namespaces one by one when it
+// may not list release records cluster-wide, and reports a failed
+// uninstall.
+func TestServiceDelete(t *testing.T) {
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", errors.New("no access"))
+	notOurs := fmt.Sprintf("not created by helm-service (no label %s=%s)", kube.LabelManagedBy, kube.ManagedByValue)
+	cases := []struct {
+		name  string
+		setup func(*testCluster)
+		// wantUninstalled are the releases uninstalled, in order.
+		wantUninstalled []string
+		wantState       removalState
+		wantStatus      string
+		wantRemoved     *events.Removed
+		wantMessages    []string
+	}{
+		{name: "removes every stage",
+			setup: func(c *testCluster) {
+				c.namespace("sockshop-dev", true)
+				c.namespace(ns, false)
+				c.deploy(revision{name: "carts", strategy: "direct", image: "carts:1", namespace: "sockshop-dev"})
+				blueGreenDeployed(c)
+			},
+			wantUninstalled: []string{"sockshop-dev/carts", ns + "/carts-canary", ns + "/carts-primary"},
+			wantState:       removalState{Namespaces: []string{ns}},
+			wantStatus:      "succeeded",
+			wantRemoved: &events.Removed{
+				Releases: []string{"sockshop-dev/carts", ns + "/carts-canary", ns + "/carts-primary"}, RoutingObjects: []string{"Service " + ns + "/carts"},
+				VariableGroups: []string{}, Namespaces: []string{"sockshop-dev"}, KeptNamespaces: []events.KeptNamespace{{Namespace: ns, Reason: notOurs}},
+			},
+			wantMessages: []string{"sockshop-dev/carts", ns + "/carts-canary", ns + "/carts-primary", "Service " + ns + "/carts", "empty namespaces sockshop-dev"}},
+		{name: "nothing deployed", setup: func(c *testCluster) { c.namespace(ns, true) },
+			wantState: removalState{Namespaces: []string{ns}}, wantStatus: "succeeded",
+			wantRemoved:  &events.Removed{Releases: []string{}, RoutingObjects: []string{}, VariableGroups: []string{}},
+			wantMessages: []string{"nothing deployed"}},
+		{name: "failed uninstall",
+			setup: func(c *testCluster) {
+				c.namespace(ns, true)
+				blueGreenDeployed(c)
+				c.refuse(ns, "carts-primary", forbidden)
+			},
+			// A namespace where an uninstall failed is left alone.
+			wantUninstalled: []string{ns + "/carts-canary"},
+			wantState:       removalState{Records: []string{ns + "/carts-primary"}, Namespaces: []string{ns}, Deployments: []string{ns + "/carts-primary"}, Services: []string{ns + "/carts-primary"}},
+			wantStatus:      "errored",
+			wantMessages:    []string{"uninstall release sockshop-staging/carts-primary: ", "secrets is forbidden: no access", "releases sockshop-staging/carts-canary"}},
+		{name: "searches the namespaces when listing all is forbidden",
+			setup: func(c *testCluster) {
+				for _, n := range []string{"kube-system", "sockshop-secret", ns, "shop-staging"} {
+					c.namespace(n, true)
+				}
+				c.deploy(directCarts1, revision{name: "carts", strategy: "direct", image: "carts:1", namespace: "sockshop-secret"})
+				c.refuse(helm.AllNamespaces, "", forbidden)
+				c.refuse("sockshop-secret", "", forbidden)
+			},
+			wantUninstalled: []string{ns + "/carts"},
+			// What it may not read it leaves alone.
+			wantState: removalState{Records: []string{"sockshop-secret/carts"}, Namespaces: []string{"kube-system", "shop-staging", "sockshop-secret"},
+				Deployments: []string{"sockshop-secret/carts"}, Services: []string{"sockshop-secret/carts"}},
+			wantStatus:   "succeeded",
+			wantRemoved:  &events.Removed{Releases: []string{ns + "/carts"}, RoutingObjects: []string{}, VariableGroups: []string{}, Namespaces: []string{ns}},
+			wantMessages: []string{ns + "/carts"}},
 	}
-}
-
-func TestServiceDeleteFailedUninstall(t *testing.T) {
-	f := newFixture(t)
-	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, gomock.Any()).Return([]*helm.Record{primaryV1, canaryV2}, nil)
-	f.releases.EXPECT().Uninstall(gomock.Any(), ns, "carts-canary", gomock.Any()).Return(nil)
-	f.releases.EXPECT().Uninstall(gomock.Any(), ns, "carts-primary", gomock.Any()).Return(errors.New("uninstall release sockshop-staging/carts-primary: forbidden"))
-	f.router.EXPECT().Remove(gomock.Any(), ns, "carts").Return([]string{"Service sockshop-staging/carts"}, nil)
-	// No DeleteIfEmpty: a namespace where an uninstall failed is left alone.
-	f.deliver(deleteEvent(t))
-	_, out := deleteAnswer(t, f.published)
-	if out.Status != events.StatusErrored || out.Result != events.ResultFail {
-		t.Fatalf("finished %s/%s, want errored", out.Status, out.Result)
-	}
-	for _, want := range []string{"uninstall release sockshop-staging/carts-primary: forbidden", "releases sockshop-staging/carts-canary"} {
-		if !strings.Contains(out.Message, want) {
-			t.Errorf("message %q does not contain %q", out.Message, want)
-		}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newTaskFixture(t, taskOptions{})
+			c.setup(f.cluster)
+			uninstalled := len(f.cluster.uninstalled)
+			f.deliver(deleteEvent(t))
+			ev, out := deleteAnswer(t, f.published)
+			if ev.Source() != "helm-service" || events.StringExtension(ev, events.ExtTriggeredID) != "trigger-id" {
+				t.Errorf("answer source %s, triggeredid %v", ev.Source(), ev.Extensions())
+			}
+			wantResult := events.ResultPass
+			if c.wantStatus != events.StatusSucceeded {
+				wantResult = events.ResultFail
+			}
+			if out.Status != c.wantStatus || out.Result != wantResult || out.Project != "sockshop" || out.Service != "carts" || out.Stage != "" {
+				t.Errorf("finished %+v, want %s/%s", out.Common, c.wantStatus, wantResult)
+			}
+			for _, want := range c.wantMessages {
+				if !strings.Contains(out.Message, want) {
+					t.Errorf("message %q does not contain %q", out.Message, want)
+				}
+			}
+			if diff := cmp.Diff(c.wantRemoved, out.Removed); diff != "" {
+				t.Errorf("removed (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(c.wantUninstalled, f.cluster.uninstalled[uninstalled:], cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("uninstalled (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(c.wantState, f.cluster.removalState(), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("cluster afterwards (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -187,38 +290,28 @@ func TestServiceDeleteBadInputAndOwnEvents(t *testing.T) {
 		`{"project": "sockshop", "service": "Carts!"}`: `service "Carts!" is not a valid Kubernetes name`,
 		`{"project": 1}`:                               "field project",
 	} {
-		f := newFixture(t)
+		f := newTaskFixture(t, taskOptions{})
+		f.cluster.deploy(directCarts1)
+		before := f.cluster.removalState()
 		f.deliver(eventOf(t, "sh.keptn.event.service.delete.finished", data))
 		_, out := deleteAnswer(t, f.published)
 		if out.Status != events.StatusErrored || !strings.Contains(out.Message, want) {
 			t.Errorf("%s: finished %s %q, want errored with %q", data, out.Status, out.Message, want)
 		}
+		if diff := cmp.Diff(before, f.cluster.removalState()); diff != "" {
+			t.Errorf("%s: cluster afterwards (-want +got):\n%s", data, diff)
+		}
 	}
-	f := newFixture(t)
+	f := newTaskFixture(t, taskOptions{})
+	f.cluster.deploy(directCarts1)
+	before := f.cluster.removalState()
 	own := deleteEvent(t)
 	own.SetSource("helm-service")
 	f.deliver(own)
 	if n := len(f.published.events); n != 0 {
 		t.Errorf("own service.delete.finished answered with %d events", n)
 	}
-}
-
-func TestServiceDeleteSearchesNamespacesWhenListingAllIsForbidden(t *testing.T) {
-	f := newFixture(t)
-	labels := map[string]string{kube.LabelProject: "sockshop", kube.LabelService: "carts"}
-	forbidden := func(ns string) error {
-		return fmt.Errorf("list releases in %s: %w", ns, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", errors.New("no access")))
-	}
-	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, labels).Return(nil, forbidden("every namespace"))
-	f.namespaces.EXPECT().List(gomock.Any()).Return([]string{"kube-system", "sockshop-secret", "sockshop-staging", "shop-staging"}, nil)
-	f.releases.EXPECT().Find(gomock.Any(), "sockshop-secret", labels).Return(nil, forbidden("sockshop-secret"))
-	f.releases.EXPECT().Find(gomock.Any(), ns, labels).Return([]*helm.Record{directV2}, nil)
-	f.releases.EXPECT().Uninstall(gomock.Any(), ns, "carts", gomock.Any()).Return(nil)
-	f.router.EXPECT().Remove(gomock.Any(), ns, "carts").Return(nil, nil)
-	f.namespaces.EXPECT().DeleteIfEmpty(gomock.Any(), ns).Return(false, "", nil)
-	f.deliver(deleteEvent(t))
-	_, out := deleteAnswer(t, f.published)
-	if out.Status != events.StatusSucceeded || !slices.Equal(out.Removed.Releases, []string{"sockshop-staging/carts"}) {
-		t.Errorf("finished %s %q %+v", out.Status, out.Message, out.Removed)
+	if diff := cmp.Diff(before, f.cluster.removalState()); diff != "" {
+		t.Errorf("cluster afterwards (-want +got):\n%s", diff)
 	}
 }
