@@ -713,6 +713,9 @@ type taskOptions struct {
 	// variables gives the deployment and release tasks the variable
 	// groups, kept in the cluster.
 	variables bool
+	// removal are the service removal's settings; deleteSettings when
+	// nil.
+	removal *ServiceDeleteSettings
 	// charts is where the deployment task finds charts;
 	// test/testdata/charts when empty.
 	charts   string
@@ -749,12 +752,17 @@ func newTaskFixture(t *testing.T, o taskOptions) *taskFixture {
 	}
 	dep := NewDeployment(charts.Dir{Root: root}, kube.Namespaces{Clientset: c.clientset}, releases, router, scaler, ds)
 	rel := NewRelease(releases, router, scaler, ls)
+	rs := deleteSettings
+	if o.removal != nil {
+		rs = *o.removal
+	}
+	del := NewServiceDelete(releases, router, kube.Namespaces{Clientset: c.clientset}, rs)
 	if o.variables {
 		vars := vargroups.Store{Clientset: c.clientset}
 		dep.WithVariables(vars)
 		rel.WithVariables(vars)
+		del.WithVariables(vars)
 	}
-	del := NewServiceDelete(releases, router, kube.Namespaces{Clientset: c.clientset}, deleteSettings)
 	tasks := []Task{dep, rel, NewRollback(releases, router, scaler, ls), NewAction(releases, router, scaler, as), del}
 	return &taskFixture{cluster: c, published: rec, dispatcher: NewDispatcher("helm-service", rec, quiet, tasks, Options{})}
 }
