@@ -2,176 +2,231 @@ package handler
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/golang/mock/gomock"
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/helm-service/helm-service/handler/mocks"
-	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/events"
-	"github.com/helm-service/helm-service/pkg/helm"
-	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/routing"
 )
 
-// withAction replaces the fixture's dispatcher with one that runs only the
-// scaling action, with these settings.
-func (f *fixture) withAction(s ActionSettings) *fixture {
-	pub := mocks.NewMockPublisher(f.ctrl)
-	f.published = &recorder{}
-	f.published.expect(pub)
-	act := NewAction(f.releases, f.router, f.scaler, s)
-	f.pub, f.tasks = pub, []Task{act}
-	f.dispatcher = NewDispatcher("helm-service", pub, quiet, f.tasks, Options{})
-	return f
-}
-
 var scalingSettings = ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, RouteMode: RouteModeCanary}
 
-// TestScalingRefusesPastMaxReplicas: a positive increment on a workload at
-// MAX_REPLICAS (or above it) changes nothing and says why.
-func TestScalingRefusesPastMaxReplicas(t *testing.T) {
-	for _, current := range []int32{10, 12} {
-		t.Run(fmt.Sprint(current), func(t *testing.T) {
-			f := newFixture(t).withAction(scalingSettings)
-			w := directV2.Workloads[0]
-			f.releases.EXPECT().Find(gomock.Any(), ns, gomock.Any()).Return([]*helm.Record{directV2}, nil)
-			f.scaler.EXPECT().Autoscaler(gomock.Any(), w).Return("", nil)
-			f.scaler.EXPECT().Replicas(gomock.Any(), w).Return(current, nil)
-			f.deliver(scalingEvent(t, "+1"))
-			out := actionAnswer(t, f.published)
-			want := fmt.Sprintf("it runs %d replicas, MAX_REPLICAS is 10, and scaling by +1 asks for %d", current, current+1)
-			if out.Status != events.StatusErrored || !strings.Contains(out.Message, want) || !strings.Contains(out.Message, "deployment sockshop-staging/carts") {
-				t.Errorf("finished %s %q, want errored saying %q", out.Status, out.Message, want)
-			}
-		})
-	}
+// directScaled is the cluster with release carts at revision 1 and its
+// Deployment at replicas, kept (recorded by a scaling) when kept is set.
+func directScaled(replicas int32, kept string) clusterState {
+	s := directState(1, "carts:1")
+	s.Workloads[ns+"/carts"] = workloadState{Replicas: replicas, Kept: kept}
+	return s
 }
 
-// TestScalingSaysWhenItCappedTheCount: an increment that would go past
-// MAX_REPLICAS raises the count to MAX_REPLICAS and says so.
-func TestScalingSaysWhenItCappedTheCount(t *testing.T) {
-	f := newFixture(t).withAction(scalingSettings)
-	w := directV2.Workloads[0]
-	f.releases.EXPECT().Find(gomock.Any(), ns, gomock.Any()).Return([]*helm.Record{directV2}, nil)
-	f.scaler.EXPECT().Autoscaler(gomock.Any(), w).Return("", nil)
-	f.scaler.EXPECT().Replicas(gomock.Any(), w).Return(int32(8), nil)
-	f.scaler.EXPECT().ScaleBy(gomock.Any(), w, int32(5), int32(10)).Return(kube.Change{Workload: w, From: 8, To: 10}, nil)
-	f.scaler.EXPECT().WaitScaled(gomock.Any(), directV2.Workloads).Return(nil)
-	f.deliver(scalingEvent(t, 5))
-	out := actionAnswer(t, f.published)
-	if out.Status != events.StatusSucceeded || !strings.Contains(out.Message, "from 8 to 10 (capped at MAX_REPLICAS 10; +5 asked for 13)") {
-		t.Errorf("finished %s %q, want it to say the count was capped", out.Status, out.Message)
-	}
+// blueGreenScaled is the cluster as blueGreenDeployed leaves it with the
+// Deployments of the primary and the canary at these replicas, and the
+// stable Service routed to routedTo.
+func blueGreenScaled(primary, canary workloadState, routedTo string) clusterState {
+	s := blueGreenState()
+	primary.Side, canary.Side = "primary", "canary"
+	s.Workloads = map[string]workloadState{ns + "/carts-primary": primary, ns + "/carts-canary": canary}
+	s.RoutedTo = routedTo
+	return s
 }
 
-// TestScalingALiveCanaryScalesBothSides: with ROUTE_MODE=canary and a
-// canary that receives traffic, both the canary and the primary are scaled.
-func TestScalingALiveCanaryScalesBothSides(t *testing.T) {
-	f := newFixture(t).withAction(scalingSettings)
-	pw, cw := primaryV1.Workloads[0], canaryV2.Workloads[0]
-	f.releases.EXPECT().Find(gomock.Any(), ns, gomock.Any()).Return([]*helm.Record{primaryV1, canaryV2}, nil)
-	f.router.EXPECT().Split(gomock.Any(), stableTarget(80)).Return(routing.AllCanary, nil)
-	f.scaler.EXPECT().Replicas(gomock.Any(), cw).Return(int32(2), nil).MinTimes(1)
-	f.scaler.EXPECT().Replicas(gomock.Any(), pw).Return(int32(3), nil)
-	f.scaler.EXPECT().Autoscaler(gomock.Any(), gomock.Any()).Return("", nil).Times(2)
-	f.scaler.EXPECT().ScaleBy(gomock.Any(), cw, int32(1), int32(10)).Return(kube.Change{Workload: cw, From: 2, To: 3}, nil)
-	f.scaler.EXPECT().ScaleBy(gomock.Any(), pw, int32(1), int32(10)).Return(kube.Change{Workload: pw, From: 3, To: 4}, nil)
-	f.scaler.EXPECT().WaitScaled(gomock.Any(), []kube.Workload{cw, pw}).Return(nil)
-	f.deliver(scalingEvent(t, 1))
-	out := actionAnswer(t, f.published)
-	if out.Status != events.StatusSucceeded || out.Scaling == nil || out.Scaling.ReleaseName != "carts-canary" || len(out.Scaling.Workloads) != 2 {
-		t.Fatalf("finished %s %q, scaling %+v; want both sides scaled, the canary named", out.Status, out.Message, out.Scaling)
-	}
-	for _, want := range []string{"canary sockshop-staging/carts-canary receives traffic", "deployment sockshop-staging/carts-canary from 2 to 3", "deployment sockshop-staging/carts-primary from 3 to 4"} {
-		if !strings.Contains(out.Message, want) {
-			t.Errorf("message %q does not say %q", out.Message, want)
-		}
-	}
-}
-
-// TestScalingACanaryWithoutTraffic: the primary alone is scaled when the
-// canary gets no traffic, has no replicas, or the route mode is dark.
-func TestScalingACanaryWithoutTraffic(t *testing.T) {
-	pw, cw := primaryV1.Workloads[0], canaryV2.Workloads[0]
+// TestScaling drives the scaling action on the real Helm SDK and a fake
+// cluster through the strategies, the route modes, MAX_REPLICAS and its
+// failures, and compares the answer and the cluster afterwards.
+func TestScaling(t *testing.T) {
+	// noRouteMode are the settings without a route mode: the canary is
+	// never scaled.
+	noRouteMode := ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute}
 	dark := scalingSettings
 	dark.RouteMode = RouteModeDark
+	shortWait := scalingSettings
+	shortWait.WaitTimeout = 300 * time.Millisecond
+	direct := func(replicas int32) func(*testCluster) {
+		return func(c *testCluster) {
+			c.deploy(directCarts1)
+			c.setReplicas(ns, "carts", replicas, false)
+		}
+	}
+	blueGreen := func(primary, canary int32, routedTo routing.Split) func(*testCluster) {
+		return func(c *testCluster) {
+			blueGreenDeployed(c)
+			if err := c.router().Route(context.Background(), stableTarget(80), routedTo); err != nil {
+				t.Fatal(err)
+			}
+			c.setReplicas(ns, "carts-primary", primary, false)
+			c.setReplicas(ns, "carts-canary", canary, false)
+		}
+	}
+	scaled := func(release string, increment int32, workloads ...events.WorkloadScaling) *events.Scaling {
+		return &events.Scaling{Namespace: ns, ReleaseName: release, Increment: increment, Workloads: workloads}
+	}
+	deployment := func(name string, from, to int32) events.WorkloadScaling {
+		return events.WorkloadScaling{Kind: "Deployment", Name: name, From: from, To: to}
+	}
+	primaryAlone := []string{"deployment sockshop-staging/carts-primary from 2 to 3"}
 	cases := []struct {
 		name     string
-		settings ActionSettings
-		expect   func(f *fixture)
+		value    any
+		settings *ActionSettings
+		setup    func(*testCluster)
+		// wantState is the cluster afterwards; nil: as before.
+		wantState    *clusterState
+		wantStatus   string
+		wantScaling  *events.Scaling
+		wantMessages []string
 	}{
-		{"traffic on the primary", scalingSettings, func(f *fixture) {
-			f.router.EXPECT().Split(gomock.Any(), stableTarget(80)).Return(routing.AllPrimary, nil)
-		}},
-		{"canary scaled to zero", scalingSettings, func(f *fixture) {
-			f.router.EXPECT().Split(gomock.Any(), stableTarget(80)).Return(routing.AllCanary, nil)
-			f.scaler.EXPECT().Replicas(gomock.Any(), cw).Return(int32(0), nil)
-		}},
-		{"dark mode", dark, func(*fixture) {}},
+		{name: "direct", value: "+2", settings: &noRouteMode, setup: direct(1),
+			wantState: ptrTo(directScaled(3, "3")), wantStatus: "succeeded", wantScaling: scaled("carts", 2, deployment("carts", 1, 3)),
+			wantMessages: []string{"deployment sockshop-staging/carts from 1 to 3"}},
+		{name: "blue/green scales the primary", value: -1, settings: &noRouteMode, setup: blueGreen(2, 2, routing.AllCanary),
+			wantState:  ptrTo(blueGreenScaled(workloadState{Replicas: 1, Kept: "1"}, workloadState{Replicas: 2}, "canary")),
+			wantStatus: "succeeded", wantScaling: scaled("carts-primary", -1, deployment("carts-primary", 2, 1)),
+			wantMessages: []string{"deployment sockshop-staging/carts-primary from 2 to 1"}},
+		{name: "refused at MAX_REPLICAS", value: "+1", setup: direct(10),
+			wantStatus:   "errored",
+			wantMessages: []string{"it runs 10 replicas, MAX_REPLICAS is 10, and scaling by +1 asks for 11", "deployment sockshop-staging/carts"}},
+		{name: "refused above MAX_REPLICAS", value: "+1", setup: direct(12),
+			wantStatus:   "errored",
+			wantMessages: []string{"it runs 12 replicas, MAX_REPLICAS is 10, and scaling by +1 asks for 13", "deployment sockshop-staging/carts"}},
+		{name: "capped at MAX_REPLICAS", value: 5, setup: direct(8),
+			wantState: ptrTo(directScaled(10, "10")), wantStatus: "succeeded", wantScaling: scaled("carts", 5, deployment("carts", 8, 10)),
+			wantMessages: []string{"from 8 to 10 (capped at MAX_REPLICAS 10; +5 asked for 13)"}},
+		{name: "a live canary scales both sides", value: 1, setup: blueGreen(3, 2, routing.AllCanary),
+			wantState:  ptrTo(blueGreenScaled(workloadState{Replicas: 4, Kept: "4"}, workloadState{Replicas: 3, Kept: "3"}, "canary")),
+			wantStatus: "succeeded", wantScaling: scaled("carts-canary", 1, deployment("carts-canary", 2, 3), deployment("carts-primary", 3, 4)),
+			wantMessages: []string{"canary sockshop-staging/carts-canary receives traffic", "deployment sockshop-staging/carts-canary from 2 to 3", "deployment sockshop-staging/carts-primary from 3 to 4"}},
+		{name: "canary without traffic: traffic on the primary", value: 1, setup: blueGreen(2, 2, routing.AllPrimary),
+			wantState:  ptrTo(blueGreenScaled(workloadState{Replicas: 3, Kept: "3"}, workloadState{Replicas: 2}, "primary")),
+			wantStatus: "succeeded", wantScaling: scaled("carts-primary", 1, deployment("carts-primary", 2, 3)), wantMessages: primaryAlone},
+		{name: "canary without traffic: canary scaled to zero", value: 1, setup: blueGreen(2, 0, routing.AllCanary),
+			wantState:  ptrTo(blueGreenScaled(workloadState{Replicas: 3, Kept: "3"}, workloadState{Replicas: 0}, "canary")),
+			wantStatus: "succeeded", wantScaling: scaled("carts-primary", 1, deployment("carts-primary", 2, 3)), wantMessages: primaryAlone},
+		{name: "canary without traffic: dark mode", value: 1, settings: &dark, setup: blueGreen(2, 2, routing.AllCanary),
+			wantState:  ptrTo(blueGreenScaled(workloadState{Replicas: 3, Kept: "3"}, workloadState{Replicas: 2}, "canary")),
+			wantStatus: "succeeded", wantScaling: scaled("carts-primary", 1, deployment("carts-primary", 2, 3)), wantMessages: primaryAlone},
+		{name: "only in the release's namespace", value: 1, setup: func(c *testCluster) { c.deploy(renderedFrom(directCarts1, withForeignWorkload(t))) },
+			// coredns, which the chart renders into kube-system, keeps its
+			// replicas.
+			wantState: ptrTo(change(directScaled(3, "3"), func(s *clusterState) {
+				s.Workloads["kube-system/coredns"] = workloadState{Replicas: 2}
+			})),
+			wantStatus: "succeeded", wantScaling: scaled("carts", 1, deployment("carts", 2, 3)),
+			wantMessages: []string{"deployment sockshop-staging/carts from 2 to 3", "not scaled: deployment kube-system/coredns"}},
+		{name: "not a number", value: "abc", setup: direct(2),
+			wantStatus: "errored", wantMessages: []string{`action.value "abc" is not a replica increment`}},
+		{name: "fraction", value: 1.5, setup: direct(2),
+			wantStatus: "errored", wantMessages: []string{"action.value 1.5 is not a replica increment"}},
+		{name: "missing", value: nil, setup: direct(2),
+			wantStatus: "errored", wantMessages: []string{"action.value is missing"}},
+		{name: "never deployed", value: 1,
+			wantStatus: "errored", wantMessages: []string{"was never deployed by helm-service"}},
+		{name: "autoscaled", value: 1, setup: func(c *testCluster) {
+			direct(2)(c)
+			c.autoscale(ns, "carts-hpa", "carts")
+		}, wantStatus: "errored", wantMessages: []string{"managed by HorizontalPodAutoscaler sockshop-staging/carts-hpa"}},
+		{name: "scale fails", value: 1, setup: func(c *testCluster) {
+			direct(2)(c)
+			c.clientset.PrependReactor("update", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if a.GetSubresource() == "scale" {
+					return true, nil, errors.New("forbidden")
+				}
+				return false, nil, nil
+			})
+		}, wantStatus: "errored", wantMessages: []string{"scale release sockshop-staging/carts by +1: scale deployment sockshop-staging/carts to 3: forbidden"}},
+		{name: "not ready within the wait timeout", value: 1, settings: &shortWait, setup: func(c *testCluster) {
+			direct(2)(c)
+			c.neverReady(ns, "carts")
+		}, wantState: ptrTo(directScaled(3, "3")),
+			wantStatus: "errored", wantMessages: []string{"(done: deployment sockshop-staging/carts from 2 to 3): waiting for replicas: context deadline exceeded"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := newFixture(t).withAction(c.settings)
-			f.releases.EXPECT().Find(gomock.Any(), ns, gomock.Any()).Return([]*helm.Record{primaryV1, canaryV2}, nil)
-			c.expect(f)
-			f.scaler.EXPECT().Autoscaler(gomock.Any(), pw).Return("", nil)
-			f.scaler.EXPECT().Replicas(gomock.Any(), pw).Return(int32(2), nil)
-			f.scaler.EXPECT().ScaleBy(gomock.Any(), pw, int32(1), int32(10)).Return(kube.Change{Workload: pw, From: 2, To: 3}, nil)
-			f.scaler.EXPECT().WaitScaled(gomock.Any(), primaryV1.Workloads).Return(nil)
-			f.deliver(scalingEvent(t, 1))
-			if out := actionAnswer(t, f.published); out.Status != events.StatusSucceeded || out.Scaling.ReleaseName != "carts-primary" || len(out.Scaling.Workloads) != 1 {
-				t.Errorf("finished %s %q, scaling %+v; want the primary alone scaled", out.Status, out.Message, out.Scaling)
+			f := newTaskFixture(t, taskOptions{action: c.settings})
+			if c.setup != nil {
+				c.setup(f.cluster)
+			}
+			before := f.cluster.state()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				f.deliver(scalingEvent(t, c.value))
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the scaling did not end: its wait is not bounded by the wait timeout")
+			}
+			out := actionAnswer(t, f.published)
+			wantResult := events.ResultPass
+			if c.wantStatus != events.StatusSucceeded {
+				wantResult = events.ResultFail
+			}
+			if out.Status != c.wantStatus || out.Result != wantResult {
+				t.Errorf("finished %s/%s %q, want %s/%s", out.Status, out.Result, out.Message, c.wantStatus, wantResult)
+			}
+			for _, want := range c.wantMessages {
+				if !strings.Contains(out.Message, want) {
+					t.Errorf("message %q does not say %q", out.Message, want)
+				}
+			}
+			if diff := cmp.Diff(c.wantScaling, out.Scaling); diff != "" {
+				t.Errorf("scaling (-want +got):\n%s", diff)
+			}
+			want := before
+			if c.wantState != nil {
+				want = *c.wantState
+			}
+			if diff := cmp.Diff(want, f.cluster.state()); diff != "" {
+				t.Errorf("cluster afterwards (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-// TestScalingOnlyInTheReleasesNamespace: a workload the release record
-// lists in another namespace is not scaled, and the answer says so.
-func TestScalingOnlyInTheReleasesNamespace(t *testing.T) {
-	f := newFixture(t).withAction(scalingSettings)
-	rec := *directV2
-	foreign := kube.Workload{Kind: "Deployment", Namespace: "kube-system", Name: "coredns"}
-	rec.Workloads = []kube.Workload{foreign, directV2.Workloads[0]}
-	w := directV2.Workloads[0]
-	f.releases.EXPECT().Find(gomock.Any(), ns, gomock.Any()).Return([]*helm.Record{&rec}, nil)
-	f.scaler.EXPECT().Autoscaler(gomock.Any(), w).Return("", nil)
-	f.scaler.EXPECT().Replicas(gomock.Any(), w).Return(int32(2), nil)
-	f.scaler.EXPECT().ScaleBy(gomock.Any(), w, int32(1), int32(10)).Return(kube.Change{Workload: w, From: 2, To: 3}, nil)
-	f.scaler.EXPECT().WaitScaled(gomock.Any(), []kube.Workload{w}).Return(nil)
-	f.deliver(scalingEvent(t, 1))
-	out := actionAnswer(t, f.published)
-	if out.Status != events.StatusSucceeded || len(out.Scaling.Workloads) != 1 || !strings.Contains(out.Message, "not scaled: deployment kube-system/coredns") {
-		t.Errorf("finished %s %q, scaling %+v; want carts alone scaled and coredns named as not scaled", out.Status, out.Message, out.Scaling)
 	}
 }
 
 // TestDeploymentDropsAKeptCountAnAutoscalerOwns: a count kept from a
-// scaling is not applied to a workload an HPA now targets; its record is
-// removed and the answer says so.
+// scaling is not applied to a workload an HPA now targets; once the
+// deployment is ready its record is removed and the answer says so. A
+// deployment that fails keeps the record.
 func TestDeploymentDropsAKeptCountAnAutoscalerOwns(t *testing.T) {
-	f := newFixture(t)
-	f.charts.EXPECT().Load(gomock.Any(), charts.Ref{Project: "sockshop", Stage: "staging", Service: "carts"}).Return(testChart(), nil)
-	f.namespaces.EXPECT().Ensure(gomock.Any(), ns, gomock.Any()).Return(nil)
-	live := kube.Workload{Kind: "Deployment", Namespace: ns, Name: "carts"}
-	f.releases.EXPECT().Get(gomock.Any(), ns, "carts").Return(&helm.Record{Result: helm.Result{Namespace: ns, Name: "carts", Workloads: []kube.Workload{live}}}, nil)
-	f.scaler.EXPECT().Kept(gomock.Any(), []kube.Workload{live}).Return(map[kube.Workload]int32{live: 5}, nil)
-	f.scaler.EXPECT().Autoscaler(gomock.Any(), live).Return("carts-hpa", nil)
-	upgrade := f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
-		if len(req.Replicas) != 0 {
-			t.Errorf("replicas %v applied to a workload an autoscaler owns", req.Replicas)
-		}
-		return &helm.Result{Namespace: ns, Name: "carts", Revision: 3}, nil
-	})
-	f.scaler.EXPECT().DropKept(gomock.Any(), live).Return(nil).After(upgrade)
-	f.deliver(triggerEvent(t, validTrigger()))
-	_, data := f.published.finished(t)
-	want := "dropped the replica count kept from a scaling on deployment sockshop-staging/carts (5): HorizontalPodAutoscaler sockshop-staging/carts-hpa now targets it"
-	if data.Status != events.StatusSucceeded || !strings.Contains(data.Message, want) {
-		t.Errorf("finished %s %q, want it to say %q", data.Status, data.Message, want)
+	for _, c := range []struct {
+		name       string
+		fails      bool
+		wantStatus string
+		wantState  clusterState
+		wantMsg    string
+	}{
+		{name: "ready deployment", wantStatus: "succeeded", wantState: directScaled(2, ""), // the chart's replicas
+			wantMsg: "dropped the replica count kept from a scaling on deployment sockshop-staging/carts (5): HorizontalPodAutoscaler sockshop-staging/carts-hpa now targets it"},
+		{name: "failing deployment", fails: true, wantStatus: "errored", wantState: directScaled(2, "5"), wantMsg: "pods not ready"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newTaskFixture(t, taskOptions{})
+			f.cluster.deploy(directCarts1)
+			f.cluster.setReplicas(ns, "carts", 5, true)
+			f.cluster.autoscale(ns, "carts-hpa", "carts")
+			if c.fails {
+				f.cluster.kube.WaitError = errors.New("pods not ready")
+			}
+			f.deliver(triggerEvent(t, validTrigger()))
+			_, data := f.published.finished(t)
+			if data.Status != c.wantStatus || !strings.Contains(data.Message, c.wantMsg) {
+				t.Errorf("finished %s %q, want %s saying %q", data.Status, data.Message, c.wantStatus, c.wantMsg)
+			}
+			status := "deployed"
+			if c.fails {
+				status = "failed"
+			}
+			want := c.wantState
+			want.Releases = map[string]releaseState{"carts": {Revision: 2, Status: status, Image: "carts:2", Side: "direct"}}
+			if diff := cmp.Diff(want, f.cluster.state()); diff != "" {
+				t.Errorf("cluster afterwards (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

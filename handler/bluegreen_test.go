@@ -3,141 +3,228 @@ package handler
 import (
 	"context"
 	"errors"
-	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
-	"github.com/golang/mock/gomock"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/go-cmp/cmp"
 	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
 	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/util/intstr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/helm-service/helm-service/handler/mocks"
 	"github.com/helm-service/helm-service/pkg/events"
-	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/routing"
 	"github.com/helm-service/helm-service/pkg/vargroups"
 )
 
+// canaryTrigger is a deployment of carts:2 with the blue/green strategy
+// and these deployment fields.
+func canaryTrigger(t *testing.T, id string, fields map[string]any) *cloudevents.Event {
+	in := validTrigger()
+	deployment := map[string]any{"deploymentstrategy": "blue_green_service"}
+	maps.Copy(deployment, fields)
+	in["deployment"] = deployment
+	e := triggerEvent(t, in)
+	e.SetID(id)
+	return e
+}
+
+// withClaim is the carts chart whose Deployment mounts a ReadWriteOnce
+// PersistentVolumeClaim of the chart, written as a chart directory under
+// a new root for charts.Dir.
+func withClaim(t *testing.T) string {
+	t.Helper()
+	ch := cartsChart(t)
+	for _, f := range ch.Templates {
+		if f.Name == "templates/deployment.yaml" {
+			f.Data = []byte(strings.Replace(string(f.Data), "      containers:", `      volumes:
+        - name: data
+          persistentVolumeClaim:
+            claimName: {{ .Release.Name }}-data
+      containers:`, 1))
+		}
+	}
+	ch.Templates = append(ch.Templates, &chart.File{Name: "templates/pvc.yaml", Data: []byte(`apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {{ .Release.Name }}-data
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 1Gi
+`)})
+	root := t.TempDir()
+	if err := chartutil.SaveDir(ch, root); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// secrets returns the Secrets in ns, by name, with their data.
+func (c *testCluster) secrets() map[string]map[string]string {
+	c.t.Helper()
+	list, err := c.clientset.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	out := map[string]map[string]string{}
+	for _, s := range list.Items {
+		data := map[string]string{}
+		for k, v := range s.Data {
+			data[k] = string(v)
+		}
+		out[s.Name] = data
+	}
+	return out
+}
+
+// deployment returns Deployment name in ns.
+func (c *testCluster) deployment(name string) *appsv1.Deployment {
+	c.t.Helper()
+	d, err := c.clientset.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return d
+}
+
+// rendering is how a Deployment's pods are rolled out and which Secrets
+// they read variables from.
+type rendering struct {
+	Strategy appsv1.DeploymentStrategy
+	Secrets  []corev1.EnvFromSource
+}
+
+func renderingOf(d *appsv1.Deployment) rendering {
+	r := rendering{Strategy: d.Spec.Strategy}
+	for _, e := range d.Spec.Template.Spec.Containers[0].EnvFrom {
+		if e.SecretRef != nil {
+			r.Secrets = append(r.Secrets, e)
+		}
+	}
+	return r
+}
+
 const snapshotID = "0123456789abcdef"
 
-var canarySnapshot = vargroups.Snapshot{ID: snapshotID, Name: vargroups.SnapshotSecret("carts", snapshotID), Checksum: snapshotID + strings.Repeat("0", 48)}
-
-// withLabels is a copy of r with labels added.
-func withLabels(r *helm.Record, labels map[string]string) *helm.Record {
-	out := *r
-	out.Labels = map[string]string{}
-	for k, v := range r.Labels {
-		out.Labels[k] = v
-	}
-	for k, v := range labels {
-		out.Labels[k] = v
-	}
-	return &out
-}
-
-// withSubchartsDeclared is r with a chart that declares a subchart, as
-// Helm's release record stores it: without the subchart itself.
-func withSubchartsDeclared(r *helm.Record) *helm.Record {
-	out := *r
-	ch := *testChart()
-	md := *ch.Metadata
-	md.Dependencies = []*chart.Dependency{{Name: "cache", Version: "0.1.0"}}
-	ch.Metadata = &md
-	out.Chart = &ch
-	return &out
-}
-
-// canaryRendered is canaryV2 as a deployment with a rollout and variables
-// records it.
-var canaryRendered = withLabels(canaryV2, map[string]string{
-	kube.LabelRolloutStrategy: "RollingUpdate", kube.LabelRolloutMaxSurge: "50pct", vargroups.LabelSnapshot: snapshotID,
-})
-
 // TestPromoteRendersThePrimaryAsTheCanary: the primary is upgraded with the
-// rollout and the variable snapshot the canary's release record keeps, and
-// snapshots neither side reads any more are collected.
+// rollout and the variable snapshot the canary's release record keeps (a
+// rollout label the canary does not have is removed), a Deployment that
+// mounts a ReadWriteOnce claim gets Recreate and the answer says so, and
+// snapshots neither side reads any more are collected. The canary is
+// deployed by the deployment task, with real variable groups.
 func TestPromoteRendersThePrimaryAsTheCanary(t *testing.T) {
-	f := newFixture(t)
-	vars := mocks.NewMockVariables(f.ctrl)
-	f.release.WithVariables(vars)
-	f.releases.EXPECT().Find(gomock.Any(), ns, map[string]string{kube.LabelService: "carts"}).Return([]*helm.Record{primaryV1, canaryRendered}, nil).Times(2)
-	vars.EXPECT().ReadSnapshot(gomock.Any(), ns, "carts", snapshotID).Return(canarySnapshot, nil)
-	f.scaler.EXPECT().Kept(gomock.Any(), primaryV1.Workloads).Return(nil, nil)
-	half := intstr.FromString("50%")
-	f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
-		if want := (kube.Rollout{Type: appsv1.RollingUpdateDeploymentStrategyType, MaxSurge: &half}); !equality.Semantic.DeepEqual(req.Rollout, want) {
-			t.Errorf("primary rollout = %+v, want the canary's %+v", req.Rollout, want)
+	f := newTaskFixture(t, taskOptions{variables: true, charts: withClaim(t)})
+	f.deliver(canaryTrigger(t, "deploy-1", map[string]any{"variables": map[string]any{"FEATURE": "off"}, "rollout": map[string]any{"maxUnavailable": 1}}))
+	f.deliver(canaryTrigger(t, "deploy-2", map[string]any{"variables": map[string]any{"FEATURE": "on"}, "rollout": map[string]any{"strategy": "RollingUpdate", "maxSurge": "50%"}}))
+	for i, e := range f.published.answersOfType("sh.keptn.event.deployment.finished") {
+		if !strings.Contains(string(e.Data()), `"status":"succeeded"`) {
+			t.Fatalf("deployment %d: %s", i, e.Data())
 		}
-		want := helm.VariablesPostRenderer{Secrets: []string{canarySnapshot.Name}, Checksum: canarySnapshot.Checksum, Snapshot: snapshotID}
-		if req.Variables == nil || fmt.Sprint(*req.Variables) != fmt.Sprint(want) {
-			t.Errorf("primary variables = %+v, want the canary's snapshot %+v", req.Variables, want)
-		}
-		if req.Labels[vargroups.LabelSnapshot] != snapshotID || req.Labels[kube.LabelRolloutMaxSurge] != "50pct" ||
-			req.Labels[kube.LabelRolloutMaxUnavailable] != helm.RemoveLabel || req.Labels[kube.LabelDeployment] != "primary" {
-			t.Errorf("primary labels = %v", req.Labels)
-		}
-		return &helm.Result{Namespace: ns, Name: req.Name, Revision: 2, Services: []helm.Service{{Name: "carts-primary", Namespace: ns, Port: 80}},
-			ForcedRecreate: []string{"Deployment carts-primary uses Recreate instead of RollingUpdate: it mounts the ReadWriteOnce PersistentVolumeClaim carts-primary-data"}}, nil
-	})
-	f.router.EXPECT().Route(gomock.Any(), stableTarget(80), routing.AllPrimary).Return(nil)
-	f.router.EXPECT().Split(gomock.Any(), stableTarget(80)).Return(routing.AllPrimary, nil)
-	f.scaler.EXPECT().Scale(gomock.Any(), canaryV2.Workloads, int32(0)).Return(nil)
-	f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(withLabels(primaryV1, map[string]string{vargroups.LabelSnapshot: snapshotID}), nil)
-	f.releases.EXPECT().Get(gomock.Any(), ns, "carts-canary").Return(canaryRendered, nil)
-	vars.EXPECT().CollectSnapshots(gomock.Any(), ns, "carts", []string{snapshotID, snapshotID}).Return([]string{"helm-service-vars-carts-fedcba9876543210"}, nil)
+	}
+	canary := f.cluster.record("carts-canary")
+	// The primary's record names no sequence: reverts undo the canary.
+	wantLabels := maps.Clone(canary.Labels)
+	wantLabels[kube.LabelDeployment] = "primary"
+	delete(wantLabels, kube.LabelContext)
+	oldSnapshot := f.cluster.record("carts-primary").Labels[vargroups.LabelSnapshot]
+	snapshot := canary.Labels[vargroups.LabelSnapshot]
+	if oldSnapshot == "" || snapshot == "" || oldSnapshot == snapshot {
+		t.Fatalf("snapshots of primary %q and canary %q, want two", oldSnapshot, snapshot)
+	}
+	f.published.reset()
+	f.deliver(revertEvent(t, "release", "pass", "keptn-context"))
 
-	e := triggerEvent(t, lifecycleEvent(t, "release", "pass"))
-	e.SetType(events.Type("release", events.PhaseTriggered))
-	f.deliver(e)
 	common, outcome := lifecycleAnswer(t, f.published, "release")
 	if common.Status != events.StatusSucceeded || outcome == nil || outcome.Action != events.ActionPromoted {
 		t.Fatalf("finished %s %+v: %s", common.Status, outcome, common.Message)
 	}
-	if !strings.Contains(common.Message, "rollout and variables") || !strings.Contains(common.Message, "uses Recreate instead of RollingUpdate") {
-		t.Errorf("message %q does not say what the primary got", common.Message)
+	for _, want := range []string{"rollout and variables", "Deployment carts-primary uses Recreate instead of RollingUpdate: it mounts the ReadWriteOnce PersistentVolumeClaim carts-primary-data"} {
+		if !strings.Contains(common.Message, want) {
+			t.Errorf("message %q does not say %q", common.Message, want)
+		}
+	}
+	if diff := cmp.Diff(wantLabels, f.cluster.record("carts-primary").Labels); diff != "" {
+		t.Errorf("primary record labels, want the canary's (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(renderingOf(f.cluster.deployment("carts-canary")), renderingOf(f.cluster.deployment("carts-primary"))); diff != "" {
+		t.Errorf("primary pods, want them rendered as the canary's (-canary +primary):\n%s", diff)
+	}
+	if got := renderingOf(f.cluster.deployment("carts-primary")).Strategy.Type; got != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("primary rollout %s, want Recreate for its ReadWriteOnce claim", got)
+	}
+	wantSecrets := map[string]map[string]string{
+		vargroups.ServiceSecret("carts"):            {"FEATURE": "on"},
+		vargroups.SnapshotSecret("carts", snapshot): {"FEATURE": "on"},
+	}
+	if diff := cmp.Diff(wantSecrets, f.cluster.secrets()); diff != "" {
+		t.Errorf("Secrets afterwards, want the snapshot of the primary's old version collected (-want +got):\n%s", diff)
 	}
 }
 
 // TestPromoteRefusesACanaryItCannotRenderAgain: a canary whose release
 // record does not say how it was rendered, or whose snapshot is gone, is
-// not promoted, and the message says what to do.
+// not promoted, the message says what to do, and nothing changes.
 func TestPromoteRefusesACanaryItCannotRenderAgain(t *testing.T) {
+	// withSubchart is carts with a subchart, which Helm's release record
+	// keeps without it.
+	withSubchart := func(t *testing.T) *chart.Chart {
+		ch := cartsChart(t)
+		cache := &chart.Chart{Metadata: &chart.Metadata{APIVersion: "v2", Name: "cache", Version: "0.1.0"}}
+		ch.Metadata.Dependencies = []*chart.Dependency{{Name: "cache", Version: "0.1.0"}}
+		ch.AddDependency(cache)
+		return ch
+	}
+	rendered := map[string]string{kube.LabelRolloutStrategy: "RollingUpdate", kube.LabelRolloutMaxSurge: "50pct", vargroups.LabelSnapshot: snapshotID}
+	with := func(labels map[string]string, more map[string]string) map[string]string {
+		out := maps.Clone(labels)
+		maps.Copy(out, more)
+		return out
+	}
 	for _, c := range []struct {
 		name   string
-		canary *helm.Record
-		read   error
+		canary func(t *testing.T) revision
 		want   []string
 	}{
-		{"no snapshot label", canaryV2, nil, []string{"has no label keptn.sh/variables-snapshot", "deploy it again"}},
-		{"bad rollout label", withLabels(canaryRendered, map[string]string{kube.LabelRolloutMaxSurge: "lots"}), nil,
-			[]string{"release label keptn.sh/rollout-max-surge", "deploy it again"}},
-		{"chart with subcharts", withSubchartsDeclared(canaryRendered), nil,
-			[]string{"has subcharts", "keeps the chart without them", "traffic unchanged", "direct strategy"}},
-		{"snapshot gone", canaryRendered, errors.New("variable snapshot sockshop-staging/helm-service-vars-carts-0123456789abcdef does not exist (deleted by hand?)"),
-			[]string{"label keptn.sh/variables-snapshot", "does not exist", "traffic unchanged", "deploy it again"}},
+		{"no snapshot label", func(*testing.T) revision { return canaryCarts2 }, []string{"has no label keptn.sh/variables-snapshot", "deploy it again"}},
+		{"bad rollout label", func(*testing.T) revision {
+			r := canaryCarts2
+			r.labels = with(rendered, map[string]string{kube.LabelRolloutMaxSurge: "lots"})
+			return r
+		}, []string{"release label keptn.sh/rollout-max-surge", "deploy it again"}},
+		{"chart with subcharts", func(t *testing.T) revision {
+			r := canaryCarts2
+			r.labels, r.chart = rendered, withSubchart(t)
+			return r
+		}, []string{"has subcharts", "keeps the chart without them", "traffic unchanged", "direct strategy"}},
+		{"snapshot gone", func(*testing.T) revision {
+			r := canaryCarts2
+			r.labels = rendered
+			return r
+		}, []string{"label keptn.sh/variables-snapshot", "does not exist", "traffic unchanged", "deploy it again"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := newFixture(t)
-			vars := mocks.NewMockVariables(f.ctrl)
-			f.release.WithVariables(vars)
-			f.releases.EXPECT().Find(gomock.Any(), ns, gomock.Any()).Return([]*helm.Record{primaryV1, c.canary}, nil).Times(2)
-			if c.read != nil {
-				vars.EXPECT().ReadSnapshot(gomock.Any(), ns, "carts", snapshotID).Return(vargroups.Snapshot{}, c.read)
-			}
-			e := triggerEvent(t, lifecycleEvent(t, "release", "pass"))
-			e.SetType(events.Type("release", events.PhaseTriggered))
-			f.deliver(e)
-			common, _ := lifecycleAnswer(t, f.published, "release")
-			if common.Status != events.StatusErrored {
-				t.Fatalf("finished %s: %s, want errored", common.Status, common.Message)
+			f := newTaskFixture(t, taskOptions{variables: true})
+			f.cluster.deploy(primaryCarts1, canaryCarts1, c.canary(t))
+			f.cluster.routeToCanary()
+			before := f.cluster.state()
+			f.deliver(revertEvent(t, "release", "pass", "keptn-context"))
+			common, outcome := lifecycleAnswer(t, f.published, "release")
+			if common.Status != events.StatusErrored || outcome != nil {
+				t.Fatalf("finished %s %+v: %s, want errored", common.Status, outcome, common.Message)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(common.Message, w) {
 					t.Errorf("message %q does not contain %q", common.Message, w)
 				}
+			}
+			if diff := cmp.Diff(before, f.cluster.state()); diff != "" {
+				t.Errorf("cluster afterwards (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -146,61 +233,52 @@ func TestPromoteRefusesACanaryItCannotRenderAgain(t *testing.T) {
 // TestDeploymentBlueGreenSnapshotsVariables: a canary deployment snapshots
 // the groups as the trigger's variables would leave them, renders the
 // canary with the snapshot and records it and the rollout on the release,
-// and writes the variables to the groups only once the canary is ready.
+// and writes the variables to the groups only once the canary is ready;
+// traffic moves to the canary only then.
 func TestDeploymentBlueGreenSnapshotsVariables(t *testing.T) {
 	for _, failing := range []bool{false, true} {
 		t.Run(map[bool]string{false: "ready canary", true: "failing canary"}[failing], func(t *testing.T) {
-			f := newFixture(t)
-			vars := mocks.NewMockVariables(f.ctrl)
-			f.deployment.WithVariables(vars)
-			f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
-			f.namespaces.EXPECT().Ensure(gomock.Any(), ns, gomock.Any()).Return(nil)
-			groups := vargroups.Groups{Service: map[string][]byte{"FEATURE": []byte("on")}}
-			preview := vars.EXPECT().Preview(gomock.Any(), ns, "carts", gomock.Any(), gomock.Any()).Return([]string{"service.FEATURE"}, groups, nil)
-			snap := vars.EXPECT().Snapshot(gomock.Any(), ns, "carts", groups).Return(canarySnapshot, nil).After(preview)
-			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
-			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-canary").Return(canaryV2, nil)
-			f.scaler.EXPECT().ScaleUpFromZero(gomock.Any(), canaryV2.Workloads).Return(nil)
-			upgrade := f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
-				want := helm.VariablesPostRenderer{Secrets: []string{canarySnapshot.Name}, Checksum: canarySnapshot.Checksum, Snapshot: snapshotID}
-				if req.Name != "carts-canary" || req.Variables == nil || fmt.Sprint(*req.Variables) != fmt.Sprint(want) {
-					t.Errorf("%s upgraded with variables %+v, want %+v", req.Name, req.Variables, want)
-				}
-				if req.Labels[vargroups.LabelSnapshot] != snapshotID || req.Labels[kube.LabelRolloutStrategy] != "Recreate" || req.Labels[kube.LabelRolloutMaxSurge] != helm.RemoveLabel {
-					t.Errorf("canary labels = %v", req.Labels)
-				}
-				if failing {
-					return nil, errors.New("helm upgrade of release sockshop-staging/carts-canary: timed out")
-				}
-				return &helm.Result{Namespace: ns, Name: req.Name, Revision: 3, Services: []helm.Service{{Name: req.Name, Namespace: ns, Port: 8080}}}, nil
-			}).After(snap)
-			if !failing {
-				applied := vars.EXPECT().Apply(gomock.Any(), ns, "carts", gomock.Any(), gomock.Any()).DoAndReturn(
-					func(_ context.Context, _, _ string, global, svc vargroups.Changes) ([]string, vargroups.Groups, error) {
-						if len(global) != 0 || len(svc) != 1 || *svc["FEATURE"] != "on" {
-							t.Errorf("written: global %v, service %v", global, svc)
-						}
-						return []string{"service.FEATURE"}, groups, nil
-					}).After(upgrade)
-				f.router.EXPECT().Route(gomock.Any(), stableTarget(8080), routing.AllCanary).Return(nil).After(applied)
+			f := newTaskFixture(t, taskOptions{variables: true})
+			f.cluster.deploy(primaryCarts1, canaryCarts1, canaryCarts2)
+			if err := f.cluster.router().Route(context.Background(), stableTarget(80), routing.AllPrimary); err != nil {
+				t.Fatal(err)
 			}
-			// The snapshots are collected after the deployment, failed or not;
-			// the primary, untouched, is not read again (readOnceReleases).
-			f.releases.EXPECT().Get(gomock.Any(), ns, "carts-canary").Return(canaryRendered, nil).After(upgrade)
-			vars.EXPECT().CollectSnapshots(gomock.Any(), ns, "carts", []string{snapshotID}).Return(nil, nil).After(upgrade)
-
-			in := validTrigger()
-			in["deployment"] = map[string]any{"deploymentstrategy": "blue_green_service", "variables": map[string]any{"FEATURE": "on"}, "rollout": map[string]any{"strategy": "Recreate"}}
-			f.deliver(triggerEvent(t, in))
-			_, data := f.published.finished(t)
 			if failing {
-				if data.Status != events.StatusErrored {
-					t.Fatalf("finished %s: %s, want errored", data.Status, data.Message)
-				}
-				return
+				f.cluster.kube.WaitError = errors.New("pods not ready")
 			}
-			if data.Status != events.StatusSucceeded || fmt.Sprint(data.Deployment.ChangedVariables) != "[service.FEATURE]" {
-				t.Fatalf("finished %s: %s, changedVariables %v", data.Status, data.Message, data.Deployment)
+			f.deliver(canaryTrigger(t, "deploy", map[string]any{"variables": map[string]any{"FEATURE": "on"}, "rollout": map[string]any{"strategy": "Recreate"}}))
+			_, data := f.published.finished(t)
+
+			canary := f.cluster.record("carts-canary")
+			snapshot := canary.Labels[vargroups.LabelSnapshot]
+			wantLabels := map[string]string{kube.LabelProject: "sockshop", kube.LabelStage: "staging", kube.LabelService: "carts", kube.LabelStrategy: "blue_green_service",
+				kube.LabelDeployment: "canary", kube.LabelContext: "keptn-context", kube.LabelRolloutStrategy: "Recreate", vargroups.LabelSnapshot: snapshot}
+			if diff := cmp.Diff(wantLabels, canary.Labels); diff != "" {
+				t.Errorf("canary record labels (-want +got):\n%s", diff)
+			}
+			wantSecret := corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: vargroups.SnapshotSecret("carts", snapshot)}, Optional: ptrTo(true)}}
+			if diff := cmp.Diff([]corev1.EnvFromSource{wantSecret}, renderingOf(f.cluster.deployment("carts-canary")).Secrets); diff != "" {
+				t.Errorf("canary pods read (-want +got):\n%s", diff)
+			}
+			wantSecrets := map[string]map[string]string{vargroups.SnapshotSecret("carts", snapshot): {"FEATURE": "on"}}
+			wantRoute, wantStatus := "primary", events.StatusErrored
+			if !failing {
+				wantSecrets[vargroups.ServiceSecret("carts")] = map[string]string{"FEATURE": "on"}
+				wantRoute, wantStatus = "canary", events.StatusSucceeded
+			}
+			if diff := cmp.Diff(wantSecrets, f.cluster.secrets()); diff != "" {
+				t.Errorf("Secrets afterwards (-want +got):\n%s", diff)
+			}
+			if got := f.cluster.routedTo(ns, "carts"); got != wantRoute {
+				t.Errorf("stable Service routed to %s, want %s", got, wantRoute)
+			}
+			if data.Status != wantStatus {
+				t.Fatalf("finished %s: %s, want %s", data.Status, data.Message, wantStatus)
+			}
+			if !failing {
+				if diff := cmp.Diff([]string{"service.FEATURE"}, data.Deployment.ChangedVariables); diff != "" {
+					t.Errorf("changedVariables (-want +got):\n%s", diff)
+				}
 			}
 		})
 	}

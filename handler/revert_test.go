@@ -1,17 +1,17 @@
 package handler
 
 import (
-	"context"
 	"strings"
 	"testing"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/golang/mock/gomock"
+	"github.com/google/go-cmp/cmp"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/release"
 
 	"github.com/helm-service/helm-service/pkg/events"
-	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
-	"github.com/helm-service/helm-service/pkg/routing"
 )
 
 // revertEvent is a release or rollback trigger; without keptnContext it
@@ -27,126 +27,114 @@ func revertEvent(t *testing.T, task, result, keptnContext string) *cloudevents.E
 	return e
 }
 
-// TestRevertLeavesANewerSequencesCanary: a failed release or a rollback of
-// a sequence whose canary a newer sequence has replaced changes nothing:
-// the newer canary keeps its traffic and its replicas.
-func TestRevertLeavesANewerSequencesCanary(t *testing.T) {
-	newer := withContext(canaryV2, "newer-sequence")
-	for _, c := range []struct{ task, result string }{{"rollback", ""}, {"release", "fail"}} {
-		t.Run(c.task, func(t *testing.T) {
-			f := newFixture(t) // no Route, no Scale expected: any call fails the test
-			f.releases.EXPECT().Find(gomock.Any(), ns, gomock.Any()).Return([]*helm.Record{primaryV1, newer}, nil).Times(2)
-			f.deliver(revertEvent(t, c.task, c.result, "older-sequence"))
-			common, outcome := lifecycleAnswer(t, f.published, c.task)
-			if common.Status != events.StatusSucceeded || outcome == nil || outcome.Action != events.ActionNone {
-				t.Fatalf("finished %s %q, outcome %+v; want succeeded with action none", common.Status, common.Message, outcome)
-			}
-			for _, want := range []string{"nothing to roll back", "canary revision 2 of release sockshop-staging/carts-canary was made by sequence newer-sequence", "older-sequence"} {
-				if !strings.Contains(common.Message, want) {
-					t.Errorf("message %q does not say %q", common.Message, want)
-				}
-			}
-		})
+// TestRevert covers which revision a failed release or a rollback reverts,
+// on the real Helm SDK and a fake cluster: a revision a newer sequence
+// made is left alone (the newer canary keeps its traffic and its
+// replicas); a trigger without shkeptncontext is refused when the revision
+// names its sequence and reverts as before when it names none; the answer
+// names the revision gone back to and what was recovered first; and only
+// workloads in the release's namespace are scaled.
+func TestRevert(t *testing.T) {
+	newerCanary := func(c *testCluster) {
+		c.deploy(primaryCarts1, canaryCarts1, withSequence(canaryCarts2, "newer-sequence"))
+		c.routeToCanary()
 	}
-}
-
-// TestRevertWithoutContext: a trigger without shkeptncontext is refused
-// when the revision it would undo names its sequence, and reverts as
-// before when the revision names none.
-func TestRevertWithoutContext(t *testing.T) {
-	for _, c := range []struct {
-		name    string
-		records []*helm.Record
+	newerMessage := []string{"nothing to roll back", "canary revision 2 of release sockshop-staging/carts-canary was made by sequence newer-sequence", "older-sequence"}
+	newerOutcome := &events.Outcome{Action: "none", Strategy: "blue_green_service", Namespace: ns, ReleaseName: "carts-canary", HelmRevision: 2}
+	refused := []string{"shkeptncontext is missing", "made by sequence keptn-context"}
+	foreignCanary := func(c *testCluster) {
+		ch := withForeignWorkload(t)
+		c.deploy(primaryCarts1, renderedFrom(canaryCarts1, ch), renderedFrom(canaryCarts2, ch))
+		c.routeToCanary()
+	}
+	cases := []struct {
+		name, task, result string
+		// keptnContext is the trigger's; none when empty.
+		keptnContext string
+		setup        func(*testCluster)
+		// wantState is the cluster afterwards; nil: as before.
+		wantState    *clusterState
+		wantStatus   string
+		wantOutcome  *events.Outcome
+		wantMessages []string
 	}{
-		{"direct", []*helm.Record{withContext(directV2, "keptn-context")}},
-		{"blue/green", []*helm.Record{primaryV1, withContext(canaryV2, "keptn-context")}},
-	} {
+		{name: "rollback leaves a newer sequence's canary", task: "rollback", keptnContext: "older-sequence", setup: newerCanary,
+			wantStatus: "succeeded", wantOutcome: newerOutcome, wantMessages: newerMessage},
+		{name: "failed release leaves a newer sequence's canary", task: "release", result: "fail", keptnContext: "older-sequence", setup: newerCanary,
+			wantStatus: "succeeded", wantOutcome: newerOutcome, wantMessages: newerMessage},
+		{name: "without context: direct revision of a sequence", task: "rollback",
+			setup:      func(c *testCluster) { c.deploy(directCarts1, withSequence(directCarts2, "keptn-context")) },
+			wantStatus: "errored", wantMessages: refused},
+		{name: "without context: blue/green canary of a sequence", task: "rollback",
+			setup: func(c *testCluster) {
+				c.deploy(primaryCarts1, canaryCarts1, withSequence(canaryCarts2, "keptn-context"))
+				c.routeToCanary()
+			},
+			wantStatus: "errored", wantMessages: refused},
+		{name: "without context: revision without a sequence", task: "rollback",
+			setup:      func(c *testCluster) { c.deploy(directCarts1, directCarts2) },
+			wantState:  ptrTo(directState(3, "carts:1")),
+			wantStatus: "succeeded", wantOutcome: &events.Outcome{Action: "rolled-back", Strategy: "direct", Namespace: ns, ReleaseName: "carts", HelmRevision: 3},
+			wantMessages: []string{"from revision 2 back to the previous deployed revision, 1", "as revision 3"}},
+		{name: "direct names the revision and the recovery", task: "rollback", keptnContext: "keptn-context",
+			setup: func(c *testCluster) {
+				c.deploy(directCarts1, directCarts2, revision{name: "carts", strategy: "direct", image: "carts:3", fails: true})
+				labels := map[string]string{kube.LabelProject: "sockshop", kube.LabelStage: "staging", kube.LabelService: "carts", kube.LabelStrategy: "direct", kube.LabelContext: "keptn-context"}
+				c.leavePending(4, release.StatusPendingUpgrade, time.Hour, labels)
+			},
+			wantState:  ptrTo(directState(5, "carts:2")),
+			wantStatus: "succeeded", wantOutcome: &events.Outcome{Action: "rolled-back", Strategy: "direct", Namespace: ns, ReleaseName: "carts", HelmRevision: 5},
+			wantMessages: []string{
+				// The age is rounded to the second.
+				"release sockshop-staging/carts was left pending-upgrade at revision 4 by an operation that did not end (1h0m",
+				"s ago); helm-service marked it failed and rolled back to revision 2",
+				"from revision 4 back to the previous deployed revision, 2", "as revision 5"}},
+		{name: "blue/green scales only the release's namespace", task: "rollback", keptnContext: "keptn-context", setup: foreignCanary,
+			// coredns, which the canary's chart renders into kube-system,
+			// keeps its replicas.
+			wantState: ptrTo(clusterState{
+				Releases: blueGreenState().Releases,
+				Workloads: map[string]workloadState{
+					ns + "/carts-primary": {Replicas: 2, Side: "primary"},
+					ns + "/carts-canary":  {Replicas: 0, Side: "canary"},
+					"kube-system/coredns": {Replicas: 2, Side: "canary"},
+				},
+				RoutedTo: "primary",
+			}),
+			wantStatus: "succeeded", wantOutcome: &events.Outcome{Action: "rolled-back", Strategy: "blue_green_service", Namespace: ns, ReleaseName: "carts-primary", HelmRevision: 1, Traffic: &events.Traffic{Primary: 100}},
+			wantMessages: []string{"rolled back: all traffic goes to primary sockshop-staging/carts-primary at revision 1 (untouched), the canary is scaled to zero"}},
+	}
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := newFixture(t)
-			f.releases.EXPECT().Find(gomock.Any(), ns, gomock.Any()).Return(c.records, nil).Times(2)
-			f.deliver(revertEvent(t, "rollback", "", ""))
-			common, outcome := lifecycleAnswer(t, f.published, "rollback")
-			if common.Status != events.StatusErrored || outcome != nil {
-				t.Fatalf("finished %s %q, want errored", common.Status, common.Message)
+			f := newTaskFixture(t, taskOptions{})
+			c.setup(f.cluster)
+			before := f.cluster.state()
+			f.deliver(revertEvent(t, c.task, c.result, c.keptnContext))
+			common, outcome := lifecycleAnswer(t, f.published, c.task)
+			if common.Status != c.wantStatus {
+				t.Errorf("finished %s %q, want %s", common.Status, common.Message, c.wantStatus)
 			}
-			for _, want := range []string{"shkeptncontext is missing", "made by sequence keptn-context"} {
+			for _, want := range c.wantMessages {
 				if !strings.Contains(common.Message, want) {
 					t.Errorf("message %q does not say %q", common.Message, want)
 				}
 			}
+			if diff := cmp.Diff(c.wantOutcome, outcome); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+			want := before
+			if c.wantState != nil {
+				want = *c.wantState
+			}
+			if diff := cmp.Diff(want, f.cluster.state()); diff != "" {
+				t.Errorf("cluster afterwards (-want +got):\n%s", diff)
+			}
 		})
 	}
-	t.Run("revision without a sequence", func(t *testing.T) {
-		f := newFixture(t)
-		f.releases.EXPECT().Find(gomock.Any(), ns, gomock.Any()).Return([]*helm.Record{directV2}, nil).Times(2)
-		f.releases.EXPECT().Rollback(gomock.Any(), ns, "carts", gomock.Any()).Return(&helm.Result{Namespace: ns, Name: "carts", Revision: 3, RolledBackTo: 1}, nil)
-		f.deliver(revertEvent(t, "rollback", "", ""))
-		if common, outcome := lifecycleAnswer(t, f.published, "rollback"); common.Status != events.StatusSucceeded || outcome.Action != events.ActionRolledBack {
-			t.Errorf("finished %s %q, want rolled back", common.Status, common.Message)
-		}
-	})
 }
 
-// TestRevertDirectNamesTheRevisionAndTheRecovery: the answer says which
-// revision the rollback went back to, and what was recovered first.
-func TestRevertDirectNamesTheRevisionAndTheRecovery(t *testing.T) {
-	f := newFixture(t)
-	current := withContext(directV2, "keptn-context")
-	current.Revision = 4
-	f.releases.EXPECT().Find(gomock.Any(), ns, gomock.Any()).Return([]*helm.Record{current}, nil).Times(2)
-	recovered := "release sockshop-staging/carts was left pending-upgrade at revision 4 by an operation that did not end (1h0m0s ago); helm-service marked it failed and rolled back to revision 2"
-	f.releases.EXPECT().Rollback(gomock.Any(), ns, "carts", gomock.Any()).Return(&helm.Result{Namespace: ns, Name: "carts", Revision: 5, RolledBackTo: 2, Recovered: recovered}, nil)
-	f.deliver(revertEvent(t, "rollback", "", "keptn-context"))
-	common, outcome := lifecycleAnswer(t, f.published, "rollback")
-	if common.Status != events.StatusSucceeded || outcome.HelmRevision != 5 {
-		t.Fatalf("finished %s %q, outcome %+v", common.Status, common.Message, outcome)
-	}
-	for _, want := range []string{recovered, "from revision 4 back to the previous deployed revision, 2", "as revision 5"} {
-		if !strings.Contains(common.Message, want) {
-			t.Errorf("message %q does not say %q", common.Message, want)
-		}
-	}
-}
-
-// TestRevertScalesOnlyTheReleasesNamespace: a canary record whose manifest
-// lists a workload in another namespace does not lead to scaling there.
-func TestRevertScalesOnlyTheReleasesNamespace(t *testing.T) {
-	f := newFixture(t)
-	canary := *canaryV2
-	foreign := kube.Workload{Kind: "Deployment", Namespace: "kube-system", Name: "coredns"}
-	canary.Workloads = append([]kube.Workload{foreign}, canaryV2.Workloads...)
-	f.releases.EXPECT().Find(gomock.Any(), ns, gomock.Any()).Return([]*helm.Record{primaryV1, &canary}, nil).Times(2)
-	f.router.EXPECT().Route(gomock.Any(), stableTarget(80), routing.AllPrimary).Return(nil)
-	f.router.EXPECT().Split(gomock.Any(), stableTarget(80)).Return(routing.AllPrimary, nil)
-	f.scaler.EXPECT().Scale(gomock.Any(), canaryV2.Workloads, int32(0)).Return(nil)
-	f.deliver(revertEvent(t, "rollback", "", "keptn-context"))
-	if common, outcome := lifecycleAnswer(t, f.published, "rollback"); common.Status != events.StatusSucceeded || outcome.Action != events.ActionRolledBack {
-		t.Errorf("finished %s %q, want rolled back", common.Status, common.Message)
-	}
-}
-
-// TestDeploymentBlueGreenRecordsTheSequence: the canary's release record
-// carries the Keptn context of the sequence that deployed it.
-func TestDeploymentBlueGreenRecordsTheSequence(t *testing.T) {
-	f := newFixture(t)
-	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
-	f.namespaces.EXPECT().Ensure(gomock.Any(), ns, gomock.Any()).Return(nil)
-	f.releases.EXPECT().Get(gomock.Any(), ns, "carts-primary").Return(primaryV1, nil)
-	f.releases.EXPECT().Get(gomock.Any(), ns, "carts-canary").Return(canaryV2, nil)
-	f.scaler.EXPECT().ScaleUpFromZero(gomock.Any(), canaryV2.Workloads).Return(nil)
-	var labels map[string]string
-	f.releases.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
-		labels = req.Labels
-		return &helm.Result{Namespace: ns, Name: req.Name, Revision: 3, Services: []helm.Service{{Name: req.Name, Namespace: ns, Port: 80}}}, nil
-	})
-	f.router.EXPECT().Route(gomock.Any(), gomock.Any(), routing.AllCanary).Return(nil)
-	in := validTrigger()
-	in["deployment"] = map[string]any{"deploymentstrategy": "blue_green_service"}
-	f.deliver(triggerEvent(t, in))
-	if _, data := f.published.finished(t); data.Status != events.StatusSucceeded {
-		t.Fatalf("finished %s: %s", data.Status, data.Message)
-	}
-	if labels[kube.LabelContext] != "keptn-context" || labels[kube.LabelDeployment] != "canary" {
-		t.Errorf("canary release labels = %v, want %s=keptn-context", labels, kube.LabelContext)
-	}
+// renderedFrom is r rendered from ch.
+func renderedFrom(r revision, ch *chart.Chart) revision {
+	r.chart = ch
+	return r
 }

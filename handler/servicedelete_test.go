@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -8,92 +9,111 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang/mock/gomock"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"helm.sh/helm/v3/pkg/release"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/helm-service/helm-service/handler/mocks"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/vargroups"
 )
 
-// TestServiceDeleteRemovesVariableGroupsAndSaysWhyNamespacesStay: the
-// service's variable group goes in every namespace it is removed from and
-// is listed; a namespace DeleteIfEmpty keeps is listed with the reason.
-func TestServiceDeleteRemovesVariableGroupsAndSaysWhyNamespacesStay(t *testing.T) {
-	f := newFixture(t)
-	vars := mocks.NewMockVariableGroups(f.ctrl)
-	f.removal.WithVariables(vars)
-	dev := record("carts", "direct", 1, "carts:1")
-	dev.Namespace = "sockshop-dev"
-	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, gomock.Any()).Return([]*helm.Record{directV2, dev}, nil)
-	first := vars.EXPECT().DeleteService(gomock.Any(), "sockshop-dev", "carts").Return([]string{"sockshop-dev/helm-service-vars-carts"}, nil)
-	f.releases.EXPECT().Uninstall(gomock.Any(), "sockshop-dev", "carts", time.Minute).Return(nil).After(first)
-	second := vars.EXPECT().DeleteService(gomock.Any(), ns, "carts").Return(nil, nil) // none there
-	f.releases.EXPECT().Uninstall(gomock.Any(), ns, "carts", time.Minute).Return(nil).After(second)
-	f.router.EXPECT().Remove(gomock.Any(), gomock.Any(), "carts").Return(nil, nil).Times(2)
-	f.namespaces.EXPECT().DeleteIfEmpty(gomock.Any(), "sockshop-dev").Return(true, "", nil)
-	f.namespaces.EXPECT().DeleteIfEmpty(gomock.Any(), ns).Return(false, "holds PersistentVolumeClaim data", nil)
-	f.deliver(deleteEvent(t))
+// removalState is what a service's removal leaves in the cluster.
+type removalState struct {
+	// Records are the namespace/name of every release record.
+	Records []string
+	// Namespaces, Deployments and Services are the namespace/name of the
+	// objects.
+	Namespaces, Deployments, Services []string
+}
 
-	_, out := deleteAnswer(t, f.published)
-	if out.Status != events.StatusSucceeded {
-		t.Fatalf("finished %s %q", out.Status, out.Message)
+func (c *testCluster) removalState() removalState {
+	c.t.Helper()
+	ctx := context.Background()
+	var out removalState
+	c.recordMu.Lock()
+	c.records.SetNamespace(helm.AllNamespaces)
+	all, err := c.records.List(func(*release.Release) bool { return true })
+	c.recordMu.Unlock()
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	if !slices.Equal(out.Removed.VariableGroups, []string{"sockshop-dev/helm-service-vars-carts"}) {
-		t.Errorf("removed variable groups %v", out.Removed.VariableGroups)
-	}
-	wantKept := []events.KeptNamespace{{Namespace: ns, Reason: "holds PersistentVolumeClaim data"}}
-	if !slices.Equal(out.Removed.Namespaces, []string{"sockshop-dev"}) || !slices.Equal(out.Removed.KeptNamespaces, wantKept) {
-		t.Errorf("namespaces removed %v, kept %+v; want sockshop-dev removed, %+v kept", out.Removed.Namespaces, out.Removed.KeptNamespaces, wantKept)
-	}
-	for _, want := range []string{"variable groups sockshop-dev/helm-service-vars-carts", "kept namespaces " + ns + " (holds PersistentVolumeClaim data)"} {
-		if !strings.Contains(out.Message, want) {
-			t.Errorf("message %q does not contain %q", out.Message, want)
+	for _, r := range all {
+		if key := r.Namespace + "/" + r.Name; !slices.Contains(out.Records, key) {
+			out.Records = append(out.Records, key)
 		}
 	}
+	namespaces, err := c.clientset.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, n := range namespaces.Items {
+		out.Namespaces = append(out.Namespaces, n.Name)
+	}
+	deployments, err := c.clientset.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, d := range deployments.Items {
+		out.Deployments = append(out.Deployments, d.Namespace+"/"+d.Name)
+	}
+	services, err := c.clientset.CoreV1().Services(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, s := range services.Items {
+		out.Services = append(out.Services, s.Namespace+"/"+s.Name)
+	}
+	for _, l := range [][]string{out.Records, out.Namespaces, out.Deployments, out.Services} {
+		slices.Sort(l)
+	}
+	return out
 }
 
-// TestServiceDeleteLeavesTheReleasesWhenTheVariableGroupStays: a variable
-// group that cannot be deleted leaves the service's releases in that
-// namespace, so that the removal sent again finds the namespace; the
-// answer is errored and says so.
-func TestServiceDeleteLeavesTheReleasesWhenTheVariableGroupStays(t *testing.T) {
-	f := newFixture(t)
-	vars := mocks.NewMockVariableGroups(f.ctrl)
-	f.removal.WithVariables(vars)
-	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, gomock.Any()).Return([]*helm.Record{directV2}, nil)
-	vars.EXPECT().DeleteService(gomock.Any(), ns, "carts").Return(nil, errors.New("delete variable group sockshop-staging/helm-service-vars-carts: forbidden"))
-	// No Uninstall, no routing removal, no DeleteIfEmpty.
-	f.deliver(deleteEvent(t))
-
-	_, out := deleteAnswer(t, f.published)
-	if out.Status != events.StatusErrored || out.Result != events.ResultFail {
-		t.Fatalf("finished %s/%s, want errored", out.Status, out.Result)
+// namespace creates namespace name, as helm-service creates it when
+// managed is set.
+func (c *testCluster) namespace(name string, managed bool) {
+	c.t.Helper()
+	ctx := context.Background()
+	if managed {
+		if err := (kube.Namespaces{Clientset: c.clientset}).Ensure(ctx, name, nil); err != nil {
+			c.t.Fatal(err)
+		}
+		return
 	}
-	for _, want := range []string{"delete variable group sockshop-staging/helm-service-vars-carts: forbidden", "send the removal again"} {
-		if !strings.Contains(out.Message, want) {
-			t.Errorf("message %q does not contain %q", out.Message, want)
+	if _, err := c.clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// TestServiceDelete removes a service from every stage on the real Helm
+// SDK and a fake cluster: its releases, its routing and the namespaces it
+// leaves empty; it searches the project's namespaces one by one when it
+// may not list release records cluster-wide, and reports a failed
+// uninstall.
+func TestServiceDelete(t *testing.T) {
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", errors.New("no access"))
+	notOurs := fmt.Sprintf("not created by helm-service (no label %s=%s)", kube.LabelManagedBy, kube.ManagedByValue)
+	// withGroup deploys carts directly into namespace, with a variable in
+	// its variable group.
+	withGroup := func(namespace string) func(*testCluster) {
+		return func(c *testCluster) {
+			c.namespace(namespace, true)
+			c.deploy(revision{name: "carts", strategy: "direct", image: "carts:1", namespace: namespace})
+			on := "on"
+			if _, _, err := (vargroups.Store{Clientset: c.clientset}).Apply(context.Background(), namespace, "carts", nil, vargroups.Changes{"FEATURE": &on}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-}
-
-// Only the control plane's service.delete.finished (DELETE_EVENT_SOURCES)
-// removes a service: another helm-service's answer, or anybody else's
-// event of that type, is ignored, unanswered, so two instances never
-// answer each other forever.
-func TestServiceDeleteOnlyFromListedSources(t *testing.T) {
-	f := newFixture(t) // no EXPECT: nothing is looked up or removed
-	e := deleteEvent(t)
-	e.SetSource("helm-service-eu")
-	f.deliver(e)
-	if got := f.published.answersOfType("sh.keptn.event.service.delete.finished"); len(got) != 0 {
-		t.Errorf("answered a delete from an unlisted source: %d answers", len(got))
-	}
-}
-
-// Releases in a namespace ALLOWED_NAMESPACES refuses are left alone, and
-// the answer names them.
-func TestServiceDeleteStaysInTheAllowedNamespaces(t *testing.T) {
-	deleteSettings := ServiceDeleteSettings{
+	allowed := ServiceDeleteSettings{
 		WaitTimeout: time.Minute, EventSources: []string{"shipyard-controller"},
 		AllowNamespace: func(ns string) error {
 			if ns == "sockshop-dev" {
@@ -102,19 +122,179 @@ func TestServiceDeleteStaysInTheAllowedNamespaces(t *testing.T) {
 			return nil
 		},
 	}
-	f := newFixtureWithRemoval(t, deleteSettings)
-	dev := record("carts", "direct", 1, "carts:1")
-	dev.Namespace = "sockshop-dev"
-	f.releases.EXPECT().Find(gomock.Any(), helm.AllNamespaces, gomock.Any()).Return([]*helm.Record{directV2, dev}, nil)
-	f.releases.EXPECT().Uninstall(gomock.Any(), ns, "carts", time.Minute).Return(nil)
-	f.router.EXPECT().Remove(gomock.Any(), ns, "carts").Return(nil, nil)
-	f.deliver(deleteEvent(t))
-
-	_, out := deleteAnswer(t, f.published)
-	if out.Status != events.StatusSucceeded || !slices.Equal(out.Removed.Releases, []string{ns + "/carts"}) {
-		t.Fatalf("finished %s %q, removed %+v; want only %s/carts removed", out.Status, out.Message, out.Removed, ns)
+	cases := []struct {
+		name string
+		// removal are the task's settings; deleteSettings when nil.
+		removal *ServiceDeleteSettings
+		// variables gives the task the variable groups.
+		variables bool
+		setup     func(*testCluster)
+		// wantUninstalled are the releases uninstalled, in order.
+		wantUninstalled []string
+		wantState       removalState
+		wantStatus      string
+		wantRemoved     *events.Removed
+		wantMessages    []string
+	}{
+		{name: "removes every stage",
+			setup: func(c *testCluster) {
+				c.namespace("sockshop-dev", true)
+				c.namespace(ns, false)
+				c.deploy(revision{name: "carts", strategy: "direct", image: "carts:1", namespace: "sockshop-dev"})
+				blueGreenDeployed(c)
+			},
+			wantUninstalled: []string{"sockshop-dev/carts", ns + "/carts-canary", ns + "/carts-primary"},
+			wantState:       removalState{Namespaces: []string{ns}},
+			wantStatus:      "succeeded",
+			wantRemoved: &events.Removed{
+				Releases: []string{"sockshop-dev/carts", ns + "/carts-canary", ns + "/carts-primary"}, RoutingObjects: []string{"Service " + ns + "/carts"},
+				VariableGroups: []string{}, Namespaces: []string{"sockshop-dev"}, KeptNamespaces: []events.KeptNamespace{{Namespace: ns, Reason: notOurs}},
+			},
+			wantMessages: []string{"sockshop-dev/carts", ns + "/carts-canary", ns + "/carts-primary", "Service " + ns + "/carts", "empty namespaces sockshop-dev"}},
+		{name: "removes the variable groups and says why namespaces stay", variables: true,
+			setup: func(c *testCluster) {
+				withGroup("sockshop-dev")(c)
+				c.namespace(ns, true)
+				c.deploy(directCarts1) // without a variable group
+				claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "data"}}
+				if _, err := c.clientset.CoreV1().PersistentVolumeClaims(ns).Create(context.Background(), claim, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantUninstalled: []string{"sockshop-dev/carts", ns + "/carts"},
+			wantState:       removalState{Namespaces: []string{ns}},
+			wantStatus:      "succeeded",
+			wantRemoved: &events.Removed{Releases: []string{"sockshop-dev/carts", ns + "/carts"}, RoutingObjects: []string{},
+				VariableGroups: []string{"sockshop-dev/helm-service-vars-carts"}, Namespaces: []string{"sockshop-dev"},
+				KeptNamespaces: []events.KeptNamespace{{Namespace: ns, Reason: "holds PersistentVolumeClaim data"}}},
+			wantMessages: []string{"variable groups sockshop-dev/helm-service-vars-carts", "kept namespaces " + ns + " (holds PersistentVolumeClaim data)"}},
+		{name: "leaves the releases when the variable group stays", variables: true,
+			setup: func(c *testCluster) {
+				withGroup(ns)(c)
+				c.clientset.PrependReactor("delete", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+					return true, nil, errors.New("forbidden")
+				})
+			},
+			// No uninstall, no routing removal, no namespace deleted.
+			wantState:  removalState{Records: []string{ns + "/carts"}, Namespaces: []string{ns}, Deployments: []string{ns + "/carts"}, Services: []string{ns + "/carts"}},
+			wantStatus: "errored", wantMessages: []string{"delete variable group sockshop-staging/helm-service-vars-carts: forbidden", "send the removal again"}},
+		{name: "stays in the allowed namespaces", removal: &allowed,
+			setup: func(c *testCluster) {
+				c.namespace("sockshop-dev", true)
+				c.namespace(ns, true)
+				c.deploy(directCarts1, revision{name: "carts", strategy: "direct", image: "carts:1", namespace: "sockshop-dev"})
+			},
+			wantUninstalled: []string{ns + "/carts"},
+			wantState: removalState{Records: []string{"sockshop-dev/carts"}, Namespaces: []string{"sockshop-dev", ns},
+				Deployments: []string{"sockshop-dev/carts"}, Services: []string{"sockshop-dev/carts"}},
+			wantStatus: "succeeded",
+			wantRemoved: &events.Removed{Releases: []string{ns + "/carts"}, RoutingObjects: []string{}, VariableGroups: []string{},
+				NotAllowed: []string{"sockshop-dev/carts"}},
+			wantMessages: []string{"sockshop-dev/carts", "ALLOWED_NAMESPACES"}},
+		{name: "nothing deployed", setup: func(c *testCluster) { c.namespace(ns, true) },
+			wantState: removalState{Namespaces: []string{ns}}, wantStatus: "succeeded",
+			wantRemoved:  &events.Removed{Releases: []string{}, RoutingObjects: []string{}, VariableGroups: []string{}},
+			wantMessages: []string{"nothing deployed"}},
+		{name: "failed uninstall",
+			setup: func(c *testCluster) {
+				c.namespace(ns, true)
+				blueGreenDeployed(c)
+				c.refuse(ns, "carts-primary", forbidden)
+			},
+			// A namespace where an uninstall failed is left alone.
+			wantUninstalled: []string{ns + "/carts-canary"},
+			wantState:       removalState{Records: []string{ns + "/carts-primary"}, Namespaces: []string{ns}, Deployments: []string{ns + "/carts-primary"}, Services: []string{ns + "/carts-primary"}},
+			wantStatus:      "errored",
+			wantMessages:    []string{"uninstall release sockshop-staging/carts-primary: ", "secrets is forbidden: no access", "releases sockshop-staging/carts-canary"}},
+		{name: "searches the namespaces when listing all is forbidden",
+			setup: func(c *testCluster) {
+				for _, n := range []string{"kube-system", "sockshop-secret", ns, "shop-staging"} {
+					c.namespace(n, true)
+				}
+				c.deploy(directCarts1, revision{name: "carts", strategy: "direct", image: "carts:1", namespace: "sockshop-secret"})
+				c.refuse(helm.AllNamespaces, "", forbidden)
+				c.refuse("sockshop-secret", "", forbidden)
+			},
+			wantUninstalled: []string{ns + "/carts"},
+			// What it may not read it leaves alone.
+			wantState: removalState{Records: []string{"sockshop-secret/carts"}, Namespaces: []string{"kube-system", "shop-staging", "sockshop-secret"},
+				Deployments: []string{"sockshop-secret/carts"}, Services: []string{"sockshop-secret/carts"}},
+			wantStatus:   "succeeded",
+			wantRemoved:  &events.Removed{Releases: []string{ns + "/carts"}, RoutingObjects: []string{}, VariableGroups: []string{}, Namespaces: []string{ns}},
+			wantMessages: []string{ns + "/carts"}},
 	}
-	if !slices.Equal(out.Removed.NotAllowed, []string{"sockshop-dev/carts"}) || !strings.Contains(out.Message, "sockshop-dev/carts") || !strings.Contains(out.Message, "ALLOWED_NAMESPACES") {
-		t.Errorf("not allowed %v, message %q; want sockshop-dev/carts named with ALLOWED_NAMESPACES", out.Removed.NotAllowed, out.Message)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newTaskFixture(t, taskOptions{removal: c.removal, variables: c.variables})
+			c.setup(f.cluster)
+			uninstalled := len(f.cluster.uninstalled)
+			f.deliver(deleteEvent(t))
+			ev, out := deleteAnswer(t, f.published)
+			if ev.Source() != "helm-service" || events.StringExtension(ev, events.ExtTriggeredID) != "trigger-id" {
+				t.Errorf("answer source %s, triggeredid %v", ev.Source(), ev.Extensions())
+			}
+			wantResult := events.ResultPass
+			if c.wantStatus != events.StatusSucceeded {
+				wantResult = events.ResultFail
+			}
+			if out.Status != c.wantStatus || out.Result != wantResult || out.Project != "sockshop" || out.Service != "carts" || out.Stage != "" {
+				t.Errorf("finished %+v, want %s/%s", out.Common, c.wantStatus, wantResult)
+			}
+			for _, want := range c.wantMessages {
+				if !strings.Contains(out.Message, want) {
+					t.Errorf("message %q does not contain %q", out.Message, want)
+				}
+			}
+			if diff := cmp.Diff(c.wantRemoved, out.Removed); diff != "" {
+				t.Errorf("removed (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(c.wantUninstalled, f.cluster.uninstalled[uninstalled:], cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("uninstalled (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(c.wantState, f.cluster.removalState(), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("cluster afterwards (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestServiceDeleteBadInputAndOtherSources: a malformed removal is
+// answered errored, and one from a source not listed is not answered;
+// neither changes anything.
+func TestServiceDeleteBadInputAndOtherSources(t *testing.T) {
+	for data, want := range map[string]string{
+		`{"service": "carts"}`:                         "project is missing",
+		`{"project": "sockshop", "service": "Carts!"}`: `service "Carts!" is not a valid Kubernetes name`,
+		`{"project": 1}`:                               "field project",
+	} {
+		f := newTaskFixture(t, taskOptions{})
+		f.cluster.deploy(directCarts1)
+		before := f.cluster.removalState()
+		f.deliver(eventOf(t, "sh.keptn.event.service.delete.finished", data))
+		_, out := deleteAnswer(t, f.published)
+		if out.Status != events.StatusErrored || !strings.Contains(out.Message, want) {
+			t.Errorf("%s: finished %s %q, want errored with %q", data, out.Status, out.Message, want)
+		}
+		if diff := cmp.Diff(before, f.cluster.removalState()); diff != "" {
+			t.Errorf("%s: cluster afterwards (-want +got):\n%s", data, diff)
+		}
+	}
+	// Only the control plane's service.delete.finished
+	// (DELETE_EVENT_SOURCES) removes a service: our own answer, another
+	// helm-service's, or anybody else's event of that type, is ignored,
+	// unanswered, so two instances never answer each other forever.
+	for _, source := range []string{"helm-service", "helm-service-eu"} {
+		f := newTaskFixture(t, taskOptions{})
+		f.cluster.deploy(directCarts1)
+		before := f.cluster.removalState()
+		e := deleteEvent(t)
+		e.SetSource(source)
+		f.deliver(e)
+		if n := len(f.published.events); n != 0 {
+			t.Errorf("service.delete.finished of %s answered with %d events", source, n)
+		}
+		if diff := cmp.Diff(before, f.cluster.removalState()); diff != "" {
+			t.Errorf("%s: cluster afterwards (-want +got):\n%s", source, diff)
+		}
 	}
 }
