@@ -28,9 +28,6 @@ type ActionSettings struct {
 	MaxReplicas int32
 	// WaitTimeout bounds the wait for the new replicas to be ready.
 	WaitTimeout time.Duration
-	// NamespaceTemplate computes a service's namespace; nil means
-	// <project>-<stage>.
-	NamespaceTemplate *kube.NamespaceTemplate
 	// RouteMode is the blue/green route mode (RouteModeCanary or
 	// RouteModeDark).
 	RouteMode string

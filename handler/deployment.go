@@ -33,9 +33,6 @@ type DeploymentSettings struct {
 	// RouteMode is canary or dark: where a blue/green service's stable
 	// endpoint sends traffic while a new version runs as the canary.
 	RouteMode string
-	// NamespaceTemplate computes a service's namespace; nil means
-	// <project>-<stage>.
-	NamespaceTemplate *kube.NamespaceTemplate
 	// Rollout is the default update strategy of the charts' Deployments;
 	// a trigger's deployment.rollout overrides it.
 	Rollout kube.Rollout

@@ -137,14 +137,19 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func newFixtureWithRemoval(t *testing.T, removal ServiceDeleteSettings) *fixture {
-	return newFixtureOf(t, settings, lifecycleSettings, removal)
+	return newFixtureOf(t, settings, lifecycleSettings, removal, nil)
 }
 
 func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings LifecycleSettings) *fixture {
-	return newFixtureOf(t, settings, lifecycleSettings, deleteSettings)
+	return newFixtureOf(t, settings, lifecycleSettings, deleteSettings, nil)
 }
 
-func newFixtureOf(t *testing.T, settings DeploymentSettings, lifecycleSettings LifecycleSettings, removal ServiceDeleteSettings) *fixture {
+// newFixtureIn is newFixtureWith with the dispatcher's namespace template.
+func newFixtureIn(t *testing.T, tmpl *kube.NamespaceTemplate, settings DeploymentSettings, lifecycleSettings LifecycleSettings) *fixture {
+	return newFixtureOf(t, settings, lifecycleSettings, deleteSettings, tmpl)
+}
+
+func newFixtureOf(t *testing.T, settings DeploymentSettings, lifecycleSettings LifecycleSettings, removal ServiceDeleteSettings, tmpl *kube.NamespaceTemplate) *fixture {
 	ctrl := gomock.NewController(t)
 	f := &fixture{
 		charts:     mocks.NewMockChartSource(ctrl),
@@ -159,10 +164,10 @@ func newFixtureOf(t *testing.T, settings DeploymentSettings, lifecycleSettings L
 	dep := NewDeployment(f.charts, f.namespaces, f.releases, f.router, f.scaler, settings)
 	rel := NewRelease(f.releases, f.router, f.scaler, lifecycleSettings)
 	rb := NewRollback(f.releases, f.router, f.scaler, lifecycleSettings)
-	act := NewAction(f.releases, f.router, f.scaler, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute, NamespaceTemplate: settings.NamespaceTemplate})
+	act := NewAction(f.releases, f.router, f.scaler, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute})
 	del := NewServiceDelete(f.releases, f.router, f.namespaces, removal)
 	f.pub, f.tasks = pub, []Task{dep, rel, rb, act, del}
-	f.dispatcher = NewDispatcher("helm-service", pub, quiet, f.tasks, Options{NamespaceTemplate: settings.NamespaceTemplate})
+	f.dispatcher = NewDispatcher("helm-service", pub, quiet, f.tasks, Options{NamespaceTemplate: tmpl})
 	f.deployment, f.release, f.removal, f.ctrl = dep, rel, del, ctrl
 	return f
 }

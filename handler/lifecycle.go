@@ -22,9 +22,6 @@ type LifecycleSettings struct {
 	// RollbackDirectOnFail rolls a direct release back to its previous
 	// revision on a failed release or a rollback.
 	RollbackDirectOnFail bool
-	// NamespaceTemplate computes a service's namespace; nil means
-	// <project>-<stage>.
-	NamespaceTemplate *kube.NamespaceTemplate
 }
 
 // lifecycle moves a deployed service between its states: promote the

@@ -20,14 +20,13 @@ func TestNamespaceTemplateIsSharedByEveryTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, ls := settings, lifecycleSettings
-	s.NamespaceTemplate, ls.NamespaceTemplate = tmpl, tmpl
 	const branchNS = "sockshop-feature-login-2"
 	withBranch := func(m map[string]any) map[string]any {
 		m["labels"] = map[string]string{"branch": "feature/Login_2"}
 		return m
 	}
 
-	f := newFixtureWith(t, s, ls)
+	f := newFixtureIn(t, tmpl, s, ls)
 	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
 	f.namespaces.EXPECT().Ensure(gomock.Any(), branchNS, gomock.Any()).Return(nil)
 	f.releases.EXPECT().Get(gomock.Any(), branchNS, "carts").Return(nil, helm.ErrNotFound)
@@ -40,7 +39,7 @@ func TestNamespaceTemplateIsSharedByEveryTask(t *testing.T) {
 		t.Fatalf("deployment finished %s: %s (%+v)", data.Status, data.Message, data.Deployment)
 	}
 
-	f = newFixtureWith(t, s, ls)
+	f = newFixtureIn(t, tmpl, s, ls)
 	f.releases.EXPECT().Find(gomock.Any(), branchNS, gomock.Any()).Return(nil, nil)
 	e := triggerEvent(t, withBranch(lifecycleEvent(t, "release", "pass")))
 	e.SetType(events.Type(events.TaskRelease, events.PhaseTriggered))
@@ -60,8 +59,7 @@ func TestNamespaceTemplateErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := settings
-	s.NamespaceTemplate = tmpl
-	f := newFixtureWith(t, s, lifecycleSettings) // no EXPECT: touching a collaborator fails the test
+	f := newFixtureIn(t, tmpl, s, lifecycleSettings) // no EXPECT: touching a collaborator fails the test
 	f.deliver(triggerEvent(t, validTrigger()))
 	_, data := f.published.finished(t)
 	if data.Status != events.StatusErrored || !strings.Contains(data.Message, "namespace") || !strings.Contains(data.Message, `"branch"`) {

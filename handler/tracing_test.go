@@ -257,9 +257,7 @@ func TestTaskSpanNamesTheTemplatesNamespace(t *testing.T) {
 	rels.EXPECT().Upgrade(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, req helm.Request) (*helm.Result, error) {
 		return &helm.Result{Namespace: req.Namespace, Name: req.Name, Revision: 1}, nil
 	})
-	withTemplate := settings
-	withTemplate.NamespaceTemplate = tmpl
-	d := NewDispatcher("helm-service", rig.bus, quiet, []Task{NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), withTemplate)}, Options{TracerProvider: tp, NamespaceTemplate: tmpl})
+	d := NewDispatcher("helm-service", rig.bus, quiet, []Task{NewDeployment(src, nss, rels, mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl), settings)}, Options{TracerProvider: tp, NamespaceTemplate: tmpl})
 	rig.serve(t, d)
 	rig.send(t, tracedTrigger(t, validTrigger()))
 

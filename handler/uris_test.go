@@ -27,8 +27,7 @@ func TestDefaultPublicURINamesTheTemplatesNamespace(t *testing.T) {
 	}
 	s := settings
 	s.PublicURITemplate, s.IngressProtocol, s.IngressSuffix, s.IngressPort = cfg.Deploy.PublicURITemplate, cfg.Deploy.IngressProtocol, cfg.Deploy.IngressHostnameSuffix, cfg.Deploy.IngressPort
-	s.NamespaceTemplate = tmpl
-	f := newFixtureWith(t, s, lifecycleSettings)
+	f := newFixtureIn(t, tmpl, s, lifecycleSettings)
 	f.charts.EXPECT().Load(gomock.Any(), gomock.Any()).Return(testChart(), nil)
 	f.namespaces.EXPECT().Ensure(gomock.Any(), "staging-sockshop", gomock.Any()).Return(nil)
 	f.releases.EXPECT().Get(gomock.Any(), "staging-sockshop", "carts").Return(nil, helm.ErrNotFound)

@@ -112,7 +112,6 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	nsTemplate := cfg.Namespaces.Template.NamespaceTemplate
 	deployment := handler.NewDeployment(chartSrc, cl.namespaces, cl.releases, cl.router, cl.scaler, handler.DeploymentSettings{
 		WaitTimeout:       cfg.Deploy.WaitTimeout,
 		PublicURITemplate: cfg.Deploy.PublicURITemplate,
@@ -120,7 +119,6 @@ func serve(ctx context.Context) error {
 		IngressSuffix:     cfg.Deploy.IngressHostnameSuffix,
 		IngressPort:       cfg.Deploy.IngressPort,
 		RouteMode:         cfg.Traffic.RouteMode,
-		NamespaceTemplate: nsTemplate,
 		Rollout:           cfg.Deploy.Rollout,
 		ChartRefs:         cfg.Charts.RefAllowed.RefAllowlist,
 	})
@@ -135,13 +133,13 @@ func serve(ctx context.Context) error {
 			}()
 		}
 	}
-	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.Deploy.WaitTimeout, RollbackDirectOnFail: cfg.Deploy.RollbackDirectOnFail, NamespaceTemplate: nsTemplate}
+	lifecycle := handler.LifecycleSettings{WaitTimeout: cfg.Deploy.WaitTimeout, RollbackDirectOnFail: cfg.Deploy.RollbackDirectOnFail}
 	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, lifecycle)
 	if cl.variables != nil {
 		release.WithVariables(cl.variables)
 	}
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, lifecycle)
-	action := handler.NewAction(cl.releases, cl.router, cl.scaler, handler.ActionSettings{MaxReplicas: cfg.Deploy.MaxReplicas, WaitTimeout: cfg.Deploy.WaitTimeout, NamespaceTemplate: nsTemplate, RouteMode: cfg.Traffic.RouteMode})
+	action := handler.NewAction(cl.releases, cl.router, cl.scaler, handler.ActionSettings{MaxReplicas: cfg.Deploy.MaxReplicas, WaitTimeout: cfg.Deploy.WaitTimeout, RouteMode: cfg.Traffic.RouteMode})
 	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, handler.ServiceDeleteSettings{
 		WaitTimeout:           cfg.Deploy.WaitTimeout,
 		DeleteEmptyNamespaces: cfg.Removal.DeleteEmptyNamespaces,
