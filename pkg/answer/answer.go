@@ -22,9 +22,9 @@ import (
 // delivery back to the bus unanswered, to be delivered again.
 var ErrHandBack = errors.New("handed back unanswered")
 
-// The collaborators of an Answerer; mocks for tests that need a failure
-// at a chosen moment are generated into mocks/.
-//go:generate go run github.com/golang/mock/mockgen@v1.6.0 -source=answer.go -destination=mocks/mocks.go -package=mocks
+// The collaborators of an Answerer. A mock of Publisher, for tests that
+// need a publish to fail at a chosen moment, is generated into mocks/.
+//go:generate go run github.com/golang/mock/mockgen@v1.6.0 -destination=mocks/mocks.go -package=mocks github.com/helm-service/helm-service/pkg/answer Publisher
 
 // Delivery is a message from the bus to settle; eventbus.Delivery
 // implements it.
