@@ -136,10 +136,6 @@ func newFixture(t *testing.T) *fixture {
 	return newFixtureWith(t, settings, lifecycleSettings)
 }
 
-func newFixtureWithRemoval(t *testing.T, removal ServiceDeleteSettings) *fixture {
-	return newFixtureOf(t, settings, lifecycleSettings, removal, nil)
-}
-
 func newFixtureWith(t *testing.T, settings DeploymentSettings, lifecycleSettings LifecycleSettings) *fixture {
 	return newFixtureOf(t, settings, lifecycleSettings, deleteSettings, nil)
 }
