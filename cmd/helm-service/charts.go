@@ -38,6 +38,8 @@ func chartSource(cfg config.Charts) (handler.ChartSource, error) {
 			FetchTimeout:  cfg.FetchTimeout,
 			MaxChartBytes: cfg.MaxBytes,
 			Cache:         cache,
+			RepoDir:       cfg.GitCacheDir,
+			RepoMaxBytes:  cfg.GitCacheMaxBytes,
 		})
 		if err != nil {
 			return nil, err

@@ -13,7 +13,7 @@ import (
 
 func newGit(t *testing.T, srv *chartstest.GitServer, cache *Cache) *Git {
 	t.Helper()
-	g, err := NewGit(GitOptions{URL: srv.URL + "/{{.Project}}.git", Cache: cache})
+	g, err := NewGit(GitOptions{URL: srv.URL + "/{{.Project}}.git", Cache: cache, RepoDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestGitChartOverTheLimit(t *testing.T) {
 		c := chartstest.Chart("carts", "1.0.0", "big")
 		c.Files = append(c.Files, &chart.File{Name: "files/noise", Data: randomBytes(t, 200<<10)})
 		srv.Commit(t, "sockshop", "staging", chartstest.ChartFiles(t, "carts", c, packed))
-		g, err := NewGit(GitOptions{URL: srv.URL + "/{{.Project}}.git", MaxChartBytes: 64 << 10})
+		g, err := NewGit(GitOptions{URL: srv.URL + "/{{.Project}}.git", MaxChartBytes: 64 << 10, RepoDir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,6 +39,14 @@ type Charts struct {
 	GitUsername string `envconfig:"CHART_GIT_USERNAME"`
 	GitPassword string `envconfig:"CHART_GIT_PASSWORD"`
 	GitToken    string `envconfig:"CHART_GIT_TOKEN"`
+	// GitCacheDir keeps the fetched branches of CHART_SOURCE=git on disk;
+	// empty is a private directory under the OS temp dir. It is made
+	// private (0700), refused when a link or another user's, and cleaned
+	// at start.
+	GitCacheDir string `envconfig:"CHART_GIT_CACHE_DIR"`
+	// GitCacheMaxBytes bounds GitCacheDir, the least recently used branch
+	// removed first.
+	GitCacheMaxBytes int64 `envconfig:"CHART_GIT_CACHE_MAX_BYTES" default:"536870912"`
 	// CacheMaxEntries and CacheMaxBytes bound the in-memory cache of charts
 	// fetched from a registry or git; 0 turns it off.
 	CacheMaxEntries int   `envconfig:"CHART_CACHE_MAX_ENTRIES" default:"256"`
@@ -67,6 +75,9 @@ func (c Charts) validate() error {
 	}
 	if c.GitPassword != "" && c.GitToken != "" {
 		return fmt.Errorf("set CHART_GIT_PASSWORD or CHART_GIT_TOKEN, not both")
+	}
+	if c.GitCacheMaxBytes < c.MaxBytes {
+		return fmt.Errorf("CHART_GIT_CACHE_MAX_BYTES must be at least MAX_CHART_BYTES (%d), got %d", c.MaxBytes, c.GitCacheMaxBytes)
 	}
 	if c.CacheMaxEntries < 0 || c.CacheMaxBytes < 0 {
 		return fmt.Errorf("CHART_CACHE_MAX_ENTRIES and CHART_CACHE_MAX_BYTES must not be negative, got %d and %d", c.CacheMaxEntries, c.CacheMaxBytes)

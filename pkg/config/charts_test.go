@@ -33,11 +33,12 @@ func TestChartSourceRejects(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"unknown source":       {map[string]string{"CHART_SOURCE": "s3"}, "CHART_SOURCE"},
-		"oci without registry": {map[string]string{"CHART_SOURCE": "oci"}, "CHART_REGISTRY"},
-		"git without URL":      {map[string]string{"CHART_SOURCE": "git"}, "CHART_GIT_URL"},
-		"password and token":   {map[string]string{"CHART_SOURCE": "git", "CHART_GIT_URL": "https://git.example.com/{{.Project}}.git", "CHART_GIT_PASSWORD": "p", "CHART_GIT_TOKEN": "t"}, "CHART_GIT_TOKEN"},
-		"negative cache":       {map[string]string{"CHART_CACHE_MAX_ENTRIES": "-1"}, "CHART_CACHE_MAX_ENTRIES"},
+		"unknown source":          {map[string]string{"CHART_SOURCE": "s3"}, "CHART_SOURCE"},
+		"oci without registry":    {map[string]string{"CHART_SOURCE": "oci"}, "CHART_REGISTRY"},
+		"git without URL":         {map[string]string{"CHART_SOURCE": "git"}, "CHART_GIT_URL"},
+		"password and token":      {map[string]string{"CHART_SOURCE": "git", "CHART_GIT_URL": "https://git.example.com/{{.Project}}.git", "CHART_GIT_PASSWORD": "p", "CHART_GIT_TOKEN": "t"}, "CHART_GIT_TOKEN"},
+		"negative cache":          {map[string]string{"CHART_CACHE_MAX_ENTRIES": "-1"}, "CHART_CACHE_MAX_ENTRIES"},
+		"git cache below a chart": {map[string]string{"MAX_CHART_BYTES": "2048", "CHART_GIT_CACHE_MAX_BYTES": "1024"}, "CHART_GIT_CACHE_MAX_BYTES"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for k, v := range tc.env {

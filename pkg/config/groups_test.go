@@ -72,6 +72,7 @@ func TestLoadDefaultsPerGroup(t *testing.T) {
 		{"Charts", c.Charts, Charts{
 			Source: "dir", Dir: "./charts", FetchTimeout: 2 * time.Minute, MaxBytes: 10 << 20,
 			OCITemplate: "oci://{{.Registry}}/{{.Project}}/{{.Service}}", CacheMaxEntries: 256, CacheMaxBytes: 128 << 20,
+			GitCacheMaxBytes: 512 << 20,
 		}},
 		{"Deploy", c.Deploy, Deploy{
 			WaitTimeout: 5 * time.Minute, FailFast: true, RollbackDirectOnFail: true, MaxReplicas: 100,
@@ -116,6 +117,7 @@ var everyVariable = map[string]string{
 	"CHART_REGISTRY_PLAIN_HTTP": "true", "CHART_GIT_URL": "https://git.example.com/{{.Project}}.git",
 	"CHART_GIT_USERNAME": "gu", "CHART_GIT_PASSWORD": "", "CHART_GIT_TOKEN": "gt",
 	"CHART_CACHE_MAX_ENTRIES": "3", "CHART_CACHE_MAX_BYTES": "5",
+	"CHART_GIT_CACHE_DIR": "/cache/git", "CHART_GIT_CACHE_MAX_BYTES": "1048576",
 
 	"WAIT_TIMEOUT": "2m", "FAIL_FAST": "false", "ROLLOUT_STRATEGY": "RollingUpdate", "ROLLOUT_MAX_SURGE": "1",
 	"ROLLOUT_MAX_UNAVAILABLE": "25%", "ROLLBACK_DIRECT_ON_FAIL": "false", "MAX_REPLICAS": "7",
@@ -166,6 +168,7 @@ func TestLoadReadsEveryVariableIntoItsGroup(t *testing.T) {
 			MaxBytes: 4096, Registry: "registry.example.com:5000", OCITemplate: "oci://{{.Registry}}/{{.Service}}",
 			RegistryUsername: "ru", RegistryPassword: "rp", RegistryCAFile: "/registry-ca.pem", RegistryPlainHTTP: true,
 			GitURL: "https://git.example.com/{{.Project}}.git", GitUsername: "gu", GitToken: "gt", CacheMaxEntries: 3, CacheMaxBytes: 5,
+			GitCacheDir: "/cache/git", GitCacheMaxBytes: 1 << 20,
 		},
 		Deploy: Deploy{
 			WaitTimeout: 2 * time.Minute, FailFast: false,

@@ -105,7 +105,7 @@ func TestChartDependenciesFromEverySource(t *testing.T) {
 	srv.Commit(t, project, "git", chartstest.ChartFiles(t, "basket", basket, true))
 	registry := map[string]string{"CHART_REGISTRY": reg.Host, "CHART_REGISTRY_PLAIN_HTTP": "true", "CHART_REF_ALLOWED": reg.Host + "/shared/*"}
 
-	gitVars := map[string]string{"CHART_SOURCE": "git", "CHART_GIT_URL": srv.URL + "/{{.Project}}.git"}
+	gitVars := map[string]string{"CHART_SOURCE": "git", "CHART_GIT_URL": srv.URL + "/{{.Project}}.git", "CHART_GIT_CACHE_DIR": t.TempDir()}
 	for k, v := range registry {
 		gitVars[k] = v
 	}

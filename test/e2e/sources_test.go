@@ -144,7 +144,7 @@ func TestGitChartSource(t *testing.T) {
 	first := srv.Commit(t, project, stage, chartstest.ChartFiles(t, "carts", chartstest.Chart("carts", "1.0.0", "first"), true))
 	second := srv.Commit(t, project, stage, chartstest.ChartFiles(t, "carts", chartstest.Chart("carts", "2.0.0", "second"), false))
 
-	inst := startInstance(t, map[string]string{"CHART_SOURCE": "git", "CHART_GIT_URL": srv.URL + "/{{.Project}}.git"})
+	inst := startInstance(t, map[string]string{"CHART_SOURCE": "git", "CHART_GIT_URL": srv.URL + "/{{.Project}}.git", "CHART_GIT_CACHE_DIR": t.TempDir()})
 
 	data := inst.deployChart(t, project, stage, "carts", nil, first)
 	expectDeployed(t, data, ns, "carts", "first", "1.0.0")

@@ -2,12 +2,14 @@ package chartstest
 
 import (
 	"io"
+	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/chart"
@@ -21,9 +23,16 @@ type GitServer struct {
 	Counter
 	// URL is the server's base URL; a project's repository is
 	// URL + "/" + project + ".git".
-	URL  string
-	root string
-	work string
+	URL     string
+	root    string
+	work    string
+	refusal atomic.Pointer[refusal]
+}
+
+// refusal is the answer a refusing server gives every request.
+type refusal struct {
+	status int
+	body   string
 }
 
 // StartGitServer starts a git server for the rest of the test. It needs the
@@ -44,7 +53,7 @@ func StartGitServer(t testing.TB) *GitServer {
 		Env:    []string{"GIT_PROJECT_ROOT=" + g.root, "GIT_HTTP_EXPORT_ALL=1"},
 		Stderr: io.Discard, // "not a git repository" for a missing one; the client gets a 404
 	}
-	srv := httptest.NewServer(g.wrap(backend))
+	srv := httptest.NewServer(g.wrap(g.refusing(backend)))
 	t.Cleanup(srv.Close)
 	g.URL = srv.URL
 	return g
@@ -119,6 +128,29 @@ func ChartFiles(t testing.TB, service string, c *chart.Chart, packed bool) map[s
 		t.Fatal(err)
 	}
 	return files
+}
+
+// Refuse makes the server answer every request with status and body, as a
+// server that refuses or fails does; status 0 serves the repositories
+// again.
+func (g *GitServer) Refuse(status int, body string) {
+	if status == 0 {
+		g.refusal.Store(nil)
+		return
+	}
+	g.refusal.Store(&refusal{status: status, body: body})
+}
+
+func (g *GitServer) refusing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ref := g.refusal.Load(); ref != nil {
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(ref.status)
+			_, _ = io.WriteString(w, ref.body)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (g *GitServer) git(t testing.TB, dir string, args ...string) string {
