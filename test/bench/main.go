@@ -8,7 +8,12 @@
 // -bluegreen (on by default) adds N blue/green cycles: a canary deployed,
 // then promoted.
 //
+// -source git serves the same chart from a git repository (one commit, every
+// service's chart in Keptn's layout) on a local git server instead of a
+// chart directory, to compare the service's memory with either source.
+//
 //	go run ./test/bench -n 100 -concurrency 10 -baseline
+//	go run ./test/bench -n 50 -bluegreen=false -source git
 package main
 
 import (
@@ -51,6 +56,7 @@ type options struct {
 	debugAddr   string
 	logLevel    string
 	logCopy     string
+	source      string
 }
 
 func main() {
@@ -66,7 +72,12 @@ func main() {
 	flag.StringVar(&o.logLevel, "log-level", "info", "LOG_LEVEL of helm-service")
 	flag.StringVar(&o.logCopy, "log", "", "copy helm-service's log to this file at the end")
 	flag.StringVar(&o.debugAddr, "debug-addr", "", "DEBUG_ADDR of helm-service (pprof), e.g. 127.0.0.1:6060, to profile it during the run")
+	flag.StringVar(&o.source, "source", "dir", "CHART_SOURCE of helm-service: dir (a chart directory) or git (a local git server)")
 	flag.Parse()
+	if o.source != "dir" && o.source != "git" {
+		fmt.Fprintln(os.Stderr, "bench: -source is dir or git")
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -133,9 +144,29 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
+	project := "bench" + time.Now().Format("150405")
 	env := []string{
 		"NATS_URL=" + ns.ClientURL(), "KUBECONFIG=" + o.kubeconfig, "CHART_DIR=" + chartDir,
 		"HTTP_ADDR=127.0.0.1:0", fmt.Sprintf("MAX_PARALLEL_TASKS=%d", o.concurrency), "LOG_LEVEL=" + o.logLevel,
+	}
+	if o.source == "git" {
+		repos := filepath.Join(work, "repos")
+		if err := os.Mkdir(repos, 0o700); err != nil {
+			return err
+		}
+		srv, err := startGitServer(repos)
+		if err != nil {
+			return err
+		}
+		defer srv.close()
+		services := make([]string, o.n)
+		for i := range services {
+			services[i] = serviceName(i)
+		}
+		if err := srv.publish(work, project, filepath.Join(root, "test/testdata/charts/carts"), services, []string{"s", "bg"}); err != nil {
+			return err
+		}
+		env = append(env, "CHART_SOURCE=git", "CHART_GIT_URL="+srv.url+"/{{.Project}}.git", "CHART_GIT_CACHE_DIR="+filepath.Join(work, "git-cache"))
 	}
 	if o.debugAddr != "" {
 		env = append(env, "DEBUG_ADDR="+o.debugAddr)
@@ -153,7 +184,6 @@ func run(ctx context.Context, o options) error {
 		}()
 	}
 
-	project := "bench" + time.Now().Format("150405")
 	var results []result
 	for _, phase := range []struct{ name, image string }{{"install", "example/bench:1"}, {"upgrade", "example/bench:2"}} {
 		r, err := deployAll(ctx, nc, answers, svc, project, phase.name, phase.image, o.n)
@@ -426,7 +456,7 @@ func publishTask(nc *nats.Conn, task string, data map[string]any, source string)
 }
 
 func printResults(o options, results []result) {
-	fmt.Printf("\nconcurrency %d\n", o.concurrency)
+	fmt.Printf("\nconcurrency %d, chart source %s\n", o.concurrency, o.source)
 	fmt.Printf("%-15s %6s %6s %10s %10s %20s %20s %10s %9s  %s\n", "phase", "n", "failed", "wall", "per sec", "started p50/p95/p99", "finished p50/p95/p99", "peak RSS", "CPU", "note")
 	for _, r := range results {
 		fmt.Printf("%-15s %6d %6d %10s %10.1f %20s %20s %8.1fMi %9s  %s\n",
