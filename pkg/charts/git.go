@@ -234,7 +234,8 @@ func openRepo(dir string, remote gitRemote) (gitRepo, error) {
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		repo, err = git.Init(st, nil)
 		if err == nil {
-			_, err = repo.CreateRemote(&gitconfig.RemoteConfig{Name: "origin", URLs: []string{remote.url}})
+			// On disk without credentials: each fetch passes the URL.
+			_, err = repo.CreateRemote(&gitconfig.RemoteConfig{Name: "origin", URLs: []string{remote.shown}})
 		}
 	}
 	if err != nil {
@@ -346,6 +347,7 @@ func (g *Git) fetch(ctx context.Context, repo gitRepo, remote gitRemote, depth i
 	spec := gitconfig.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", remote.branch, remote.branch))
 	err := repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
+		RemoteURL:  remote.url,
 		RefSpecs:   []gitconfig.RefSpec{spec},
 		Auth:       g.auth,
 		Tags:       git.NoTags,

@@ -3,7 +3,10 @@ package charts
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -38,7 +41,8 @@ func TestGitErrorsNameTheRepositoryNotTheServersText(t *testing.T) {
 			srv := chartstest.StartGitServer(t)
 			srv.Commit(t, "sockshop", "staging", chartstest.ChartFiles(t, "carts", chartstest.Chart("carts", "1.0.0", "x"), true))
 			withCredentials := strings.Replace(srv.URL, "://", "://helm:"+urlSecret+"@", 1)
-			g, err := NewGit(GitOptions{URL: withCredentials + "/{{.Project}}.git", RepoDir: t.TempDir()})
+			dir := t.TempDir()
+			g, err := NewGit(GitOptions{URL: withCredentials + "/{{.Project}}.git", RepoDir: dir})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,6 +64,20 @@ func TestGitErrorsNameTheRepositoryNotTheServersText(t *testing.T) {
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("error %q is not %v", msg, tc.is)
+			}
+			// Nor are the credentials kept on disk.
+			err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				data, err := os.ReadFile(path)
+				if strings.Contains(string(data), urlSecret) {
+					t.Errorf("%s holds the password of CHART_GIT_URL", path)
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
