@@ -256,10 +256,11 @@ func (g *Git) commit(ctx context.Context, repo gitRepo, entry *repocache.Entry, 
 	}
 	hash := plumbing.NewHash(pinned)
 	if h, err := head(repo, remote); err == nil {
-		if found, _, err := reach(repo, h.Hash, hash); err == nil && found {
+		if found, _, _, err := reach(ctx, repo, h.Hash, hash); err == nil && found {
 			return repo.CommitObject(hash)
 		}
 	}
+	walked := 0
 	for depth := 1; ; depth *= deepenFactor {
 		if err := g.fetch(ctx, repo, remote, depth); err != nil {
 			return nil, err
@@ -268,13 +269,17 @@ func (g *Git) commit(ctx context.Context, repo gitRepo, entry *repocache.Entry, 
 		if err != nil {
 			return nil, err
 		}
-		found, complete, err := reach(repo, h.Hash, hash)
+		found, complete, n, err := reach(ctx, repo, h.Hash, hash)
 		if err != nil {
 			return nil, fmt.Errorf("walk the history of branch %s of %s: %w", remote.branch, remote.shown, err)
 		}
 		if found {
 			return repo.CommitObject(hash)
 		}
+		if !complete && depth > 1 && n <= walked {
+			return nil, fmt.Errorf("commit %s (the trigger's gitcommitid) is not among the %d commits of branch %s of %s the git server sent, and it sent no more when asked for %d", pinned, n, remote.branch, remote.shown, depth)
+		}
+		walked = n
 		if complete {
 			if _, err := repo.CommitObject(hash); err == nil {
 				return nil, fmt.Errorf("commit %s (the trigger's gitcommitid) is not on branch %s of %s for stage %s (its head is %s): not deploying a commit of another branch", pinned, remote.branch, remote.shown, remote.branch, h.Hash)
@@ -309,14 +314,18 @@ func head(repo gitRepo, remote gitRemote) (*object.Commit, error) {
 
 // reach walks the branch's history from its head as far as it was fetched,
 // looking for target. complete says whether the walk went all the way to
-// the branch's first commits, with nothing more to fetch.
-func reach(repo gitRepo, head, target plumbing.Hash) (found, complete bool, err error) {
+// the branch's first commits, with nothing more to fetch; walked is how many
+// commits it read.
+func reach(ctx context.Context, repo gitRepo, head, target plumbing.Hash) (found, complete bool, walked int, err error) {
 	// A commit is found when it is there: the parents of the oldest
 	// commits fetched are named but not fetched.
 	seen := map[plumbing.Hash]bool{head: true}
 	queue := []plumbing.Hash{head}
 	complete = true
 	for len(queue) > 0 {
+		if walked%1024 == 1023 && ctx.Err() != nil {
+			return false, false, walked, ctx.Err()
+		}
 		h := queue[0]
 		queue = queue[1:]
 		c, err := repo.CommitObject(h)
@@ -325,10 +334,11 @@ func reach(repo gitRepo, head, target plumbing.Hash) (found, complete bool, err 
 			continue
 		}
 		if err != nil {
-			return false, false, err
+			return false, false, walked, err
 		}
+		walked++
 		if h == target {
-			return true, false, nil
+			return true, false, walked, nil
 		}
 		for _, p := range c.ParentHashes {
 			if !seen[p] {
@@ -337,7 +347,7 @@ func reach(repo gitRepo, head, target plumbing.Hash) (found, complete bool, err 
 			}
 		}
 	}
-	return false, complete, nil
+	return false, complete, walked, nil
 }
 
 // fetch brings the branch up to date to depth commits; other branches are
