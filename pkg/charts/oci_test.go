@@ -2,6 +2,7 @@ package charts
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -397,5 +398,41 @@ func TestOCIBoundsEndlessTagsAndSlowRegistries(t *testing.T) {
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("gave up after %s, want about the 1 s deadline", took)
+	}
+}
+
+// The chart mounts a docker config.json and points DOCKER_CONFIG at its
+// directory (charts.registry.dockerConfigKey): the credentials there are
+// used for their host when no CHART_REGISTRY_USERNAME/PASSWORD are set.
+func TestOCIDockerConfigFromDOCKER_CONFIG(t *testing.T) {
+	reg := chartstest.StartRegistry(t, chartstest.RegistryOptions{BasicAuth: true})
+	reg.Push(t, "sockshop/carts", chartstest.Chart("carts", "1.0.0", "hi"))
+	ref := Ref{Project: "sockshop", Stage: "dev", Service: "carts", Version: "1.0.0"}
+	t.Setenv("HELM_CONFIG_HOME", t.TempDir()) // no `helm registry login` of the machine's
+
+	for _, tc := range []struct {
+		name     string
+		password string
+		wantErr  string
+	}{
+		{name: "the registry's credentials", password: reg.Password},
+		{name: "a wrong password", password: "wrong", wantErr: "credentials"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			auth := base64.StdEncoding.EncodeToString([]byte(reg.Username + ":" + tc.password))
+			config := fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, reg.Host, auth)
+			if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("DOCKER_CONFIG", dir)
+			_, err := newOCI(t, reg, OCIOptions{}).Load(context.Background(), ref)
+			if tc.wantErr == "" && err != nil {
+				t.Fatalf("load with the docker config: %v", err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("load = %v, want an error naming %q", err, tc.wantErr)
+			}
+		})
 	}
 }
