@@ -452,10 +452,14 @@ func chartFiles(c *object.Commit, service string, limit int64) ([]*loader.Buffer
 	if err != nil {
 		return nil, "", fmt.Errorf("read %s/: %w", dir, err)
 	}
-	var total int64
+	size := chartSize{limit: limit}
 	err = sub.Files().ForEach(func(f *object.File) error {
-		if total += f.Size; total > limit {
-			return &TooLargeError{Path: dir + "/", Size: total, Limit: limit, What: MeasureFiles}
+		err := size.addFile(f.Name, f.Size, f.Reader, 0)
+		if err != nil && !errors.Is(err, errOverLimit) {
+			return fmt.Errorf("read %s/: %w", dir, err)
+		}
+		if size.total > limit {
+			return &TooLargeError{Path: dir + "/", Size: size.total, Limit: limit, What: MeasureFiles}
 		}
 		return nil
 	})

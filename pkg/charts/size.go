@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 
 	"helm.sh/helm/v3/pkg/ignore"
@@ -59,7 +60,8 @@ func (e *TooLargeError) Error() string {
 }
 
 // checkDirSize sums the sizes of the files Helm would load from the chart
-// directory dir (those .helmignore does not exclude), without reading them.
+// directory dir (those .helmignore does not exclude), without reading them,
+// but for packed subcharts, which count with what they unpack to.
 func checkDirSize(dir string, limit int64) error {
 	rules := ignore.Empty()
 	ignoreFile := filepath.Join(dir, ignore.HelmIgnore)
@@ -69,12 +71,13 @@ func checkDirSize(dir string, limit int64) error {
 		}
 	}
 	rules.AddDefaults()
-	var total int64
-	if err := sumDir(dir, "", rules, &total, 0); err != nil {
+	size := chartSize{limit: limit}
+	err := sumDir(dir, "", rules, &size, 0)
+	if err != nil && !errors.Is(err, errOverLimit) {
 		return fmt.Errorf("chart %s: %w", dir, err)
 	}
-	if total > limit {
-		return &TooLargeError{Path: dir, Size: total, Limit: limit, What: MeasureFiles}
+	if size.total > limit {
+		return &TooLargeError{Path: dir, Size: size.total, Limit: limit, What: MeasureFiles}
 	}
 	return nil
 }
@@ -83,9 +86,9 @@ func checkDirSize(dir string, limit int64) error {
 // in a row, as Helm's loader follows them too.
 const maxLinkDepth = 16
 
-// sumDir adds the sizes of the files under root/rel to total, following
-// symbolic links as Helm's loader does.
-func sumDir(root, rel string, rules *ignore.Rules, total *int64, depth int) error {
+// sumDir adds the files under root/rel to size, following symbolic links
+// as Helm's loader does.
+func sumDir(root, rel string, rules *ignore.Rules, size *chartSize, depth int) error {
 	if depth > maxLinkDepth {
 		return fmt.Errorf("more than %d nested symbolic links at %s", maxLinkDepth, rel)
 	}
@@ -95,7 +98,8 @@ func sumDir(root, rel string, rules *ignore.Rules, total *int64, depth int) erro
 	}
 	for _, e := range entries {
 		name := filepath.Join(rel, e.Name())
-		info, err := os.Stat(filepath.Join(root, name)) // follows links
+		full := filepath.Join(root, name)
+		info, err := os.Stat(full) // follows links
 		if err != nil {
 			return err
 		}
@@ -107,12 +111,15 @@ func sumDir(root, rel string, rules *ignore.Rules, total *int64, depth int) erro
 			if e.Type()&fs.ModeSymlink != 0 {
 				next++
 			}
-			if err := sumDir(root, name, rules, total, next); err != nil {
+			if err := sumDir(root, name, rules, size, next); err != nil {
 				return err
 			}
 			continue
 		}
-		*total += info.Size()
+		open := func() (io.ReadCloser, error) { return os.Open(full) }
+		if err := size.addFile(filepath.ToSlash(name), info.Size(), open, 0); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -132,29 +139,101 @@ func checkArchiveSize(path string, size, limit int64) error {
 }
 
 // checkUnpackedSize reads a packaged chart as a stream and refuses it once
-// the files it unpacks to add up to more than limit.
+// the files it unpacks to, packed subcharts unpacked too, add up to more
+// than limit.
 func checkUnpackedSize(path string, r io.Reader, size, limit int64) error {
 	unzipped, err := gzip.NewReader(r)
 	if err != nil {
 		return fmt.Errorf("chart %s is not a gzipped archive: %w", path, err)
 	}
 	defer unzipped.Close()
-	archive := tar.NewReader(unzipped)
-	var total int64
+	unpacked := chartSize{limit: limit}
+	err = unpacked.addArchive(unzipped, 0)
+	if errors.Is(err, errOverLimit) {
+		return &TooLargeError{Path: path, Size: size, Limit: limit, What: MeasureUnpacked}
+	}
+	if err != nil {
+		return fmt.Errorf("chart %s: %w", path, err)
+	}
+	return nil
+}
+
+// maxSubchartDepth bounds how deep packed subcharts may nest in packed
+// subcharts.
+const maxSubchartDepth = 8
+
+// errOverLimit stops a chartSize count once its total is over the limit.
+var errOverLimit = errors.New("over the size limit")
+
+// chartSize adds up what Helm's loader unpacks a chart's files to. The
+// loader unpacks a packed subchart (a .tgz in a charts/ directory) itself,
+// with no limit of helm-service's, so such a file counts with what it
+// unpacks to, read as a stream; any other file counts with its size.
+type chartSize struct {
+	total, limit int64
+}
+
+// isPackedSubchart says whether Helm's loader unpacks the chart file name
+// (slash-separated) as a subchart.
+func isPackedSubchart(name string) bool {
+	return path.Ext(name) == ".tgz" && path.Base(path.Dir(name)) == "charts"
+}
+
+// addFile adds the chart file name of size bytes. open reads the file; it
+// is called for packed subcharts only, which stop the count with
+// errOverLimit as soon as the total is over the limit. depth is how many
+// packed subcharts the file is in.
+func (s *chartSize) addFile(name string, size int64, open func() (io.ReadCloser, error), depth int) error {
+	if !isPackedSubchart(name) {
+		s.total += size
+		return nil
+	}
+	if depth >= maxSubchartDepth {
+		return fmt.Errorf("%s: packed subcharts nest more than %d deep", name, maxSubchartDepth)
+	}
+	rc, err := open()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	defer rc.Close()
+	unzipped, err := gzip.NewReader(rc)
+	if err != nil {
+		// Not gzip: Helm's loader refuses it, after reading it as it is.
+		s.total += size
+		return nil
+	}
+	defer unzipped.Close()
+	if err := s.addArchive(unzipped, depth+1); err != nil {
+		if errors.Is(err, errOverLimit) {
+			return err
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// addArchive adds the files of the tar stream r, a packaged chart inside
+// depth packed subcharts, and stops with errOverLimit once the total is
+// over the limit.
+func (s *chartSize) addArchive(r io.Reader, depth int) error {
+	archive := tar.NewReader(r)
 	for {
 		hdr, err := archive.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("chart %s: read archive: %w", path, err)
+			return fmt.Errorf("read archive: %w", err)
 		}
 		if hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		total += hdr.Size
-		if total > limit {
-			return &TooLargeError{Path: path, Size: size, Limit: limit, What: MeasureUnpacked}
+		open := func() (io.ReadCloser, error) { return io.NopCloser(archive), nil }
+		if err := s.addFile(hdr.Name, hdr.Size, open, depth); err != nil {
+			return err
+		}
+		if s.total > s.limit {
+			return errOverLimit
 		}
 	}
 }
