@@ -1,6 +1,8 @@
 package main
 
 import (
+	"helm.sh/helm/v3/pkg/chart/loader"
+
 	"github.com/helm-service/helm-service/handler"
 	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/config"
@@ -48,4 +50,19 @@ func chartSource(cfg config.Charts) (handler.ChartSource, error) {
 		own = charts.Dir{Root: cfg.Dir, MaxBytes: cfg.MaxBytes}
 	}
 	return charts.Explicit{Default: own, Override: oci}, nil
+}
+
+// limitHelmLoader sets the limits of Helm's chart loader to MAX_CHART_BYTES:
+// what a packaged chart unpacks to (Helm's default 100 MiB) and the size of
+// one file (5 MiB). The chart sources refuse a chart over MAX_CHART_BYTES
+// before the loader runs; with these limits a chart under it is never
+// refused by Helm instead, and one that reached the loader another way is
+// held to it all the same.
+//
+// The loader's limits are package variables: this is the one place
+// helm-service changes Helm's global state, once at start before any chart
+// is loaded.
+func limitHelmLoader(maxChartBytes int64) {
+	loader.MaxDecompressedChartSize = maxChartBytes
+	loader.MaxDecompressedFileSize = maxChartBytes
 }

@@ -108,6 +108,7 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	limitHelmLoader(cfg.Charts.MaxBytes)
 	chartSrc, err := chartSource(cfg.Charts)
 	if err != nil {
 		return err
