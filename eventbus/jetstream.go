@@ -144,3 +144,18 @@ func (s jsSettler) nak(delay time.Duration) error {
 }
 
 func (s jsSettler) inProgress() error { return s.m.InProgress() }
+
+// StreamIdentity names the stream the bus consumes from as it is now: its
+// name and its creation time, which differ for a stream that was deleted
+// and created again under the same name, and so restarted its sequence
+// numbers. It needs JetStream mode.
+func (b *Bus) StreamIdentity(ctx context.Context) (string, error) {
+	if b.js == nil {
+		return "", errors.New("a stream identity needs JetStream (NATS_MODE=jetstream)")
+	}
+	s, err := b.js.Stream(ctx, b.stream.name)
+	if err != nil {
+		return "", fmt.Errorf("read JetStream stream %s: %w", b.stream.name, err)
+	}
+	return b.stream.name + " " + s.CachedInfo().Created.UTC().Format(time.RFC3339Nano), nil
+}

@@ -89,9 +89,15 @@ func serve(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// The last run of a release counts in the sequence numbers of
+		// this stream: one created again, or another, starts over.
+		stream, err := bus.StreamIdentity(ctx)
+		if err != nil {
+			return err
+		}
 		// Key-value operations are tried again through a JetStream leader
 		// election rather than taken as lost.
-		taskLedger = ledger.New(kvretry.New(kv))
+		taskLedger = ledger.New(kvretry.New(kv), ledger.InStream(stream))
 		locks, err := bus.LeaseBucket(ctx, cfg.Delivery.LockBucket, cfg.Delivery.LockTTL)
 		if err != nil {
 			return err

@@ -45,11 +45,28 @@ type Entry struct {
 // Ledger records task outcomes in a key-value bucket; the bucket's TTL
 // expires old entries.
 type Ledger struct {
-	store Store
+	store  Store
+	stream string
 }
 
+// Option configures a Ledger.
+type Option func(*Ledger)
+
+// InStream ties the ledger's runs to the stream whose sequence numbers
+// they record, identified by stream (its name and creation time, see
+// eventbus.Bus.StreamIdentity): runs recorded for another stream, one
+// deleted and created again or an entry planted in the bucket, are not
+// taken as the last run.
+func InStream(stream string) Option { return func(l *Ledger) { l.stream = stream } }
+
 // New returns a ledger over store.
-func New(store Store) *Ledger { return &Ledger{store: store} }
+func New(store Store, opts ...Option) *Ledger {
+	l := &Ledger{store: store}
+	for _, opt := range opts {
+		opt(l)
+	}
+	return l
+}
 
 // Key identifies a trigger. CloudEvents makes source and id unique
 // together, not the id alone, and Keptn reuses one id for events of
@@ -162,6 +179,9 @@ func (l *Ledger) put(ctx context.Context, trigger Key, e Entry) error {
 type Run struct {
 	TriggerID string `json:"triggerId"`
 	Seq       uint64 `json:"seq"`
+	// Stream is the identity of the stream Seq belongs to, set by
+	// RecordRun from the ledger's InStream.
+	Stream string `json:"stream,omitempty"`
 }
 
 // runKey is the key of the newest run of kind on release.
@@ -185,11 +205,17 @@ func (l *Ledger) LastRun(ctx context.Context, release, kind string) (run Run, fo
 	if err := json.Unmarshal(kve.Value(), &run); err != nil {
 		return Run{}, false, fmt.Errorf("ledger entry of the last %s of release %s is unreadable: %w", kind, release, err)
 	}
+	if run.Stream != l.stream {
+		// Its sequence number counts another stream's messages.
+		return Run{}, false, nil
+	}
 	return run, true, nil
 }
 
-// RecordRun records run as the newest trigger of kind that ran on release.
+// RecordRun records run as the newest trigger of kind that ran on
+// release, in the ledger's stream (InStream).
 func (l *Ledger) RecordRun(ctx context.Context, release, kind string, run Run) error {
+	run.Stream = l.stream
 	value, err := json.Marshal(run)
 	if err != nil {
 		return fmt.Errorf("encode the last %s of release %s: %w", kind, release, err)

@@ -8,11 +8,20 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/helm-service/helm-service/eventbus"
 )
 
 func bucket(t *testing.T, ttl time.Duration) *Ledger {
+	t.Helper()
+	return New(storeWithTTL(t, ttl))
+}
+
+// store is a real key-value bucket on an embedded server.
+func store(t *testing.T) Store { return storeWithTTL(t, time.Hour) }
+
+func storeWithTTL(t *testing.T, ttl time.Duration) Store {
 	t.Helper()
 	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
 	if err != nil {
@@ -28,7 +37,7 @@ func bucket(t *testing.T, ttl time.Duration) *Ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(kv)
+	return kv
 }
 
 // keyOf is the key of a deployment trigger from Keptn's shipyard
@@ -185,5 +194,66 @@ func TestLedgerKeysAreReadableWherePossible(t *testing.T) {
 		if key := entryKey(k); !valid.MatchString(key) {
 			t.Errorf("key of %s = %q, not a valid key", k, key)
 		}
+	}
+}
+
+// TestLedgerLastRunIsOfItsOwnStream plants runs with a huge sequence
+// number in the bucket: only one recorded for the ledger's own stream is
+// the last run, so a recreated stream or a forged entry cannot make a
+// trigger superseded.
+func TestLedgerLastRunIsOfItsOwnStream(t *testing.T) {
+	const own = "KEPTN 2026-12-01T10:00:00.123456789Z"
+	tests := []struct {
+		name      string
+		planted   string // the raw value put in the bucket
+		wantFound bool
+		want      Run
+	}{
+		{name: "same stream", planted: `{"triggerId":"t-1","seq":1000000,"stream":"` + own + `"}`, wantFound: true, want: Run{TriggerID: "t-1", Seq: 1000000, Stream: own}},
+		{name: "the stream created again", planted: `{"triggerId":"t-1","seq":1000000,"stream":"KEPTN 2026-12-01T11:00:00Z"}`},
+		{name: "another stream", planted: `{"triggerId":"t-1","seq":1000000,"stream":"OTHER 2026-12-01T10:00:00.123456789Z"}`},
+		{name: "no stream", planted: `{"triggerId":"t-1","seq":18446744073709551615}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kv := store(t)
+			ctx := context.Background()
+			if _, err := kv.Put(ctx, runKey("shop-prod/carts", "deployment"), []byte(tt.planted)); err != nil {
+				t.Fatal(err)
+			}
+			run, found, err := New(kv, InStream(own)).LastRun(ctx, "shop-prod/carts", "deployment")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(struct {
+				Found bool
+				Run   Run
+			}{tt.wantFound, tt.want}, struct {
+				Found bool
+				Run   Run
+			}{found, run}); diff != "" {
+				t.Errorf("LastRun (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestLedgerRecordRunStampsItsStream checks that a run recorded by one
+// ledger is the last run for a ledger of the same stream only.
+func TestLedgerRecordRunStampsItsStream(t *testing.T) {
+	kv := store(t)
+	ctx := context.Background()
+	if err := New(kv, InStream("KEPTN 1")).RecordRun(ctx, "shop-prod/carts", "deployment", Run{TriggerID: "t-7", Seq: 7}); err != nil {
+		t.Fatal(err)
+	}
+	run, found, err := New(kv, InStream("KEPTN 1")).LastRun(ctx, "shop-prod/carts", "deployment")
+	if err != nil || !found {
+		t.Fatalf("LastRun of the same stream: found=%v err=%v", found, err)
+	}
+	if diff := cmp.Diff(Run{TriggerID: "t-7", Seq: 7, Stream: "KEPTN 1"}, run); diff != "" {
+		t.Errorf("LastRun (-want +got):\n%s", diff)
+	}
+	if run, found, err := New(kv, InStream("KEPTN 2")).LastRun(ctx, "shop-prod/carts", "deployment"); err != nil || found {
+		t.Errorf("LastRun of a stream created again = %+v, found=%v, err=%v; want none", run, found, err)
 	}
 }
