@@ -130,25 +130,7 @@ func TestNoClusterAnswers(t *testing.T) {
 // of finishedType to it.
 func (r *natsRig) finishedData(t *testing.T, e *cloudevents.Event, finishedType string) map[string]any {
 	t.Helper()
-	body, err := json.Marshal(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.nc.Publish(e.Type(), body); err != nil {
-		t.Fatal(err)
-	}
-	var finished cloudevents.Event
-	eventually(t, "the trigger is answered", func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, a := range r.answers {
-			if a.Type() == finishedType && a.Source() == "helm-service" && events.StringExtension(a, events.ExtTriggeredID) == e.ID() {
-				finished = a
-				return true
-			}
-		}
-		return false
-	})
+	finished := r.answerTo(t, e, finishedType)
 	var data map[string]any
 	if err := json.Unmarshal(finished.Data(), &data); err != nil {
 		t.Fatal(err)

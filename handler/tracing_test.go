@@ -18,6 +18,7 @@ import (
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/handler/mocks"
+	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/tracing"
@@ -81,6 +82,13 @@ func (r *natsRig) serve(t *testing.T, d *Dispatcher) {
 // its .finished.
 func (r *natsRig) send(t *testing.T, e *cloudevents.Event) cloudevents.Event {
 	t.Helper()
+	return r.answerTo(t, e, "sh.keptn.event.deployment.finished")
+}
+
+// answerTo publishes e on core NATS and waits for helm-service's answer of
+// finishedType to it.
+func (r *natsRig) answerTo(t *testing.T, e *cloudevents.Event, finishedType string) cloudevents.Event {
+	t.Helper()
 	body, err := json.Marshal(e)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +101,7 @@ func (r *natsRig) send(t *testing.T, e *cloudevents.Event) cloudevents.Event {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for _, a := range r.answers {
-			if a.Type() == "sh.keptn.event.deployment.finished" && a.Extensions()["triggeredid"] == e.ID() {
+			if a.Type() == finishedType && a.Source() == "helm-service" && events.StringExtension(a, events.ExtTriggeredID) == e.ID() {
 				finished = a
 				return true
 			}
