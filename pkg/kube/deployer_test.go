@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func TestNamespaceOfPath(t *testing.T) {
@@ -171,5 +173,48 @@ func TestEnsureProvisionsTheDeployerOfItsNamespaces(t *testing.T) {
 	}
 	if l, _ := cs.RbacV1().RoleBindings("platform").List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
 		t.Errorf("a RoleBinding was created in a namespace helm-service did not create: %+v", l.Items)
+	}
+}
+
+// The start-up check refuses to run without the rights impersonation
+// needs, saying what to grant or install.
+func TestDeployerCheckRights(t *testing.T) {
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "deployer-role"}}
+	for _, tc := range []struct {
+		name    string
+		denied  string // the verb the access review denies
+		objects []runtime.Object
+		want    []string // in the error; none: no error
+	}{
+		{name: "all there", objects: []runtime.Object{role}},
+		{name: "may not impersonate", denied: "impersonate", objects: []runtime.Object{role},
+			want: []string{`may not impersonate serviceaccounts "deployer"`, "resourceNames [deployer]", "install helm-service's chart", "IMPERSONATE=false"}},
+		{name: "may not bind", denied: "bind", objects: []runtime.Object{role},
+			want: []string{`may not bind clusterroles "deployer-role"`}},
+		{name: "no role", want: []string{"ClusterRole deployer-role (DEPLOYER_ROLE)", "does not exist", "install helm-service's chart"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := fake.NewClientset(tc.objects...)
+			cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				review := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview)
+				review.Status.Allowed = review.Spec.ResourceAttributes.Verb != tc.denied
+				return true, review, nil
+			})
+			err := (&Deployer{Clientset: cs, Account: "deployer", Role: "deployer-role"}).CheckRights(context.Background())
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("CheckRights: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("CheckRights: no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q does not say %q", err, w)
+				}
+			}
+		})
 	}
 }
