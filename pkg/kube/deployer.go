@@ -81,29 +81,13 @@ func (d *Deployer) Provision(ctx context.Context, namespace string, ours bool) e
 	return nil
 }
 
-// Check returns a *MissingDeployerError when namespace exists and holds no
-// deployer ServiceAccount. A namespace that does not exist holds nothing to
-// act on and passes.
-func (d *Deployer) Check(ctx context.Context, namespace string) error {
-	exists, err := d.exists(ctx, namespace)
-	if err != nil || exists {
-		return err
-	}
-	_, err = d.Clientset.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("get namespace %s: %w", namespace, err)
-	}
-	return &MissingDeployerError{Namespace: namespace, Account: d.Account, Role: d.Role}
-}
-
 // ActAs returns the user a task acts as in namespace: its deployer, once
 // its ServiceAccount exists; "" (helm-service's own identity) while the
 // namespace does not exist, which leaves nothing to act on but lets a task
-// find that no release is there yet; a *MissingDeployerError in a
-// namespace without the account.
+// find that no release is there yet. A namespace labelled as created by
+// helm-service that has no account yet (one created before helm-service
+// impersonated) gets it first; in another namespace without the account
+// it is a *MissingDeployerError.
 func (d *Deployer) ActAs(ctx context.Context, namespace string) (string, error) {
 	exists, err := d.exists(ctx, namespace)
 	if err != nil {
@@ -112,10 +96,17 @@ func (d *Deployer) ActAs(ctx context.Context, namespace string) (string, error) 
 	if exists {
 		return d.User(namespace), nil
 	}
-	if err := d.Check(ctx, namespace); err != nil {
+	ns, err := d.Clientset.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("get namespace %s: %w", namespace, err)
+	}
+	if err := d.Provision(ctx, namespace, ns.Labels[LabelManagedBy] == ManagedByValue); err != nil {
 		return "", err
 	}
-	return "", nil
+	return d.User(namespace), nil
 }
 
 func (d *Deployer) exists(ctx context.Context, namespace string) (bool, error) {

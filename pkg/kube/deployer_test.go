@@ -133,6 +133,23 @@ func TestDeployerProvision(t *testing.T) {
 	}
 }
 
+// A namespace helm-service created before it impersonated gets its
+// deployer when a task first acts there.
+func TestDeployerActAsProvisionsANamespaceItCreated(t *testing.T) {
+	cs := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "old", Labels: map[string]string{LabelManagedBy: ManagedByValue}}})
+	d := &Deployer{Clientset: cs, Account: "deployer", Role: "deployer-role"}
+	ctx := context.Background()
+	if user, err := d.ActAs(ctx, "old"); user != "system:serviceaccount:old:deployer" || err != nil {
+		t.Fatalf("ActAs = %q, %v", user, err)
+	}
+	if _, err := cs.CoreV1().ServiceAccounts("old").Get(ctx, "deployer", metav1.GetOptions{}); err != nil {
+		t.Errorf("deployer account: %v", err)
+	}
+	if _, err := cs.RbacV1().RoleBindings("old").Get(ctx, "deployer", metav1.GetOptions{}); err != nil {
+		t.Errorf("deployer binding: %v", err)
+	}
+}
+
 // In a namespace that does not exist there is nothing to act on: tasks
 // read it (and find no release) as helm-service itself.
 func TestDeployerActAsInANamespaceThatDoesNotExist(t *testing.T) {
