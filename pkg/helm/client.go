@@ -45,7 +45,7 @@ type Client struct {
 
 	mu        sync.Mutex
 	getters   map[getterKey]*restClientGetter
-	validator *sharedValidator // built with the first getter
+	validator *sharedValidator // built with the first configuration, as the client itself
 }
 
 // getterKey is a namespace and the user its actions impersonate.
