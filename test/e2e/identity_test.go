@@ -246,3 +246,21 @@ func TestServiceWithTheChartsOwnRBAC(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestTrustedOnlyModeWithTheChartsRBAC: with deployer.impersonate=false
+// the chart binds the deployer role to helm-service itself, which then
+// deploys with IMPERSONATE=false and creates no deployer account.
+func TestTrustedOnlyModeWithTheChartsRBAC(t *testing.T) {
+	name := "hs-trust-" + suite.runID
+	inst := startInstance(t, map[string]string{
+		"KUBECONFIG":  chartKubeconfig(t, name, name, map[string]any{"deployer": map[string]any{"impersonate": false}}),
+		"IMPERSONATE": "false",
+	})
+	project := suite.project("trusted")
+	ns := project + "-dev"
+	_, data := inst.finished(t, inst.trigger(t, inst.nats, deploymentTrigger(project, "dev", "carts", "direct", nil)), deployTimeout)
+	expectSucceeded(t, data)
+	if _, err := suite.clientset.CoreV1().ServiceAccounts(ns).Get(ctx(t), deployerAccount, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("deployer account in %s with IMPERSONATE=false: %v, want none", ns, err)
+	}
+}
