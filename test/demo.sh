@@ -107,6 +107,10 @@ if [[ -z "${binary}" ]]; then
 fi
 [[ -x "${binary}" ]] || fail "no helm-service binary at ${binary}"
 
+# Tasks act as each namespace's deployer ServiceAccount, bound to the
+# chart's deployer ClusterRole: the service checks at start that it exists.
+step "apply the deployer ClusterRole of chart/" go run ./test/deployerrole
+
 say "start helm-service (embedded NATS on ${nats_url}, charts from test/testdata/charts)"
 rm -rf "${demo_dir}/nats" # a fresh stream: nothing of an earlier run is delivered again
 env -u NATS_URL \

@@ -23,9 +23,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/* The rules for the kinds charts deploy and helm-service itself uses. */}}
-{{- define "helm-service.rules" -}}
-# Helm release records.
+{{/* The ClusterRole the deployer accounts are bound to (DEPLOYER_ROLE). */}}
+{{- define "helm-service.deployerRole" -}}
+{{- printf "%s-deployer" (include "helm-service.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The rules of the deployer: the kinds charts deploy and what helm-service
+     does for a release in its namespace (Helm's release records, waiting,
+     diagnostics, scaling, routing, variable groups). Namespaced kinds only,
+     no RBAC. */}}
+{{- define "helm-service.deployerRules" -}}
+# Helm release records and variable groups.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, update, patch, delete]
@@ -60,16 +68,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
   verbs: [get, list, watch]
-{{- if .Values.rbac.gatewayAPI }}
+# Routes of the blue/green routers.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, list, watch, create, update, patch, delete]
-{{- end }}
-{{- if .Values.rbac.istio }}
 - apiGroups: [networking.istio.io]
   resources: [virtualservices, destinationrules]
   verbs: [get, list, watch, create, update, patch, delete]
-{{- end }}
 {{- with .Values.rbac.extraRules }}
 {{ toYaml . }}
 {{- end }}

@@ -252,30 +252,59 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	}
 	restConfig.UserAgent = "helm-service"
 	restConfig.QPS, restConfig.Burst = cfg.Cluster.KubeQPS, cfg.Cluster.KubeBurst
-	clientset, err := kubernetes.NewForConfig(restConfig)
+	own, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return cluster{}, fmt.Errorf("client for cluster %s: %w", restConfig.Host, err)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := clientset.CoreV1().RESTClient().Get().AbsPath("/version").Do(pingCtx).Raw(); err != nil {
+	reachable := true
+	if _, err := own.CoreV1().RESTClient().Get().AbsPath("/version").Do(pingCtx).Raw(); err != nil {
+		reachable = false
 		log.Warn("Kubernetes cluster not reachable now; tasks will fail until it is", "host", restConfig.Host, "from", from, "error", err)
 	} else {
 		log.Info("using Kubernetes cluster", "host", restConfig.Host, "from", from)
 	}
-	router, err := newRouter(cfg.Traffic, restConfig, clientset)
+	// taskConfig is what tasks talk to the cluster with: with
+	// impersonation, a request in namespace N acts as N's deployer; the
+	// ones that name no namespace (namespaces, discovery, lists across
+	// every namespace) go as helm-service itself.
+	taskConfig := restConfig
+	var deployer *kube.Deployer
+	if cfg.Cluster.Impersonate {
+		deployer = &kube.Deployer{Clientset: own, Account: cfg.Cluster.DeployerAccount, Role: cfg.Cluster.DeployerRole}
+		if reachable {
+			checkCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := deployer.CheckRights(checkCtx); err != nil {
+				return cluster{}, err
+			}
+		}
+		taskConfig = deployer.Impersonating(restConfig)
+		log.Info("tasks act as the deployer of their namespace", "serviceAccount", cfg.Cluster.DeployerAccount, "role", cfg.Cluster.DeployerRole)
+	} else {
+		log.Warn("IMPERSONATE=false: tasks act with helm-service's own identity; charts and triggers must be trusted as that identity is")
+	}
+	clientset, err := kubernetes.NewForConfig(taskConfig)
+	if err != nil {
+		return cluster{}, fmt.Errorf("client for cluster %s: %w", restConfig.Host, err)
+	}
+	router, err := newRouter(cfg.Traffic, taskConfig, clientset)
 	if err != nil {
 		return cluster{}, err
 	}
-	meta, err := metadata.NewForConfig(restConfig)
+	meta, err := metadata.NewForConfig(taskConfig)
 	if err != nil {
 		return cluster{}, fmt.Errorf("metadata client for cluster %s: %w", restConfig.Host, err)
 	}
 	releases := helm.NewClient(restConfig, clientset, log)
 	releases.SetFailFast(cfg.Deploy.FailFast)
 	releases.SetObserver(observer)
+	if deployer != nil {
+		releases.SetIdentity(deployer.ActAs)
+	}
 	return cluster{
-		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta, Labels: cfg.Namespaces.Labels},
+		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta, Labels: cfg.Namespaces.Labels, Deployer: deployer},
 		releases:   reconcile.New(releases, cfg.Retry.PendingReleaseAge, log),
 		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},

@@ -1,6 +1,11 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
 
 // Cluster is how helm-service talks to the Kubernetes API server. The
 // cluster itself is found the usual way (kube.LoadConfig).
@@ -9,11 +14,28 @@ type Cluster struct {
 	// client sends (client-go's own defaults are 5 and 10).
 	KubeQPS   float32 `envconfig:"KUBE_QPS" default:"50"`
 	KubeBurst int     `envconfig:"KUBE_BURST" default:"100"`
+	// Impersonate makes every Kubernetes call of a task in a namespace act
+	// as the deployer ServiceAccount of that namespace (DeployerAccount);
+	// false runs them with helm-service's own identity (trusted charts and
+	// triggers only).
+	Impersonate bool `envconfig:"IMPERSONATE" default:"true"`
+	// DeployerAccount is the ServiceAccount tasks act as in each namespace;
+	// helm-service creates it in the namespaces it creates, bound to the
+	// ClusterRole DeployerRole.
+	DeployerAccount string `envconfig:"DEPLOYER_SERVICE_ACCOUNT" default:"helm-service-deployer"`
+	// DeployerRole is the ClusterRole the deployer's RoleBinding refers to
+	// (installed by the chart).
+	DeployerRole string `envconfig:"DEPLOYER_ROLE" default:"helm-service-deployer"`
 }
 
 func (c Cluster) validate() error {
 	if c.KubeQPS <= 0 || c.KubeBurst < 1 {
 		return fmt.Errorf("KUBE_QPS and KUBE_BURST must be positive, got %v and %d", c.KubeQPS, c.KubeBurst)
+	}
+	for _, v := range []struct{ name, value string }{{"DEPLOYER_SERVICE_ACCOUNT", c.DeployerAccount}, {"DEPLOYER_ROLE", c.DeployerRole}} {
+		if errs := validation.IsDNS1123Subdomain(v.value); len(errs) > 0 {
+			return fmt.Errorf("%s=%q is not a valid Kubernetes name (%s): write a lower-case name like helm-service-deployer, or unset it for the default", v.name, v.value, strings.Join(errs, "; "))
+		}
 	}
 	return nil
 }

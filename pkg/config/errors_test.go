@@ -26,6 +26,8 @@ func TestLoadExplainsUnreadableValues(t *testing.T) {
 		{"ALLOWED_NAMESPACES", "!team-*", []string{"ALLOWED_NAMESPACES", `give at least one pattern without "!"`}},
 		{"ROLLOUT_STRATEGY", "BlueGreen", []string{"ROLLOUT_STRATEGY", "use RollingUpdate or Recreate"}},
 		{"ROLLOUT_MAX_SURGE", "lots", []string{"ROLLOUT_MAX_SURGE", "percentage like 25%"}},
+		{"DEPLOYER_SERVICE_ACCOUNT", "Deployer!", []string{`DEPLOYER_SERVICE_ACCOUNT="Deployer!"`, "not a valid Kubernetes name", "like helm-service-deployer"}},
+		{"DEPLOYER_ROLE", "", []string{`DEPLOYER_ROLE=""`, "not a valid Kubernetes name"}},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			cleanEnv(t)

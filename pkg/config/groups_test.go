@@ -68,7 +68,7 @@ func TestLoadDefaultsPerGroup(t *testing.T) {
 			Template: mustTemplate(t, "{{.Project}}-{{.Stage}}"),
 			Labels:   NamespaceLabels{"pod-security.kubernetes.io/enforce": "baseline"},
 		}},
-		{"Cluster", c.Cluster, Cluster{KubeQPS: 50, KubeBurst: 100}},
+		{"Cluster", c.Cluster, Cluster{KubeQPS: 50, KubeBurst: 100, Impersonate: true, DeployerAccount: "helm-service-deployer", DeployerRole: "helm-service-deployer"}},
 		{"Charts", c.Charts, Charts{
 			Source: "dir", Dir: "./charts", FetchTimeout: 2 * time.Minute, MaxBytes: 10 << 20,
 			OCITemplate: "oci://{{.Registry}}/{{.Project}}/{{.Service}}", CacheMaxEntries: 256, CacheMaxBytes: 128 << 20,
@@ -109,7 +109,7 @@ var everyVariable = map[string]string{
 
 	"ALLOWED_NAMESPACES": "team-*,!team-secret", "NAMESPACE_TEMPLATE": "{{.Project}}-{{.Service}}",
 	"NAMESPACE_LABELS": "a=b,team.example.com/owner=ops", "POD_NAMESPACE": "keptn",
-	"KUBE_QPS": "10.5", "KUBE_BURST": "20",
+	"KUBE_QPS": "10.5", "KUBE_BURST": "20", "IMPERSONATE": "false", "DEPLOYER_SERVICE_ACCOUNT": "deployer", "DEPLOYER_ROLE": "deployer-role",
 
 	"CHART_SOURCE": "git", "CHART_DIR": "/charts", "CHART_FETCH_TIMEOUT": "30s", "CHART_REF_ALLOWED": "registry.example.com/shared/*,ghcr.io/team/*",
 	"MAX_CHART_BYTES": "4096", "CHART_REGISTRY": "registry.example.com:5000", "CHART_OCI_TEMPLATE": "oci://{{.Registry}}/{{.Service}}",
@@ -162,7 +162,7 @@ func TestLoadReadsEveryVariableIntoItsGroup(t *testing.T) {
 			Labels:   NamespaceLabels{"a": "b", "team.example.com/owner": "ops"},
 			Own:      "keptn",
 		},
-		Cluster: Cluster{KubeQPS: 10.5, KubeBurst: 20},
+		Cluster: Cluster{KubeQPS: 10.5, KubeBurst: 20, DeployerAccount: "deployer", DeployerRole: "deployer-role"},
 		Charts: Charts{
 			Source: "git", Dir: "/charts", FetchTimeout: 30 * time.Second, RefAllowed: mustRefs(t, "registry.example.com/shared/*", "ghcr.io/team/*"),
 			MaxBytes: 4096, Registry: "registry.example.com:5000", OCITemplate: "oci://{{.Registry}}/{{.Service}}",

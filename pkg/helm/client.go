@@ -39,10 +39,27 @@ type Client struct {
 	observer  Observer
 	failFast  bool
 
+	// identity says whom the actions in a namespace act as; nil: the
+	// client's own identity everywhere.
+	identity Identity
+
 	mu        sync.Mutex
-	getters   map[string]*restClientGetter
-	validator *sharedValidator // built with the first getter
+	getters   map[getterKey]*restClientGetter
+	validator *sharedValidator // built with the first configuration, as the client itself
 }
+
+// getterKey is a namespace and the user its actions impersonate.
+type getterKey struct{ namespace, user string }
+
+// Identity returns the user the actions in namespace impersonate, "" for
+// the client's own identity, or an error when there is nobody to act as
+// there (which the action then fails with). AllNamespaces, a read of the
+// release records of every namespace, always uses the client's own.
+type Identity func(ctx context.Context, namespace string) (string, error)
+
+// SetIdentity makes every action in a namespace act as the user identity
+// returns for it (see Identity).
+func (c *Client) SetIdentity(identity Identity) { c.identity = identity }
 
 // NewClient returns a Client for the cluster restConfig points at.
 func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slog.Logger) *Client {
@@ -50,7 +67,7 @@ func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slo
 		restConfig: restConfig,
 		clientset:  clientset,
 		log:        log,
-		getters:    make(map[string]*restClientGetter),
+		getters:    make(map[getterKey]*restClientGetter),
 		now:        time.Now,
 		observer:   noObserver{},
 		failFast:   true,
@@ -79,14 +96,24 @@ func (c *Client) SetFailFast(on bool) { c.failFast = on }
 
 // clusterConfig builds an action configuration that talks to the cluster.
 func (c *Client) clusterConfig(ctx context.Context, namespace string) (*action.Configuration, error) {
+	var user string
+	if c.identity != nil && namespace != AllNamespaces {
+		var err error
+		if user, err = c.identity(ctx, namespace); err != nil {
+			return nil, err
+		}
+	}
 	c.mu.Lock()
-	getter, ok := c.getters[namespace]
+	key := getterKey{namespace, user}
+	getter, ok := c.getters[key]
 	if !ok {
-		getter = newRESTClientGetter(c.restConfig, namespace)
-		c.getters[namespace] = getter
+		getter = newRESTClientGetter(c.restConfig, namespace, user)
+		c.getters[key] = getter
 	}
 	if c.validator == nil {
-		c.validator = newSharedValidator(getter, validatorTTL, c.now)
+		// The schemas come from the API server's OpenAPI documents,
+		// which helm-service reads as itself.
+		c.validator = newSharedValidator(newRESTClientGetter(c.restConfig, AllNamespaces, ""), validatorTTL, c.now)
 	}
 	validator := c.validator
 	c.mu.Unlock()

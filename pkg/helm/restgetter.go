@@ -13,7 +13,9 @@ import (
 )
 
 // restClientGetter gives Helm clients for one namespace from a rest.Config
-// the service already has, with discovery cached in memory.
+// the service already has, with discovery cached in memory. With a user,
+// every client it gives impersonates that user: render (lookup), install,
+// upgrade, rollback, uninstall, wait and the release records alike.
 type restClientGetter struct {
 	config    *rest.Config
 	namespace string
@@ -24,7 +26,11 @@ type restClientGetter struct {
 	err       error
 }
 
-func newRESTClientGetter(config *rest.Config, namespace string) *restClientGetter {
+func newRESTClientGetter(config *rest.Config, namespace, user string) *restClientGetter {
+	config = rest.CopyConfig(config)
+	if user != "" {
+		config.Impersonate = rest.ImpersonationConfig{UserName: user}
+	}
 	return &restClientGetter{config: config, namespace: namespace}
 }
 

@@ -47,18 +47,36 @@ type Namespaces struct {
 	// Metadata lists objects of any kind: DeleteIfEmpty looks for custom
 	// resources and objects Helm kept with it.
 	Metadata metadata.Interface
+	// Deployer, when set (IMPERSONATE=true), is the identity tasks act as
+	// in a namespace: Ensure gives the namespaces helm-service created
+	// their deployer, and refuses others that have none.
+	Deployer *Deployer
 }
 
 // Ensure creates the namespace, labelled as managed by helm-service, unless
-// it exists.
+// it exists. With a Deployer, a namespace labelled as managed by
+// helm-service gets its deployer ServiceAccount and RoleBinding unless it
+// has the account, and another namespace without the account is a
+// *MissingDeployerError.
 func (n Namespaces) Ensure(ctx context.Context, name string, labels map[string]string) error {
 	all := maps.Clone(n.Labels)
 	if all == nil {
 		all = map[string]string{}
 	}
 	maps.Copy(all, labels)
-	_, err := EnsureNamespace(ctx, n.Clientset, name, all)
-	return err
+	created, err := EnsureNamespace(ctx, n.Clientset, name, all)
+	if err != nil || n.Deployer == nil {
+		return err
+	}
+	ours := created
+	if !created {
+		ns, err := n.Clientset.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("get namespace %s: %w", name, err)
+		}
+		ours = ns.Labels[LabelManagedBy] == ManagedByValue
+	}
+	return n.Deployer.Provision(ctx, name, ours)
 }
 
 // ParseNamespaceLabels reads NAMESPACE_LABELS: key=value pairs, each a

@@ -133,10 +133,15 @@ func TestClusterWideRBAC(t *testing.T) {
 
 func TestNamespacedRBAC(t *testing.T) {
 	docs := render(t, map[string]any{"rbac": map[string]any{"mode": "namespaced", "namespaces": []any{"team-a", "team-b"}}})
-	if len(docs["Role"]) != 2 || len(docs["RoleBinding"]) != 2 {
-		t.Fatalf("%d Roles and %d RoleBindings, want 2 each", len(docs["Role"]), len(docs["RoleBinding"]))
+	// Per namespace: helm-service's Role and its binding, and the binding
+	// of the deployer account to the deployer ClusterRole.
+	if len(docs["Role"]) != 2 || len(docs["RoleBinding"]) != 4 || len(docs["ServiceAccount"]) != 3 {
+		t.Fatalf("%d Roles, %d RoleBindings and %d ServiceAccounts, want 2, 4 and 3", len(docs["Role"]), len(docs["RoleBinding"]), len(docs["ServiceAccount"]))
 	}
-	clusterRules := rulesOf(t, docs["ClusterRole"])
+	// The deployer ClusterRole is bound only in the namespaces, by
+	// RoleBindings: what is granted cluster-wide is what
+	// ClusterRoleBindings bind.
+	clusterRules := boundClusterRules(t, docs)
 	if allows(clusterRules, "", "namespaces", "create") || allows(clusterRules, "apps", "deployments", "create") {
 		t.Errorf("namespaced mode grants cluster-wide writes: %+v", clusterRules)
 	}
@@ -357,4 +362,134 @@ func TestNATSCredsFileNeedsTheSecret(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nats.credentialsSecret") {
 		t.Errorf("render error = %v, want one naming nats.credentialsSecret", err)
 	}
+}
+
+// boundClusterRules are the rules of the ClusterRoles that
+// ClusterRoleBindings bind: what the chart grants in every namespace.
+func boundClusterRules(t *testing.T, docs map[string][]string) []rbacv1.PolicyRule {
+	t.Helper()
+	bound := map[string]bool{}
+	for _, doc := range docs["ClusterRoleBinding"] {
+		var b rbacv1.ClusterRoleBinding
+		if err := yaml.UnmarshalStrict([]byte(doc), &b); err != nil {
+			t.Fatal(err)
+		}
+		bound[b.RoleRef.Name] = true
+	}
+	var rules []rbacv1.PolicyRule
+	for _, doc := range docs["ClusterRole"] {
+		var role rbacv1.ClusterRole
+		if err := yaml.UnmarshalStrict([]byte(doc), &role); err != nil {
+			t.Fatal(err)
+		}
+		if bound[role.Name] {
+			rules = append(rules, role.Rules...)
+		}
+	}
+	return rules
+}
+
+// clusterRole is the rendered ClusterRole of that name.
+func clusterRole(t *testing.T, docs map[string][]string, name string) rbacv1.ClusterRole {
+	t.Helper()
+	for _, doc := range docs["ClusterRole"] {
+		var role rbacv1.ClusterRole
+		if err := yaml.UnmarshalStrict([]byte(doc), &role); err != nil {
+			t.Fatal(err)
+		}
+		if role.Name == name {
+			return role
+		}
+	}
+	t.Fatalf("no ClusterRole %s", name)
+	return rbacv1.ClusterRole{}
+}
+
+// allowsNamed is allows for a rule that names exactly these resourceNames.
+func allowsNamed(rules []rbacv1.PolicyRule, group, resource, verb string, names ...string) bool {
+	for _, r := range rules {
+		if contains(r.APIGroups, group) && contains(r.Resources, resource) && contains(r.Verbs, verb) && strings.Join(r.ResourceNames, ",") == strings.Join(names, ",") {
+			return true
+		}
+	}
+	return false
+}
+
+// The deployer's ClusterRole holds what charts deploy and no RBAC;
+// helm-service's own rights shrink to namespaces, release records, and
+// impersonating and binding that one account and role by name.
+func TestDeployerRBAC(t *testing.T) {
+	for _, mode := range []map[string]any{
+		{"mode": "clusterWide"},
+		{"mode": "namespaced", "namespaces": []any{"team-a"}},
+	} {
+		t.Run(mode["mode"].(string), func(t *testing.T) {
+			docs := render(t, map[string]any{"rbac": mode, "deployer": map[string]any{"serviceAccount": "deployer"}})
+			deployer := clusterRole(t, docs, "helm-service-deployer")
+			assertNoWildcards(t, deployer.Rules)
+			for _, r := range deployer.Rules {
+				if contains(r.APIGroups, "rbac.authorization.k8s.io") {
+					t.Errorf("the deployer role grants RBAC: %+v", r)
+				}
+			}
+			for _, need := range []struct{ group, resource, verb string }{
+				{"", "configmaps", "create"}, {"", "secrets", "create"}, {"", "serviceaccounts", "create"},
+				{"apps", "deployments", "patch"}, {"apps", "deployments/scale", "update"}, {"", "services", "create"},
+				{"networking.k8s.io", "ingresses", "create"}, {"autoscaling", "horizontalpodautoscalers", "create"},
+				{"policy", "poddisruptionbudgets", "create"}, {"batch", "jobs", "create"},
+				{"gateway.networking.k8s.io", "httproutes", "patch"}, {"networking.istio.io", "virtualservices", "patch"},
+				{"networking.istio.io", "destinationrules", "patch"},
+			} {
+				if !allows(deployer.Rules, need.group, need.resource, need.verb) {
+					t.Errorf("the deployer role does not allow %s %s/%s", need.verb, need.group, need.resource)
+				}
+			}
+			own := boundClusterRules(t, docs)
+			assertNoWildcards(t, own)
+			for _, deny := range []struct{ group, resource, verb string }{
+				{"", "configmaps", "create"}, {"", "secrets", "create"}, {"", "secrets", "get"}, {"apps", "deployments", "create"},
+				{"apps", "deployments/scale", "update"}, {"rbac.authorization.k8s.io", "clusterrolebindings", "create"},
+			} {
+				if allows(own, deny.group, deny.resource, deny.verb) {
+					t.Errorf("helm-service itself may %s %s/%s in every namespace", deny.verb, deny.group, deny.resource)
+				}
+			}
+			if !allowsNamed(own, "", "serviceaccounts", "impersonate", "deployer") {
+				t.Errorf("helm-service may not impersonate the deployer (only it): %+v", own)
+			}
+			if !allowsNamed(own, "rbac.authorization.k8s.io", "clusterroles", "bind", "helm-service-deployer") {
+				t.Errorf("helm-service may not bind the deployer role (only it): %+v", own)
+			}
+			if env := envOf(t, docs); env["IMPERSONATE"] != "true" || env["DEPLOYER_SERVICE_ACCOUNT"] != "deployer" || env["DEPLOYER_ROLE"] != "helm-service-deployer" {
+				t.Errorf("env IMPERSONATE=%q DEPLOYER_SERVICE_ACCOUNT=%q DEPLOYER_ROLE=%q", env["IMPERSONATE"], env["DEPLOYER_SERVICE_ACCOUNT"], env["DEPLOYER_ROLE"])
+			}
+		})
+	}
+}
+
+// deployer.impersonate=false binds the deployer's role to helm-service
+// itself and tells it not to impersonate.
+func TestTrustedOnlyRBAC(t *testing.T) {
+	docs := render(t, map[string]any{"deployer": map[string]any{"impersonate": false}})
+	own := boundClusterRules(t, docs)
+	if !allows(own, "apps", "deployments", "create") || allows(own, "", "serviceaccounts", "impersonate") {
+		t.Errorf("helm-service's own rules with deployer.impersonate=false: %+v", own)
+	}
+	if env := envOf(t, docs); env["IMPERSONATE"] != "false" {
+		t.Errorf("IMPERSONATE=%q, want false", env["IMPERSONATE"])
+	}
+}
+
+// envOf is the environment of the rendered Deployment's container.
+func envOf(t *testing.T, docs map[string][]string) map[string]string {
+	t.Helper()
+	var d appsv1.Deployment
+	if err := yaml.UnmarshalStrict([]byte(docs["Deployment"][0]), &d); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	return env
 }

@@ -82,6 +82,14 @@ func run(m *testing.M, kubeconfig string) (int, error) {
 		return 0, err
 	}
 
+	// helm-service acts as the deployer of each namespace: its role
+	// comes from chart/.
+	setupCtx, cancelSetup := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelSetup()
+	if err := installDeployerRole(setupCtx, clientset); err != nil {
+		return 0, err
+	}
+
 	chartDir := filepath.Join(tmp, "charts")
 	if err := os.CopyFS(filepath.Join(chartDir, "carts"), os.DirFS("../testdata/charts/carts")); err != nil {
 		return 0, fmt.Errorf("copy sample chart: %w", err)

@@ -25,8 +25,26 @@ import (
 
 // restrictedKubeconfig installs the service's own chart with namespaced
 // RBAC for the given namespaces and returns a kubeconfig that acts as its
-// service account.
-func restrictedKubeconfig(t *testing.T, namespaces []string) string {
+// service account, and the settings naming the deployer account and role
+// the chart made there.
+func restrictedKubeconfig(t *testing.T, namespaces []string) (string, map[string]string) {
+	t.Helper()
+	list := make([]any, len(namespaces))
+	for i, n := range namespaces {
+		list[i] = n
+	}
+	name, sa, deployer := "hs-rbac-"+suite.runID, "helm-service-restricted", "hs-rbac-deployer"
+	path := chartKubeconfig(t, name, sa, map[string]any{
+		"rbac":     map[string]any{"mode": "namespaced", "namespaces": list},
+		"deployer": map[string]any{"serviceAccount": deployer},
+	})
+	return path, map[string]string{"KUBECONFIG": path, "DEPLOYER_SERVICE_ACCOUNT": deployer, "DEPLOYER_ROLE": name + "-deployer"}
+}
+
+// chartKubeconfig installs the service's own chart as release name, its
+// service account sa, with the given values, and returns a kubeconfig that
+// acts as that service account.
+func chartKubeconfig(t *testing.T, name, sa string, values map[string]any) string {
 	t.Helper()
 	restConfig, err := clientcmd.BuildConfigFromFlags("", suite.kubeconfig)
 	if err != nil {
@@ -40,20 +58,14 @@ func restrictedKubeconfig(t *testing.T, namespaces []string) string {
 	if err := (kube.Namespaces{Clientset: suite.clientset}).Ensure(ctx(t), system, nil); err != nil {
 		t.Fatal(err)
 	}
-	name, sa := "hs-rbac-"+suite.runID, "helm-service-restricted"
-	list := make([]any, len(namespaces))
-	for i, n := range namespaces {
-		list[i] = n
-	}
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	client := reconcile.New(helm.NewClient(restConfig, suite.clientset, discard), reconcile.DefaultPendingAge, discard)
 	if _, err := client.Upgrade(ctx(t), helm.Request{
 		Namespace: system, Name: name, Chart: ch, Timeout: 2 * time.Minute,
-		Values: charts.MergeValues(ch.Values, map[string]any{
+		Values: charts.MergeValues(ch.Values, charts.MergeValues(map[string]any{
 			"image":          map[string]any{"tag": "e2e"},
 			"serviceAccount": map[string]any{"name": sa},
-			"rbac":           map[string]any{"mode": "namespaced", "namespaces": list},
-		}),
+		}, values)),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +110,8 @@ func TestDeleteServiceWithNamespacedRBAC(t *testing.T) {
 		expectSucceeded(t, data)
 	}
 
-	inst := startInstance(t, map[string]string{"KUBECONFIG": restrictedKubeconfig(t, []string{dev, prod})})
+	_, restricted := restrictedKubeconfig(t, []string{dev, prod})
+	inst := startInstance(t, restricted)
 	_, out := inst.serviceDeleted(t, project, "carts")
 	if out.Status != events.StatusSucceeded || out.Removed == nil || !slices.Equal(out.Removed.Releases, []string{dev + "/carts", prod + "/carts"}) {
 		t.Fatalf("finished %s %q, removed %+v; want the releases in %s and %s", out.Status, out.Message, out.Removed, dev, prod)

@@ -53,7 +53,9 @@ func TestChartInstalls(t *testing.T) {
 	if dep.Status.ReadyReplicas != 1 {
 		t.Errorf("ready replicas = %d, want 1", dep.Status.ReadyReplicas)
 	}
-	if _, err := suite.clientset.RbacV1().ClusterRoles().Get(ctx(t), name, metav1.GetOptions{}); err != nil {
-		t.Errorf("ClusterRole %s: %v", name, err)
+	for _, role := range []string{name, name + "-deployer"} {
+		if _, err := suite.clientset.RbacV1().ClusterRoles().Get(ctx(t), role, metav1.GetOptions{}); err != nil {
+			t.Errorf("ClusterRole %s: %v", role, err)
+		}
 	}
 }
