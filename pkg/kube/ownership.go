@@ -39,8 +39,11 @@ type NamespaceNotOwnedError struct {
 
 func (e *NamespaceNotOwnedError) Error() string {
 	why := "was not created by helm-service"
-	if e.Found[LabelManagedBy] == ManagedByValue && e.Found[LabelProject] != "" {
+	switch {
+	case e.Found[LabelManagedBy] == ManagedByValue && e.Found[LabelProject] != "":
 		why = fmt.Sprintf("belongs to project %s, stage %s", e.Found[LabelProject], e.Found[LabelStage])
+	case e.Found[LabelManagedBy] == ManagedByValue:
+		why = "is labelled as helm-service's but names no project and stage"
 	}
 	return fmt.Sprintf("namespace %s %s (%s), not to project %s, stage %s: helm-service deploys only into a namespace it created for the trigger's project and stage; to hand this namespace over to project %s, stage %s, add it to ADOPT_NAMESPACES (helm-service then labels it as theirs), else give the project or stage a name (or NAMESPACE_TEMPLATE) that maps to a namespace of its own",
 		e.Namespace, why, DescribeLabels(e.Found, ownerLabelKeys), e.Owner.Project, e.Owner.Stage, e.Owner.Project, e.Owner.Stage)

@@ -36,7 +36,7 @@ func TestClaimNamespace(t *testing.T) {
 			"namespace sock-shop-production was not created by helm-service",
 			"no label app.kubernetes.io/managed-by, no label keptn.sh/project, no label keptn.sh/stage", "ADOPT_NAMESPACES"}},
 		{name: "helm-service's without project", labels: map[string]string{LabelManagedBy: ManagedByValue}, wantLabels: map[string]string{LabelManagedBy: ManagedByValue},
-			wantErr: []string{"was not created by helm-service", "app.kubernetes.io/managed-by=helm-service, no label keptn.sh/project"}},
+			wantErr: []string{"namespace sock-shop-production is labelled as helm-service's but names no project and stage", "app.kubernetes.io/managed-by=helm-service, no label keptn.sh/project"}},
 		{name: "another project's, adopted", labels: theirs, adopt: true, wantLabels: owner.Labels(), wantAdopted: theirs},
 		{name: "made by hand, adopted", labels: map[string]string{"team": "a"}, adopt: true,
 			wantLabels: map[string]string{LabelManagedBy: ManagedByValue, LabelProject: "sock", LabelStage: "shop-production", "team": "a"}, wantAdopted: map[string]string{}},
