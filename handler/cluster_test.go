@@ -764,6 +764,9 @@ func newTaskFixture(t *testing.T, o taskOptions) *taskFixture {
 		rs = *o.removal
 	}
 	del := NewServiceDelete(releases, router, kube.Namespaces{Clientset: c.clientset}, rs)
+	if o.ownership != nil {
+		del.WithOwnership(kube.Namespaces{Clientset: c.clientset})
+	}
 	if o.variables {
 		vars := vargroups.Store{Clientset: c.clientset}
 		dep.WithVariables(vars)

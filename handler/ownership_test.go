@@ -193,3 +193,48 @@ func scalingOf(*testing.T) (string, map[string]any) {
 		"project": "sockshop", "stage": "staging", "service": "carts", "action": map[string]any{"name": "scale up", "action": "scaling", "value": 1},
 	}
 }
+
+// TestRemovalLeavesReleasesInOthersNamespacesAlone: a service's releases
+// are removed from a namespace helm-service created for their project and
+// stage; in any other namespace they are named as not owned and stay.
+func TestRemovalLeavesReleasesInOthersNamespacesAlone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// namespace are the labels of sockshop-staging; nil: no namespace.
+		namespace    map[string]string
+		wantRemoved  []string
+		wantNotOwned []string
+	}{
+		{name: "own namespace", namespace: map[string]string{kube.LabelManagedBy: kube.ManagedByValue, kube.LabelProject: "sockshop", kube.LabelStage: "staging"},
+			wantRemoved: []string{ns + "/carts"}},
+		{name: "another project's namespace", namespace: map[string]string{kube.LabelManagedBy: kube.ManagedByValue, kube.LabelProject: "sock", kube.LabelStage: "shop-staging"},
+			wantRemoved: []string{}, wantNotOwned: []string{ns + "/carts"}},
+		{name: "namespace made by hand", namespace: map[string]string{}, wantRemoved: []string{}, wantNotOwned: []string{ns + "/carts"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newTaskFixture(t, taskOptions{ownership: &ownershipGlobs{namespaces: "*", releases: "*/*"}})
+			if _, err := f.cluster.clientset.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: tc.namespace}}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			f.cluster.deploy(directCarts1)
+			f.deliver(deleteEvent(t))
+			_, out := deleteAnswer(t, f.published)
+			if out.Status != "succeeded" || out.Removed == nil {
+				t.Fatalf("finished %s %q, want succeeded", out.Status, out.Message)
+			}
+			if diff := cmp.Diff(tc.wantRemoved, out.Removed.Releases); diff != "" {
+				t.Errorf("removed releases (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantNotOwned, out.Removed.NotOwned); diff != "" {
+				t.Errorf("releases not owned (-want +got):\n%s", diff)
+			}
+			_, err := f.cluster.releases.Get(context.Background(), ns, "carts")
+			if stays := len(tc.wantNotOwned) > 0; stays != (err == nil) {
+				t.Errorf("release carts afterwards: %v, want it there %v", err, stays)
+			}
+			if len(tc.wantNotOwned) > 0 && !strings.Contains(out.Message, "left alone, in namespaces helm-service did not create for their project and stage: "+ns+"/carts") {
+				t.Errorf("message %q does not name the release left alone", out.Message)
+			}
+		})
+	}
+}

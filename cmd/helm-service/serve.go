@@ -156,6 +156,9 @@ func serve(ctx context.Context) error {
 	if cl.variables != nil {
 		serviceDelete.WithVariables(cl.variables)
 	}
+	if cl.ownership != nil {
+		serviceDelete.WithOwnership(cl.ownership.Namespaces)
+	}
 	opts := dispatcherOptions(cfg, taskLedger, leases, tracerProvider, m)
 	opts.Ownership = cl.ownership
 	dispatcher := handler.NewDispatcher(cfg.Bus.Source, bus, log, []handler.Task{deployment, release, rollback, action, serviceDelete}, opts)
