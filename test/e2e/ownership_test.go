@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/chart/loader"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -147,5 +149,43 @@ func TestDeleteServicePastTheAllowListRefused(t *testing.T) {
 	}
 	if r := helmRelease(t, locked, "carts"); r.status != "deployed" {
 		t.Errorf("release %s/carts: %s, want deployed (untouched)", locked, r.status)
+	}
+}
+
+// TestDeleteServiceLeavesReleasesInOthersNamespaces: a release labelled as
+// the service's in a namespace helm-service did not create (another
+// team's, labels written by whoever installed it) is not uninstalled by the
+// service's removal; it is named as not owned, and the service's own
+// release is removed.
+func TestDeleteServiceLeavesReleasesInOthersNamespaces(t *testing.T) {
+	project := suite.project("delown")
+	dev, team := project+"-dev", project+"-team"
+	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, "dev", "carts", "direct", nil)), deployTimeout)
+	expectSucceeded(t, data)
+	if _, err := suite.clientset.CoreV1().Namespaces().Create(ctx(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: team}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = suite.clientset.CoreV1().Namespaces().Delete(context.Background(), team, metav1.DeleteOptions{}) })
+	restConfig, err := clientcmd.BuildConfigFromFlags("", suite.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := loader.Load("../testdata/charts/carts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	client := reconcile.New(helm.NewClient(restConfig, suite.clientset, discard), reconcile.DefaultPendingAge, discard)
+	if _, err := client.Upgrade(ctx(t), helm.Request{Namespace: team, Name: "carts", Chart: ch, Values: ch.Values, Timeout: 2 * time.Minute,
+		Labels: map[string]string{kube.LabelProject: project, kube.LabelStage: "team", kube.LabelService: "carts"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	_, out := suite.serviceDeleted(t, project, "carts")
+	if out.Status != events.StatusSucceeded || out.Removed == nil || !slices.Equal(out.Removed.Releases, []string{dev + "/carts"}) || !slices.Equal(out.Removed.NotOwned, []string{team + "/carts"}) {
+		t.Fatalf("finished %s %q, removed %+v; want %s/carts removed and %s/carts not owned", out.Status, out.Message, out.Removed, dev, team)
+	}
+	if r := helmRelease(t, team, "carts"); r.status != "deployed" {
+		t.Errorf("release %s/carts: %s, want deployed (untouched)", team, r.status)
 	}
 }
