@@ -165,7 +165,9 @@ func TestDeleteServiceLeavesReleasesInOthersNamespaces(t *testing.T) {
 	if _, err := suite.clientset.CoreV1().Namespaces().Create(ctx(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: team}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = suite.clientset.CoreV1().Namespaces().Delete(context.Background(), team, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = suite.clientset.CoreV1().Namespaces().Delete(context.Background(), team, metav1.DeleteOptions{})
+	})
 	restConfig, err := clientcmd.BuildConfigFromFlags("", suite.kubeconfig)
 	if err != nil {
 		t.Fatal(err)
