@@ -238,3 +238,30 @@ func TestRemovalLeavesReleasesInOthersNamespacesAlone(t *testing.T) {
 		})
 	}
 }
+
+// TestPromotionLabelsAnAdoptedPrimary: the record a promotion writes for
+// the primary names the trigger's project, stage and service, also when the
+// primary's record before it named others (an adopted release).
+func TestPromotionLabelsAnAdoptedPrimary(t *testing.T) {
+	f := newTaskFixture(t, taskOptions{ownership: &ownershipGlobs{releases: ns + "/carts-primary"}})
+	oldPrimary := primaryCarts1
+	oldPrimary.labels = map[string]string{kube.LabelProject: "sock", kube.LabelStage: "shop-staging"}
+	f.cluster.deploy(oldPrimary, canaryCarts1, canaryCarts2)
+	f.cluster.routeToCanary()
+	e := triggerEvent(t, lifecycleEvent(t, "release", "pass"))
+	e.SetType("sh.keptn.event.release.triggered")
+	f.deliver(e)
+	common, outcome := lifecycleAnswer(t, f.published, "release")
+	if common.Status != "succeeded" || outcome == nil || outcome.Action != "promoted" {
+		t.Fatalf("finished %s %q (%+v), want succeeded and promoted", common.Status, common.Message, outcome)
+	}
+	rec := f.cluster.record("carts-primary")
+	got := map[string]string{}
+	for _, k := range []string{kube.LabelProject, kube.LabelStage, kube.LabelService} {
+		got[k] = rec.Labels[k]
+	}
+	want := map[string]string{kube.LabelProject: "sockshop", kube.LabelStage: "staging", kube.LabelService: "carts"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("labels of primary revision %d (-want +got):\n%s", rec.Revision, diff)
+	}
+}
