@@ -721,7 +721,14 @@ type taskOptions struct {
 	charts   string
 	releases Releases
 	router   Router
+	// ownership, when set, checks the namespaces and releases of each
+	// task, adopting those these globs match.
+	ownership *ownershipGlobs
 }
+
+// ownershipGlobs are the ADOPT_NAMESPACES and ADOPT_RELEASES of a
+// taskFixture.
+type ownershipGlobs struct{ namespaces, releases string }
 
 func newTaskFixture(t *testing.T, o taskOptions) *taskFixture {
 	t.Helper()
@@ -757,6 +764,9 @@ func newTaskFixture(t *testing.T, o taskOptions) *taskFixture {
 		rs = *o.removal
 	}
 	del := NewServiceDelete(releases, router, kube.Namespaces{Clientset: c.clientset}, rs)
+	if o.ownership != nil {
+		del.WithOwnership(kube.Namespaces{Clientset: c.clientset})
+	}
 	if o.variables {
 		vars := vargroups.Store{Clientset: c.clientset}
 		dep.WithVariables(vars)
@@ -764,7 +774,16 @@ func newTaskFixture(t *testing.T, o taskOptions) *taskFixture {
 		del.WithVariables(vars)
 	}
 	tasks := []Task{dep, rel, NewRollback(releases, router, scaler, ls), NewAction(releases, router, scaler, as), del}
-	return &taskFixture{cluster: c, published: rec, dispatcher: NewDispatcher("helm-service", rec, quiet, tasks, Options{})}
+	var opts Options
+	if o.ownership != nil {
+		opts.Ownership = &Ownership{
+			Namespaces:     kube.Namespaces{Clientset: c.clientset},
+			Releases:       releases,
+			AdoptNamespace: mustOptIn(t, o.ownership.namespaces).Matches,
+			AdoptRelease:   mustOptIn(t, o.ownership.releases).Matches,
+		}
+	}
+	return &taskFixture{cluster: c, published: rec, dispatcher: NewDispatcher("helm-service", rec, quiet, tasks, opts)}
 }
 
 func (f *taskFixture) deliver(e *cloudevents.Event) {

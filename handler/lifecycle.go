@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"helm.sh/helm/v3/pkg/release"
@@ -90,7 +91,7 @@ func (l *lifecycle) promote(ctx context.Context, t Trigger, d *deployed.Service)
 		Name:         deployed.PrimaryName(d.Name),
 		Chart:        d.Canary.Chart,
 		Values:       d.Canary.Values,
-		Labels:       render.onLabels(deployed.RecordLabels(d.Primary.Labels, deployed.Primary)),
+		Labels:       render.onLabels(deployed.RecordLabels(ownerLabels(d.Primary.Labels, t.Target, d.Name), deployed.Primary)),
 		ObjectLabels: deployed.ObjectLabels(d.Name, deployed.Primary),
 		Timeout:      l.settings.WaitTimeout,
 		Replicas:     kept,
@@ -122,6 +123,23 @@ func (l *lifecycle) promote(ctx context.Context, t Trigger, d *deployed.Service)
 	msg := fmt.Sprintf("promoted: primary %s/%s is at revision %d with the canary's chart %s-%s, values, rollout and variables, all traffic goes to it, the canary is scaled to zero (took %s)",
 		d.Namespace, res.Name, res.Revision, res.ChartName, res.ChartVersion, time.Since(start).Round(time.Millisecond))
 	return out, withForcedRecreate(msg, res.ForcedRecreate), nil
+}
+
+// ownerLabels are the project, stage and service labels a record written
+// for target's service carries: the trigger's, else those of the record
+// it follows (recorded), so that every record helm-service writes names
+// its owner, an adopted release's included.
+func ownerLabels(recorded map[string]string, target Target, service string) map[string]string {
+	out := maps.Clone(recorded)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for k, v := range (deployed.Owner{Project: target.Project, Stage: target.Stage, Service: service}).Labels() {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // revert undoes a deployment that failed: blue/green routes all traffic to

@@ -86,6 +86,10 @@ type Options struct {
 	// Observer, when set, is told about tasks (for metrics); the
 	// service's is its metrics registry.
 	Observer Observer
+	// Ownership, when set, refuses a task whose namespace or releases are
+	// not its trigger's project's, stage's and service's (see Ownership);
+	// the service sets it whenever it has a cluster.
+	Ownership *Ownership
 }
 
 // defaultMaxParallel is MaxParallel's default.

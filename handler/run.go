@@ -53,6 +53,9 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 	t.pass = pass
 	start := time.Now()
 	finished, err = retry.Run(ctx, pass.WaitContext(), d.retry(t.Log), func(ctx context.Context) (events.Finished, error) {
+		if err := d.opts.Ownership.check(ctx, t); err != nil {
+			return nil, err
+		}
 		return runSafely(ctx, task, t)
 	})
 	d.opts.Observer.TaskRan(task.Name(), time.Since(start))

@@ -45,6 +45,9 @@ type ServiceDelete struct {
 	namespaces Namespaces
 	variables  VariableGroups
 	settings   ServiceDeleteSettings
+	// owners, when set, keeps the removal to namespaces helm-service
+	// created for the records' project and stage.
+	owners NamespaceClaimer
 }
 
 // NewServiceDelete returns the service removal task. The collaborators
@@ -61,6 +64,39 @@ func NewServiceDelete(releases Releases, router Router, namespaces Namespaces, s
 func (s *ServiceDelete) WithVariables(v VariableGroups) *ServiceDelete {
 	s.variables = v
 	return s
+}
+
+// WithOwnership makes the removal leave alone the releases in a namespace
+// that helm-service did not create for the project and stage their records
+// name. It returns s.
+func (s *ServiceDelete) WithOwnership(owners NamespaceClaimer) *ServiceDelete {
+	s.owners = owners
+	return s
+}
+
+// owned drops the services in namespaces not owned by their records'
+// project and stage, and names their releases in removed.
+func (s *ServiceDelete) owned(ctx context.Context, t Trigger, services []*deployed.Service, removed *events.Removed) ([]*deployed.Service, error) {
+	if s.owners == nil {
+		return services, nil
+	}
+	var out []*deployed.Service
+	for _, d := range services {
+		_, err := s.owners.Claim(ctx, d.Namespace, kube.Owner{Project: d.Project(), Stage: d.Stage()}, false)
+		var notOwned *kube.NamespaceNotOwnedError
+		switch {
+		case errors.As(err, &notOwned):
+			t.Log.Warn("releases left alone: their namespace is not helm-service's for their project and stage", "namespace", d.Namespace, "releases", d.ReleaseNames(), "reason", err)
+			for _, r := range d.Records() {
+				removed.NotOwned = append(removed.NotOwned, r.Namespace+"/"+r.Name)
+			}
+		case err != nil:
+			return nil, err
+		default:
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
 // Name implements Task.
@@ -111,6 +147,9 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 		}
 		return true
 	})
+	if services, err = s.owned(ctx, t, services, removed); err != nil {
+		return nil, err
+	}
 	var errs []error
 	for _, d := range services {
 		ns := d.Namespace
@@ -183,7 +222,7 @@ func (s *ServiceDelete) deleteVariables(ctx context.Context, namespace, service 
 
 // describeRemoved says in words what was removed for a service.
 func describeRemoved(project, service string, r *events.Removed) string {
-	if len(r.Releases) == 0 && len(r.RoutingObjects) == 0 && len(r.VariableGroups) == 0 && len(r.NotAllowed) == 0 {
+	if len(r.Releases) == 0 && len(r.RoutingObjects) == 0 && len(r.VariableGroups) == 0 && len(r.NotAllowed) == 0 && len(r.NotOwned) == 0 {
 		return fmt.Sprintf("service %s of project %s had nothing deployed by helm-service", service, project)
 	}
 	var parts []string
@@ -201,6 +240,9 @@ func describeRemoved(project, service string, r *events.Removed) string {
 	}
 	if len(r.NotAllowed) > 0 {
 		parts = append(parts, "left alone, in namespaces ALLOWED_NAMESPACES does not allow: "+strings.Join(r.NotAllowed, ", "))
+	}
+	if len(r.NotOwned) > 0 {
+		parts = append(parts, "left alone, in namespaces helm-service did not create for their project and stage: "+strings.Join(r.NotOwned, ", "))
 	}
 	if len(r.KeptNamespaces) > 0 {
 		kept := make([]string, 0, len(r.KeptNamespaces))

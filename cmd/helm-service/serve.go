@@ -156,7 +156,12 @@ func serve(ctx context.Context) error {
 	if cl.variables != nil {
 		serviceDelete.WithVariables(cl.variables)
 	}
-	dispatcher := handler.NewDispatcher(cfg.Bus.Source, bus, log, []handler.Task{deployment, release, rollback, action, serviceDelete}, dispatcherOptions(cfg, taskLedger, leases, tracerProvider, m))
+	if cl.ownership != nil {
+		serviceDelete.WithOwnership(cl.ownership.Namespaces)
+	}
+	opts := dispatcherOptions(cfg, taskLedger, leases, tracerProvider, m)
+	opts.Ownership = cl.ownership
+	dispatcher := handler.NewDispatcher(cfg.Bus.Source, bus, log, []handler.Task{deployment, release, rollback, action, serviceDelete}, opts)
 
 	// Tasks run under their own context: SIGTERM stops new work at once but
 	// gives running tasks the grace period before they are cancelled.
@@ -235,6 +240,8 @@ type cluster struct {
 	router     handler.Router
 	scaler     handler.Scaler
 	variables  *vargroups.Store
+	// ownership is nil without a cluster.
+	ownership *handler.Ownership
 }
 
 // connectCluster finds the Kubernetes cluster. With none configured it
@@ -303,12 +310,20 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	if deployer != nil {
 		releases.SetIdentity(deployer.ActAs)
 	}
+	namespaces := kube.Namespaces{Clientset: clientset, Metadata: meta, Labels: cfg.Namespaces.Labels, Deployer: deployer}
+	reconciled := reconcile.New(releases, cfg.Retry.PendingReleaseAge, log)
 	return cluster{
-		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta, Labels: cfg.Namespaces.Labels, Deployer: deployer},
-		releases:   reconcile.New(releases, cfg.Retry.PendingReleaseAge, log),
+		namespaces: namespaces,
+		releases:   reconciled,
 		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},
 		variables:  &vargroups.Store{Clientset: clientset},
+		ownership: &handler.Ownership{
+			Namespaces:     namespaces,
+			Releases:       reconciled,
+			AdoptNamespace: cfg.Namespaces.AdoptNamespaces.Matches,
+			AdoptRelease:   cfg.Namespaces.AdoptReleases.Matches,
+		},
 	}, nil
 }
 

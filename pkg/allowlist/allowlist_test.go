@@ -49,3 +49,27 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestOptIn(t *testing.T) {
+	for _, c := range []struct {
+		text  string
+		names map[string]bool
+	}{
+		{"", map[string]bool{"sock-shop-production": false, "": false}},
+		{"sock-shop-*", map[string]bool{"sock-shop-production": true, "sock-production": false}},
+		{"*/carts, !legacy-*/*", map[string]bool{"shop-prod/carts": true, "legacy-prod/carts": false, "shop-prod/orders": false}},
+	} {
+		l, err := ParseOptIn("ADOPT_RELEASES", c.text)
+		if err != nil {
+			t.Fatalf("ParseOptIn(%q): %v", c.text, err)
+		}
+		for name, want := range c.names {
+			if got := l.Matches(name); got != want {
+				t.Errorf("%q: Matches(%q) = %v, want %v", c.text, name, got, want)
+			}
+		}
+	}
+	if _, err := ParseOptIn("ADOPT_NAMESPACES", "[a-"); err == nil || !strings.Contains(err.Error(), "ADOPT_NAMESPACES") {
+		t.Errorf("bad pattern: %v, want an error naming ADOPT_NAMESPACES", err)
+	}
+}

@@ -57,4 +57,13 @@ type Namespaces struct {
 	// Own is helm-service's namespace; unset, Load reads the service
 	// account's namespace when running in a cluster.
 	Own string `envconfig:"POD_NAMESPACE"`
+	// AdoptNamespaces are the existing namespaces a trigger may take over
+	// although helm-service did not create them for its project and
+	// stage: globs over the namespace's name, "!" excludes; empty adopts
+	// none.
+	AdoptNamespaces AdoptNamespaces `envconfig:"ADOPT_NAMESPACES"`
+	// AdoptReleases are the existing Helm releases a trigger may take over
+	// although their records do not name its project, stage and service:
+	// globs over <namespace>/<release>, "!" excludes; empty adopts none.
+	AdoptReleases AdoptReleases `envconfig:"ADOPT_RELEASES"`
 }

@@ -24,6 +24,8 @@ func TestLoadExplainsUnreadableValues(t *testing.T) {
 		{"NAMESPACE_TEMPLATE", "{{.Project", []string{"NAMESPACE_TEMPLATE", "e.g. {{.Project}}-{{.Stage}}"}},
 		{"CHART_REF_ALLOWED", "oci://registry.example.com/*", []string{"CHART_REF_ALLOWED", "leave out the scheme"}},
 		{"ALLOWED_NAMESPACES", "!team-*", []string{"ALLOWED_NAMESPACES", `give at least one pattern without "!"`}},
+		{"ADOPT_NAMESPACES", "sock-[", []string{"ADOPT_NAMESPACES", `pattern "sock-["`, "e.g. sock-shop-*"}},
+		{"ADOPT_RELEASES", "*/[", []string{"ADOPT_RELEASES", `pattern "*/["`}},
 		{"ROLLOUT_STRATEGY", "BlueGreen", []string{"ROLLOUT_STRATEGY", "use RollingUpdate or Recreate"}},
 		{"ROLLOUT_MAX_SURGE", "lots", []string{"ROLLOUT_MAX_SURGE", "percentage like 25%"}},
 		{"DEPLOYER_SERVICE_ACCOUNT", "Deployer!", []string{`DEPLOYER_SERVICE_ACCOUNT="Deployer!"`, "not a valid Kubernetes name", "like helm-service-deployer"}},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -20,6 +21,7 @@ import (
 var parsedValues = cmp.Options{
 	cmp.Comparer(func(a, b NamespaceTemplate) bool { return a.String() == b.String() }),
 	cmp.Comparer(func(a, b AllowedNamespaces) bool { return a.Text == b.Text }),
+	cmp.Comparer(func(a, b Adoptable) bool { return a.Text == b.Text }),
 	cmp.AllowUnexported(charts.RefAllowlist{}),
 }
 
@@ -109,6 +111,7 @@ var everyVariable = map[string]string{
 
 	"ALLOWED_NAMESPACES": "team-*,!team-secret", "NAMESPACE_TEMPLATE": "{{.Project}}-{{.Service}}",
 	"NAMESPACE_LABELS": "a=b,team.example.com/owner=ops", "POD_NAMESPACE": "keptn",
+	"ADOPT_NAMESPACES": "sock-shop-*", "ADOPT_RELEASES": "sock-shop-*/carts,!*/*-generated",
 	"KUBE_QPS": "10.5", "KUBE_BURST": "20", "IMPERSONATE": "false", "DEPLOYER_SERVICE_ACCOUNT": "deployer", "DEPLOYER_ROLE": "deployer-role",
 
 	"CHART_SOURCE": "git", "CHART_DIR": "/charts", "CHART_FETCH_TIMEOUT": "30s", "CHART_REF_ALLOWED": "registry.example.com/shared/*,ghcr.io/team/*",
@@ -157,10 +160,12 @@ func TestLoadReadsEveryVariableIntoItsGroup(t *testing.T) {
 		Delivery: Delivery{MaxParallelTasks: 8, MaxQueuedTasks: 16, LedgerBucket: "ledger", LedgerTTL: time.Hour, LockBucket: "locks", LockTTL: 9 * time.Second},
 		Retry:    Retry{PendingReleaseAge: 20 * time.Minute, PendingRetryTimeout: 30 * time.Minute, ClusterRetryTimeout: time.Minute},
 		Namespaces: Namespaces{
-			Allowed:  AllowedNamespaces{Text: "team-*,!team-secret"},
-			Template: mustTemplate(t, "{{.Project}}-{{.Service}}"),
-			Labels:   NamespaceLabels{"a": "b", "team.example.com/owner": "ops"},
-			Own:      "keptn",
+			Allowed:         AllowedNamespaces{Text: "team-*,!team-secret"},
+			Template:        mustTemplate(t, "{{.Project}}-{{.Service}}"),
+			Labels:          NamespaceLabels{"a": "b", "team.example.com/owner": "ops"},
+			Own:             "keptn",
+			AdoptNamespaces: AdoptNamespaces{Adoptable{Text: "sock-shop-*"}},
+			AdoptReleases:   AdoptReleases{Adoptable{Text: "sock-shop-*/carts,!*/*-generated"}},
 		},
 		Cluster: Cluster{KubeQPS: 10.5, KubeBurst: 20, DeployerAccount: "deployer", DeployerRole: "deployer-role"},
 		Charts: Charts{
@@ -195,6 +200,8 @@ func TestParsedSettingsAreReadyToUse(t *testing.T) {
 	t.Setenv("ALLOWED_NAMESPACES", "team-*,!team-secret")
 	t.Setenv("NAMESPACE_TEMPLATE", "{{.Stage}}-{{.Project}}")
 	t.Setenv("POD_NAMESPACE", "keptn")
+	t.Setenv("ADOPT_NAMESPACES", "sock-shop-*")
+	t.Setenv("ADOPT_RELEASES", "sock-shop-*/*,!*/*-generated")
 	c, err := Load()
 	if err != nil {
 		t.Fatal(err)
@@ -216,6 +223,9 @@ func TestParsedSettingsAreReadyToUse(t *testing.T) {
 		"namespace allowed": errText(c.Namespaces.Allowed.Allow("team-a")),
 		"namespace refused": errText(c.Namespaces.Allowed.Allow("team-secret")),
 		"own namespace":     c.Namespaces.Own,
+		"namespace adopted": fmt.Sprint(c.Namespaces.AdoptNamespaces.Matches("sock-shop-production")),
+		"release adopted":   fmt.Sprint(c.Namespaces.AdoptReleases.Matches("sock-shop-production/carts")),
+		"release refused":   fmt.Sprint(c.Namespaces.AdoptReleases.Matches("sock-shop-production/carts-generated")),
 	}
 	want := map[string]string{
 		"namespace":         "staging-sockshop",
@@ -224,6 +234,9 @@ func TestParsedSettingsAreReadyToUse(t *testing.T) {
 		"namespace allowed": "",
 		"namespace refused": `namespace "team-secret" is not allowed: it matches "!team-secret" in ALLOWED_NAMESPACES (team-*,!team-secret)`,
 		"own namespace":     "keptn",
+		"namespace adopted": "true",
+		"release adopted":   "true",
+		"release refused":   "false",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("parsed settings (-want +got):\n%s", diff)

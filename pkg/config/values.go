@@ -96,6 +96,36 @@ func (a *AllowedNamespaces) Decode(text string) error {
 	return nil
 }
 
+// Adoptable is ADOPT_NAMESPACES or ADOPT_RELEASES, parsed: what
+// helm-service may take over that it did not make. The zero value adopts
+// nothing. Text is what it was parsed from.
+type Adoptable struct {
+	allowlist.List
+	Text string
+}
+
+// decode reads comma-separated globs of setting, "!" excluding.
+func (a *Adoptable) decode(setting, text string) error {
+	l, err := allowlist.ParseOptIn(setting, text)
+	if err != nil {
+		return fmt.Errorf("%w: list comma-separated globs (path.Match syntax), e.g. sock-shop-*", err)
+	}
+	*a = Adoptable{List: l, Text: text}
+	return nil
+}
+
+// AdoptNamespaces is ADOPT_NAMESPACES: globs over namespace names.
+type AdoptNamespaces struct{ Adoptable }
+
+// Decode reads comma-separated globs, "!" excluding.
+func (a *AdoptNamespaces) Decode(text string) error { return a.decode("ADOPT_NAMESPACES", text) }
+
+// AdoptReleases is ADOPT_RELEASES: globs over <namespace>/<release>.
+type AdoptReleases struct{ Adoptable }
+
+// Decode reads comma-separated globs, "!" excluding.
+func (a *AdoptReleases) Decode(text string) error { return a.decode("ADOPT_RELEASES", text) }
+
 // list splits a comma-separated variable as envconfig splits a []string:
 // blank is no entry at all.
 func list(text string) []string {

@@ -74,6 +74,10 @@ type Removed struct {
 	// NotAllowed are namespace/name of the service's releases left alone
 	// because ALLOWED_NAMESPACES does not allow their namespace.
 	NotAllowed []string `json:"notAllowed,omitempty"`
+	// NotOwned are namespace/name of the service's releases left alone
+	// because their namespace is not helm-service's for the project and
+	// stage the records name.
+	NotOwned []string `json:"notOwned,omitempty"`
 }
 
 // KeptNamespace is a namespace a removal left in place, and why.

@@ -117,7 +117,8 @@ func TestClusterWideRBAC(t *testing.T) {
 	assertNoWildcards(t, rules)
 	for _, need := range []struct{ group, resource, verb string }{
 		{"", "namespaces", "create"},
-		{"", "secrets", "create"}, // Helm's release records
+		{"", "namespaces", "patch"}, // adopting one (ADOPT_NAMESPACES)
+		{"", "secrets", "create"},   // Helm's release records
 		{"apps", "deployments", "patch"},
 		{"apps", "deployments/scale", "update"},
 		{"", "services", "create"},

@@ -99,8 +99,10 @@ func chartKubeconfig(t *testing.T, name, sa string, values map[string]any) strin
 func TestDeleteServiceWithNamespacedRBAC(t *testing.T) {
 	project := suite.project("delrb")
 	dev, prod, locked := project+"-dev", project+"-prod", project+"-locked"
-	for _, ns := range []string{dev, prod, locked} {
-		if err := (kube.Namespaces{Clientset: suite.clientset}).Ensure(ctx(t), ns, nil); err != nil {
+	// Prepared by hand for helm-service, as its own: labelled for the
+	// project and stage.
+	for stage, ns := range map[string]string{"dev": dev, "prod": prod, "locked": locked} {
+		if err := (kube.Namespaces{Clientset: suite.clientset}).Ensure(ctx(t), ns, kube.Owner{Project: project, Stage: stage}.Labels()); err != nil {
 			t.Fatal(err)
 		}
 	}
