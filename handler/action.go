@@ -20,6 +20,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/routing"
+	"github.com/helm-service/helm-service/pkg/timings"
 )
 
 // ActionSettings are the knobs of remediation actions.
@@ -124,6 +125,7 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 
 	out := &events.ActionFinished{Scaling: &events.Scaling{Namespace: namespace, ReleaseName: serving.Name, Increment: delta}}
 	var changes []string
+	applied := timings.Time(ctx, timings.Apply)
 	for _, w := range workloads {
 		c, err := a.scaler.ScaleBy(ctx, w, delta, a.settings.MaxReplicas)
 		if err != nil {
@@ -133,9 +135,13 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 		out.Scaling.Workloads = append(out.Scaling.Workloads, events.WorkloadScaling{Kind: w.Kind, Name: w.Name, From: c.From, To: c.To})
 		changes = append(changes, c.String()+a.capped(c, delta))
 	}
+	applied()
 	waitCtx, cancel := context.WithTimeout(ctx, a.settings.WaitTimeout)
 	defer cancel()
-	if err := a.scaler.WaitScaled(waitCtx, workloads); err != nil {
+	waited := timings.Time(ctx, timings.Wait)
+	err = a.scaler.WaitScaled(waitCtx, workloads)
+	waited()
+	if err != nil {
 		return nil, fmt.Errorf("scale release %s/%s by %+d%s: %w", namespace, serving.Name, delta, done(changes), err)
 	}
 	out.Message = fmt.Sprintf("scaled release %s/%s by %+d (at most %d replicas)%s: %s; all replicas ready%s", namespace, serving.Name, delta, a.settings.MaxReplicas, why, strings.Join(changes, ", "), notScaled(d.Foreign))

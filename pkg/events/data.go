@@ -11,6 +11,9 @@ type Common struct {
 	Status  string            `json:"status,omitempty"`
 	Result  string            `json:"result,omitempty"`
 	Message string            `json:"message,omitempty"`
+	// Timings is where a task's time went, in milliseconds by phase
+	// (pkg/timings); only in .finished, and only the phases the task had.
+	Timings map[string]int64 `json:"timings,omitempty"`
 }
 
 // ConfigurationChange carries the values a trigger asks to change.
