@@ -763,7 +763,7 @@ func newTaskFixture(t *testing.T, o taskOptions) *taskFixture {
 		rel.WithVariables(vars)
 		del.WithVariables(vars)
 	}
-	tasks := []Task{dep, rel, NewRollback(releases, router, scaler, ls), NewAction(releases, router, scaler, as), del}
+	tasks := []Task{dep, rel, NewRollback(releases, router, scaler, ls), NewAction(releases, router, scaler, scaler, as), del}
 	return &taskFixture{cluster: c, published: rec, dispatcher: NewDispatcher("helm-service", rec, quiet, tasks, Options{})}
 }
 

@@ -40,7 +40,7 @@ func noClusterTasks(t *testing.T, c any) []Task {
 		NewDeployment(charts, namespaces, releases, router, scaler, settings),
 		NewRelease(releases, router, scaler, lifecycleSettings),
 		NewRollback(releases, router, scaler, lifecycleSettings),
-		NewAction(releases, router, scaler, ActionSettings{MaxReplicas: 10}),
+		NewAction(releases, router, scaler, nil, ActionSettings{MaxReplicas: 10}),
 		NewServiceDelete(releases, router, namespaces, ServiceDeleteSettings{EventSources: []string{"shipyard-controller"}}),
 	}
 }

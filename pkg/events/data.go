@@ -140,6 +140,8 @@ const (
 	ActionPromoted   = "promoted"
 	ActionRolledBack = "rolled-back"
 	ActionNone       = "none"
+	// ActionRestarted answers the restart remediation action.
+	ActionRestarted = "restarted"
 )
 
 // ReleaseFinished is the data of sh.keptn.event.release.finished.
