@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -32,6 +33,13 @@ func (s Scaler) Restart(ctx context.Context, w Workload, at time.Time) (string, 
 	case "Deployment":
 		_, err = s.Clientset.AppsV1().Deployments(w.Namespace).Patch(ctx, w.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: ManagedByValue})
 	case "StatefulSet":
+		set, getErr := s.Clientset.AppsV1().StatefulSets(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+		if getErr != nil {
+			return "", fmt.Errorf("restart %s: %w", w, getErr)
+		}
+		if set.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+			return "", fmt.Errorf("restart %s: its updateStrategy is OnDelete, so a restart replaces no pod; delete its pods to restart them, or give it the RollingUpdate strategy in the chart", w)
+		}
 		_, err = s.Clientset.AppsV1().StatefulSets(w.Namespace).Patch(ctx, w.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: ManagedByValue})
 	default:
 		return "", fmt.Errorf("restart %s: helm-service restarts only Deployments and StatefulSets", w)

@@ -34,9 +34,19 @@ func TestRestartStampsThePodTemplate(t *testing.T) {
 		objects: []runtime.Object{&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"}}},
 		want:    map[string]string{AnnotationRestartedAt: "2026-12-01T13:00:00.123456789Z"},
 	}, {
+		name: "statefulset that replaces pods only when they are deleted",
+		w:    Workload{Kind: "StatefulSet", Namespace: "ns", Name: "db"},
+		objects: []runtime.Object{&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
+			Spec: appsv1.StatefulSetSpec{UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}}}},
+		wantErr: "its updateStrategy is OnDelete",
+	}, {
 		name:    "missing workload",
 		w:       Workload{Kind: "Deployment", Namespace: "ns", Name: "gone"},
 		wantErr: "restart deployment ns/gone",
+	}, {
+		name:    "missing statefulset",
+		w:       Workload{Kind: "StatefulSet", Namespace: "ns", Name: "gone"},
+		wantErr: "restart statefulset ns/gone",
 	}, {
 		name:    "kind without pods of its own",
 		w:       Workload{Kind: "Job", Namespace: "ns", Name: "once"},
