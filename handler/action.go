@@ -20,6 +20,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/routing"
+	"github.com/helm-service/helm-service/pkg/timings"
 )
 
 // ActionSettings are the knobs of remediation actions.
@@ -33,30 +34,52 @@ type ActionSettings struct {
 	RouteMode string
 }
 
-// Action handles sh.keptn.event.action.triggered for the scaling action:
-// it adds the action's value to the replicas of the service's live
-// workloads (a blue/green service's primary, and its canary while that
-// receives traffic) and records the new count so that later deployments
-// keep it. Other actions are not helm-service's.
+// Action handles sh.keptn.event.action.triggered for the scaling,
+// rollback and restart actions. Scaling adds the action's value to the
+// replicas of the service's live workloads (a blue/green service's
+// primary, and its canary while that receives traffic) and records the
+// new count so that later deployments keep it. Rollback reverts the
+// service as a failed release does. Restart replaces the pods of the live
+// workloads, as `kubectl rollout restart` does. Other actions are not
+// helm-service's.
 type Action struct {
-	releases Releases
-	router   Router
-	scaler   Scaler
+	releases  Releases
+	router    Router
+	scaler    Scaler
+	restarter Restarter
+	// reverter reverts for the rollback action: as a failed release does,
+	// a direct service too.
+	reverter lifecycle
 	settings ActionSettings
 }
 
-// NewAction returns the action task. releases, router and scaler are
-// NoCluster (or nil, which stands for it) when no cluster is configured.
-// The dispatcher runs it in the lanes of every release the service can
-// have.
-func NewAction(releases Releases, router Router, scaler Scaler, settings ActionSettings) *Action {
-	return &Action{releases: tracedReleasesOf(clusterOr(releases)), router: tracedRouterOf(clusterOr(router)), scaler: clusterOr(scaler), settings: settings}
+// Restarter restarts workloads; kube.Scaler implements it.
+type Restarter interface {
+	// Restart starts a rolling restart of a workload, stamped at, and
+	// returns the stamp it set on the pod template.
+	Restart(ctx context.Context, w kube.Workload, at time.Time) (string, error)
+	// WaitRolledOut waits until the workloads run their current pod
+	// template only, all ready.
+	WaitRolledOut(ctx context.Context, workloads []kube.Workload) error
+}
+
+// NewAction returns the action task. releases, router, scaler and
+// restarter are NoCluster (or nil, which stands for it) when no cluster is
+// configured. The dispatcher runs it in the lanes of every release the
+// service can have.
+func NewAction(releases Releases, router Router, scaler Scaler, restarter Restarter, settings ActionSettings) *Action {
+	return &Action{
+		releases: tracedReleasesOf(clusterOr(releases)), router: tracedRouterOf(clusterOr(router)), scaler: clusterOr(scaler), restarter: clusterOr(restarter),
+		reverter: newLifecycle(releases, router, scaler, LifecycleSettings{WaitTimeout: settings.WaitTimeout, RollbackDirectOnFail: true}),
+		settings: settings,
+	}
 }
 
 // Name implements Task.
 func (a *Action) Name() string { return events.TaskAction }
 
-// Accepts implements Accepter: only the scaling action is helm-service's.
+// Accepts implements Accepter: only scaling, rollback and restart are
+// helm-service's.
 func (a *Action) Accepts(t Trigger) bool {
 	var in struct {
 		Action struct {
@@ -64,7 +87,11 @@ func (a *Action) Accepts(t Trigger) bool {
 		} `json:"action"`
 	}
 	_ = json.Unmarshal(t.Event.Data(), &in)
-	return in.Action.Action == events.ActionScaling
+	switch in.Action.Action {
+	case events.ActionScaling, events.ActionRollback, events.ActionRestart:
+		return true
+	}
+	return false
 }
 
 // Run implements Task.
@@ -75,6 +102,12 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	}
 	if err := in.ValidateTarget(); err != nil {
 		return nil, err
+	}
+	switch in.Action.Action {
+	case events.ActionRollback:
+		return a.rollback(ctx, t, in.Service)
+	case events.ActionRestart:
+		return a.restart(ctx, t, in.Service)
 	}
 	delta, err := parseIncrement(in.Action.Value)
 	if err != nil {
@@ -124,6 +157,7 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 
 	out := &events.ActionFinished{Scaling: &events.Scaling{Namespace: namespace, ReleaseName: serving.Name, Increment: delta}}
 	var changes []string
+	applied := timings.Time(ctx, timings.Apply)
 	for _, w := range workloads {
 		c, err := a.scaler.ScaleBy(ctx, w, delta, a.settings.MaxReplicas)
 		if err != nil {
@@ -133,9 +167,13 @@ func (a *Action) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 		out.Scaling.Workloads = append(out.Scaling.Workloads, events.WorkloadScaling{Kind: w.Kind, Name: w.Name, From: c.From, To: c.To})
 		changes = append(changes, c.String()+a.capped(c, delta))
 	}
+	applied()
 	waitCtx, cancel := context.WithTimeout(ctx, a.settings.WaitTimeout)
 	defer cancel()
-	if err := a.scaler.WaitScaled(waitCtx, workloads); err != nil {
+	waited := timings.Time(ctx, timings.Wait)
+	err = a.scaler.WaitScaled(waitCtx, workloads)
+	waited()
+	if err != nil {
 		return nil, fmt.Errorf("scale release %s/%s by %+d%s: %w", namespace, serving.Name, delta, done(changes), err)
 	}
 	out.Message = fmt.Sprintf("scaled release %s/%s by %+d (at most %d replicas)%s: %s; all replicas ready%s", namespace, serving.Name, delta, a.settings.MaxReplicas, why, strings.Join(changes, ", "), notScaled(d.Foreign))

@@ -773,7 +773,7 @@ func newTaskFixture(t *testing.T, o taskOptions) *taskFixture {
 		rel.WithVariables(vars)
 		del.WithVariables(vars)
 	}
-	tasks := []Task{dep, rel, NewRollback(releases, router, scaler, ls), NewAction(releases, router, scaler, as), del}
+	tasks := []Task{dep, rel, NewRollback(releases, router, scaler, ls), NewAction(releases, router, scaler, scaler, as), del}
 	var opts Options
 	if o.ownership != nil {
 		opts.Ownership = &Ownership{

@@ -18,6 +18,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/lanes"
 	"github.com/helm-service/helm-service/pkg/ledger"
 	"github.com/helm-service/helm-service/pkg/tasklog"
+	"github.com/helm-service/helm-service/pkg/timings"
 	"github.com/helm-service/helm-service/pkg/tracing"
 )
 
@@ -99,6 +100,8 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 	ctx, span := d.startTask(ctx, del.Subject, &t)
 	defer span.End()
 	ctx = tasklog.With(ctx, t.Log)
+	spent := timings.New()
+	ctx = timings.With(ctx, spent)
 
 	// The release stays held until the delivery is settled, so that a newer
 	// task for it never finishes before this one is acknowledged.
@@ -116,6 +119,7 @@ func (d *Dispatcher) Handle(ctx context.Context, del eventbus.Delivery) {
 			if finished, err = d.outcome(task, t, finished, err); err != nil {
 				return cloudevents.Event{}, err
 			}
+			finished.Base().Timings = d.observePhases(task, spent)
 			return d.build(t, finishedType, finished)
 		},
 		Sent: func(ctx context.Context) { d.publishChanges(ctx, t, finished) },
@@ -160,4 +164,15 @@ func (d *Dispatcher) outcome(task Task, t Trigger, finished events.Finished, err
 	}
 	d.opts.Observer.TaskDone(task.Name(), observed)
 	return finished, nil
+}
+
+// observePhases reports the time of each phase of the task to the
+// observer and returns it for the task's .finished, in milliseconds. The
+// .finished's own publish comes after: its publish phase is that of the
+// .started.
+func (d *Dispatcher) observePhases(task Task, spent *timings.Recorder) map[string]int64 {
+	for phase, took := range spent.Durations() {
+		d.opts.Observer.TaskPhase(task.Name(), string(phase), took)
+	}
+	return spent.Milliseconds()
 }

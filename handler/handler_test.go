@@ -160,7 +160,7 @@ func newFixtureOf(t *testing.T, settings DeploymentSettings, lifecycleSettings L
 	dep := NewDeployment(f.charts, f.namespaces, f.releases, f.router, f.scaler, settings)
 	rel := NewRelease(f.releases, f.router, f.scaler, lifecycleSettings)
 	rb := NewRollback(f.releases, f.router, f.scaler, lifecycleSettings)
-	act := NewAction(f.releases, f.router, f.scaler, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute})
+	act := NewAction(f.releases, f.router, f.scaler, nil, ActionSettings{MaxReplicas: 10, WaitTimeout: time.Minute})
 	del := NewServiceDelete(f.releases, f.router, f.namespaces, removal)
 	f.pub, f.tasks = pub, []Task{dep, rel, rb, act, del}
 	f.dispatcher = NewDispatcher("helm-service", pub, quiet, f.tasks, Options{NamespaceTemplate: tmpl})

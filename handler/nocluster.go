@@ -25,6 +25,7 @@ var (
 	_ Namespaces = NoCluster{}
 	_ Router     = NoCluster{}
 	_ Scaler     = NoCluster{}
+	_ Restarter  = NoCluster{}
 )
 
 // noCluster returns kube.ErrNoCluster when any of collaborators is
@@ -137,3 +138,11 @@ func (NoCluster) Autoscaler(context.Context, kube.Workload) (string, error) {
 
 // WaitScaled implements Scaler.
 func (NoCluster) WaitScaled(context.Context, []kube.Workload) error { return kube.ErrNoCluster }
+
+// Restart implements Restarter.
+func (NoCluster) Restart(context.Context, kube.Workload, time.Time) (string, error) {
+	return "", kube.ErrNoCluster
+}
+
+// WaitRolledOut implements Restarter.
+func (NoCluster) WaitRolledOut(context.Context, []kube.Workload) error { return kube.ErrNoCluster }

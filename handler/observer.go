@@ -14,6 +14,9 @@ type Observer interface {
 	// TaskDone reports a task's outcome: its .finished result, or
 	// "errored", "superseded" or "handed_back".
 	TaskDone(task, result string)
+	// TaskPhase reports the time a task spent in one phase of its
+	// timings (pkg/timings), as its .finished says.
+	TaskPhase(task, phase string, d time.Duration)
 }
 
 // Outcomes reported to Observer.TaskDone besides a .finished result.
@@ -25,7 +28,8 @@ const (
 
 type noObserver struct{}
 
-func (noObserver) TaskQueued()                   {}
-func (noObserver) TaskLeft()                     {}
-func (noObserver) TaskRan(string, time.Duration) {}
-func (noObserver) TaskDone(string, string)       {}
+func (noObserver) TaskQueued()                             {}
+func (noObserver) TaskLeft()                               {}
+func (noObserver) TaskRan(string, time.Duration)           {}
+func (noObserver) TaskDone(string, string)                 {}
+func (noObserver) TaskPhase(string, string, time.Duration) {}

@@ -7,6 +7,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/timings"
 )
 
 // build makes an answer to the trigger, with the trigger's target.
@@ -29,5 +30,6 @@ func answers(e, trigger cloudevents.Event, finishedType string) bool {
 // publish publishes an answer in a span of the task's (see tracedPublish).
 // The answerer bounds it by PublishTimeout.
 func (d *Dispatcher) publish(ctx context.Context, e cloudevents.Event) error {
+	defer timings.Time(ctx, timings.Publish)()
 	return d.tracedPublish(ctx, e, d.pub.Publish)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/lanes"
 	"github.com/helm-service/helm-service/pkg/retry"
+	"github.com/helm-service/helm-service/pkg/timings"
 )
 
 // run waits for the task's turn on the releases of its target and runs it
@@ -34,7 +35,9 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 	d.opts.Observer.TaskQueued()
 	defer d.opts.Observer.TaskLeft()
 	s, ok := task.(Superseding)
+	queued := timings.Time(ctx, timings.Queued)
 	pass, err := d.lanes.Enter(ctx, lanes.Ticket{Releases: t.Target.Releases, Kind: task.Name(), ID: t.Event.ID(), Seq: del.Seq, Superseding: ok && s.Superseding(), Log: t.Log})
+	queued()
 	var superseded *lanes.SupersededError
 	switch {
 	case errors.As(err, &superseded):

@@ -16,6 +16,7 @@ import (
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/routing"
+	"github.com/helm-service/helm-service/pkg/timings"
 	"github.com/helm-service/helm-service/pkg/tracing"
 )
 
@@ -99,6 +100,7 @@ func (c tracedCharts) Load(ctx context.Context, ref charts.Ref) (*chart.Chart, e
 // LoadCommit implements charts.CommitSource, whether the source reads git
 // or not.
 func (c tracedCharts) LoadCommit(ctx context.Context, ref charts.Ref) (*chart.Chart, string, error) {
+	defer timings.Time(ctx, timings.ChartFetch)()
 	ctx, span := tracing.Start(ctx, "chart.load", attrProject.String(ref.Project), attrStage.String(ref.Stage), attrService.String(ref.Service))
 	ch, commit, err := charts.LoadCommit(ctx, c.ChartSource, ref)
 	if err == nil && ch.Metadata != nil {
@@ -162,6 +164,7 @@ func (r tracedReleases) Uninstall(ctx context.Context, namespace, name string, t
 type tracedRouter struct{ Router }
 
 func (r tracedRouter) Route(ctx context.Context, t routing.Target, s routing.Split) error {
+	defer timings.Time(ctx, timings.Route)()
 	ctx, span := tracing.Start(ctx, "routing.route", attrNamespace.String(t.Namespace), attrService.String(t.Service),
 		attribute.String("routing.split", s.String()))
 	err := r.Router.Route(ctx, t, s)
@@ -170,6 +173,7 @@ func (r tracedRouter) Route(ctx context.Context, t routing.Target, s routing.Spl
 }
 
 func (r tracedRouter) Remove(ctx context.Context, namespace, service string) ([]string, error) {
+	defer timings.Time(ctx, timings.Route)()
 	ctx, span := tracing.Start(ctx, "routing.remove", attrNamespace.String(namespace), attrService.String(service))
 	removed, err := r.Router.Remove(ctx, namespace, service)
 	tracing.End(span, err)

@@ -146,7 +146,7 @@ func serve(ctx context.Context) error {
 		release.WithVariables(cl.variables)
 	}
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, lifecycle)
-	action := handler.NewAction(cl.releases, cl.router, cl.scaler, handler.ActionSettings{MaxReplicas: cfg.Deploy.MaxReplicas, WaitTimeout: cfg.Deploy.WaitTimeout, RouteMode: cfg.Traffic.RouteMode})
+	action := handler.NewAction(cl.releases, cl.router, cl.scaler, cl.restarter, handler.ActionSettings{MaxReplicas: cfg.Deploy.MaxReplicas, WaitTimeout: cfg.Deploy.WaitTimeout, RouteMode: cfg.Traffic.RouteMode})
 	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, handler.ServiceDeleteSettings{
 		WaitTimeout:           cfg.Deploy.WaitTimeout,
 		DeleteEmptyNamespaces: cfg.Removal.DeleteEmptyNamespaces,
@@ -239,6 +239,7 @@ type cluster struct {
 	releases   handler.Releases
 	router     handler.Router
 	scaler     handler.Scaler
+	restarter  handler.Restarter
 	variables  *vargroups.Store
 	// ownership is nil without a cluster.
 	ownership *handler.Ownership
@@ -252,7 +253,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	if errors.Is(err, kube.ErrNoCluster) {
 		log.Warn("no Kubernetes cluster configured: every task will be answered with an error until helm-service is restarted with KUBECONFIG set or inside a cluster")
 		none := handler.NoCluster{}
-		return cluster{namespaces: none, releases: none, router: none, scaler: none}, nil
+		return cluster{namespaces: none, releases: none, router: none, scaler: none, restarter: none}, nil
 	}
 	if err != nil {
 		return cluster{}, err
@@ -317,6 +318,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 		releases:   reconciled,
 		router:     router,
 		scaler:     kube.Scaler{Clientset: clientset},
+		restarter:  kube.Scaler{Clientset: clientset},
 		variables:  &vargroups.Store{Clientset: clientset},
 		ownership: &handler.Ownership{
 			Namespaces:     namespaces,

@@ -78,7 +78,8 @@ func trigger(ctx context.Context, args []string) error {
 	image := fs.String("image", "", "data.configurationChange.values.image (deployment)")
 	strategy := fs.String("strategy", "", "data.deployment.deploymentstrategy (deployment)")
 	result := fs.String("result", "", "data.result (release: pass, warning or fail)")
-	value := fs.String("value", "", "data.action.value, the replica increment (action)")
+	value := fs.String("value", "", "data.action.value, the replica increment (action scaling)")
+	action := fs.String("action", events.ActionScaling, "data.action.action: scaling, rollback or restart (action)")
 	source := fs.String("source", "helm-service-cli", "CloudEvents source of the sent event")
 	fs.SetOutput(io.Discard)
 	usage := func(err error) error {
@@ -153,7 +154,7 @@ func trigger(ctx context.Context, args []string) error {
 	set(*strategy, "deployment", "deploymentstrategy")
 	set(*result, "result")
 	if kind == "action" {
-		set("scaling", "action", "action")
+		set(*action, "action", "action")
 		set(*value, "action", "value")
 	}
 	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil {

@@ -11,6 +11,27 @@ type Common struct {
 	Status  string            `json:"status,omitempty"`
 	Result  string            `json:"result,omitempty"`
 	Message string            `json:"message,omitempty"`
+	// Timings is where a task's time went, in milliseconds by phase
+	// (pkg/timings); only in .finished, and only the phases the task had.
+	Timings Timings `json:"timings,omitempty"`
+}
+
+// Timings is the time of each phase of a task, in milliseconds by phase
+// name. helm-service only sends them: in a received event (a trigger
+// embeds Common) a timings field of any shape is ignored, never an error
+// in the trigger.
+type Timings map[string]int64
+
+// UnmarshalJSON implements json.Unmarshaler: timings that are not an
+// object of whole numbers read as none.
+func (t *Timings) UnmarshalJSON(data []byte) error {
+	var m map[string]int64
+	if err := json.Unmarshal(data, &m); err != nil {
+		*t = nil
+		return nil
+	}
+	*t = m
+	return nil
 }
 
 // ConfigurationChange carries the values a trigger asks to change.
@@ -137,6 +158,8 @@ const (
 	ActionPromoted   = "promoted"
 	ActionRolledBack = "rolled-back"
 	ActionNone       = "none"
+	// ActionRestarted answers the restart remediation action.
+	ActionRestarted = "restarted"
 )
 
 // ReleaseFinished is the data of sh.keptn.event.release.finished.

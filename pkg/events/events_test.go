@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
@@ -123,5 +124,32 @@ func TestValidateService(t *testing.T) {
 	err := Common{Project: "Sock Shop"}.ValidateService()
 	if err == nil || !strings.Contains(err.Error(), `project "Sock Shop" is not a valid Kubernetes name`) || !strings.Contains(err.Error(), "service is missing") {
 		t.Errorf("error = %v, want both fields named", err)
+	}
+}
+
+func TestTimingsOfAReceivedEventNeverFailIt(t *testing.T) {
+	cases := []struct {
+		raw  string
+		want Timings
+	}{
+		{`{"render": 3, "wait": 1200}`, Timings{"render": 3, "wait": 1200}},
+		{`"fast"`, nil},
+		{`{"render": "3ms"}`, nil},
+		{`[1, 2]`, nil},
+		{`null`, nil},
+	}
+	for _, c := range cases {
+		var got ActionTriggered
+		data := `{"project": "sockshop", "stage": "staging", "service": "carts", "action": {"action": "restart"}, "timings": ` + c.raw + `}`
+		if err := json.Unmarshal([]byte(data), &got); err != nil {
+			t.Errorf("timings %s: %v, want the trigger read", c.raw, err)
+			continue
+		}
+		if got.Service != "carts" || got.Action.Action != "restart" {
+			t.Errorf("timings %s: trigger read as %+v", c.raw, got)
+		}
+		if !maps.Equal(got.Timings, c.want) || (got.Timings == nil) != (c.want == nil) {
+			t.Errorf("timings %s read as %v, want %v", c.raw, got.Timings, c.want)
+		}
 	}
 }

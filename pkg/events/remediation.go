@@ -2,9 +2,13 @@ package events
 
 import "encoding/json"
 
-// ActionScaling is the remediation action helm-service carries out; other
-// actions belong to other services.
-const ActionScaling = "scaling"
+// The remediation actions helm-service carries out; other actions belong
+// to other services.
+const (
+	ActionScaling  = "scaling"
+	ActionRollback = "rollback"
+	ActionRestart  = "restart"
+)
 
 // ActionTriggered is the data of sh.keptn.event.action.triggered.
 type ActionTriggered struct {
@@ -26,7 +30,32 @@ type ActionInfo struct {
 // ActionFinished is the data of sh.keptn.event.action.finished.
 type ActionFinished struct {
 	Common
-	Scaling *Scaling `json:"scaling,omitempty"`
+	Scaling  *Scaling      `json:"scaling,omitempty"`
+	Rollback *ActionResult `json:"rollback,omitempty"`
+	Restart  *ActionResult `json:"restart,omitempty"`
+}
+
+// ActionResult is helm-service's extension to action.finished for the
+// rollback and restart actions: what the action did to the service, and
+// to each of its workloads.
+type ActionResult struct {
+	Outcome
+	// Workloads are the workloads the action acted on, with what it did.
+	Workloads []WorkloadAction `json:"workloads"`
+}
+
+// WorkloadAction is what a rollback or restart did to one workload.
+type WorkloadAction struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Release is the Helm release the workload belongs to.
+	Release string `json:"release"`
+	// Did is what was done: "rolled back to revision N", "serves all
+	// traffic", "scaled to 0", "restarted".
+	Did string `json:"did"`
+	// RestartedAt is the kubectl.kubernetes.io/restartedAt annotation a
+	// restart set on the pod template.
+	RestartedAt string `json:"restartedAt,omitempty"`
 }
 
 // Scaling is helm-service's extension to action.finished: what a scaling

@@ -18,12 +18,14 @@ type applyFunc func(ctx context.Context, pr postrender.PostRenderer) (*release.R
 func (c *Client) apply(ctx context.Context, verb string, req Request, run applyFunc) (*Result, error) {
 	rollout := c.rolloutPostRenderer(ctx, req)
 	done := timed(c.observer, verb)
+	phases := phasesOf(ctx)
 	// Helm's own cancellation marks the release failed on this goroutine
 	// while its install goroutine goes on writing the same release (a data
 	// race in Helm); cancellation reaches the action through the wait
 	// instead (waitingClient), which Helm handles on one goroutine.
-	rel, err := run(context.WithoutCancel(ctx), postRendererFor(req, rollout))
+	rel, err := run(context.WithoutCancel(ctx), phases.marking(postRendererFor(req, rollout)))
 	done()
+	phases.end(true)
 	if err != nil {
 		return nil, c.explainFailure(ctx, verb, req, rel, refusedAsPending(err))
 	}

@@ -45,6 +45,7 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout t
 	// The Helm SDK's rollback takes no context: run it aside and stop
 	// waiting for it when ctx ends.
 	defer timed(c.observer, "rollback")()
+	defer phasesOf(ctx).end(false)
 	done := make(chan error, 1)
 	go func() { done <- rb.Run(name) }()
 	select {

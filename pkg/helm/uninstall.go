@@ -29,6 +29,7 @@ func (c *Client) Uninstall(ctx context.Context, namespace, name string, timeout 
 	un.Timeout = timeout
 	un.DeletionPropagation = "background"
 	defer timed(c.observer, "uninstall")()
+	defer phasesOf(ctx).end(false)
 	if _, err := un.Run(name); err != nil {
 		if errors.Is(err, driver.ErrReleaseNotFound) {
 			return fmt.Errorf("uninstall release %s/%s: %w", namespace, name, ErrNotFound)

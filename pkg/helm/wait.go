@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	kubeinfo "github.com/helm-service/helm-service/pkg/kube"
+	"github.com/helm-service/helm-service/pkg/timings"
 	"github.com/helm-service/helm-service/pkg/tracing"
 )
 
@@ -72,6 +73,9 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 	}
 	if c.observer != nil {
 		defer timed(c.observer, "wait")()
+	}
+	if c.ctx != nil {
+		defer timings.Time(c.ctx, timings.Wait)()
 	}
 	checker := kube.NewReadyChecker(cs, c.log, kube.PausedAsReady(true), kube.CheckJobs(jobs))
 	// The action's context ends the wait early on shutdown; Helm's own

@@ -46,12 +46,17 @@ type Metrics struct {
 	taskDuration      *prometheus.HistogramVec
 	queueDepth        prometheus.Gauge
 	helmAction        *prometheus.HistogramVec
+	phaseDuration     *prometheus.HistogramVec
 	recovered         prometheus.Counter
 }
 
 // durationBuckets span a Helm action or task: from a quick refusal to a
 // wait of several minutes.
 var durationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
+
+// phaseBuckets span one phase of a task: from a publish of a few
+// milliseconds to a wait of several minutes.
+var phaseBuckets = []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
 
 // New returns the collectors registered on a new registry, with the Go
 // runtime and process collectors.
@@ -88,6 +93,11 @@ func New() *Metrics {
 			Help:    "Duration of Helm actions, by action (install, upgrade, rollback, uninstall, wait).",
 			Buckets: durationBuckets,
 		}, []string{"action"}),
+		phaseDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "phase_duration_seconds",
+			Help:    "Time a task spent in each phase, as the timings of its .finished say, by task and phase (queued, chartFetch, render, apply, wait, route, publish).",
+			Buckets: phaseBuckets,
+		}, []string{"task", "phase"}),
 		recovered: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "releases_recovered_total",
 			Help: "Releases found pending after an interrupted operation and recovered.",
@@ -98,7 +108,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.eventsReceived, m.eventsRedelivered, m.natsConnected,
 		m.tasks, m.taskDuration, m.queueDepth,
-		m.helmAction, m.recovered,
+		m.helmAction, m.phaseDuration, m.recovered,
 	)
 	return m
 }
@@ -168,6 +178,13 @@ func (m *Metrics) TaskDone(task, result string) {
 func (m *Metrics) HelmAction(action string, d time.Duration) {
 	if m != nil {
 		m.helmAction.WithLabelValues(action).Observe(d.Seconds())
+	}
+}
+
+// TaskPhase records the time a task spent in one phase.
+func (m *Metrics) TaskPhase(task, phase string, d time.Duration) {
+	if m != nil {
+		m.phaseDuration.WithLabelValues(task, phase).Observe(d.Seconds())
 	}
 }
 

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -9,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func TestRecordsWhatItIsTold(t *testing.T) {
@@ -132,6 +135,33 @@ func TestHandlerServesTheRegistryWithGoAndProcessMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func TestTaskPhase(t *testing.T) {
+	m := New()
+	m.TaskPhase("deployment", "wait", 2*time.Second)
+	m.TaskPhase("deployment", "wait", 500*time.Millisecond)
+	m.TaskPhase("action", "apply", 30*time.Millisecond)
+	for _, c := range []struct {
+		task, phase string
+		count       uint64
+		sum         float64
+	}{
+		{"deployment", "wait", 2, 2.5},
+		{"action", "apply", 1, 0.03},
+		{"deployment", "render", 0, 0},
+	} {
+		h := &dto.Metric{}
+		if err := m.phaseDuration.WithLabelValues(c.task, c.phase).(prometheus.Histogram).Write(h); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.GetHistogram().GetSampleCount(); got != c.count {
+			t.Errorf("%s/%s: %d observations, want %d", c.task, c.phase, got, c.count)
+		}
+		if got := h.GetHistogram().GetSampleSum(); math.Abs(got-c.sum) > 1e-9 {
+			t.Errorf("%s/%s: sum %v, want %v", c.task, c.phase, got, c.sum)
 		}
 	}
 }

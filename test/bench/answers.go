@@ -20,6 +20,8 @@ type answer struct {
 	finished time.Time
 	status   string
 	message  string
+	// timings is the .finished's time by phase, in milliseconds.
+	timings map[string]int64
 }
 
 // answerLog records the arrival of .started and .finished by triggeredid.
@@ -55,7 +57,7 @@ func listen(nc *nats.Conn) (*answerLog, error) {
 		}
 		var data events.Common
 		_ = json.Unmarshal(e.Data(), &data)
-		ans.finished, ans.status, ans.message = now, data.Status, data.Message
+		ans.finished, ans.status, ans.message, ans.timings = now, data.Status, data.Message, data.Timings
 		if ch, ok := a.waiters[id]; ok {
 			close(ch)
 			delete(a.waiters, id)

@@ -42,6 +42,7 @@ import (
 
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/pkg/timings"
 )
 
 type options struct {
@@ -235,6 +236,41 @@ type result struct {
 	peakRSS  int64           // KiB, of the measured process(es)
 	cpu      time.Duration
 	note     string
+	// phases adds up the .finished timings of the phase's tasks, in
+	// milliseconds by phase.
+	phases map[string]int64
+}
+
+// addTimings adds one .finished's timings to the result's.
+func (r *result) addTimings(t map[string]int64) {
+	if r.phases == nil {
+		r.phases = map[string]int64{}
+	}
+	for phase, ms := range t {
+		r.phases[phase] += ms
+	}
+}
+
+// whereTheTimeGoes is the summary line of a result's timings: the mean
+// time per task of each phase and its share of all phases, in the order
+// of pkg/timings.
+func whereTheTimeGoes(r result, tasks int) string {
+	var total int64
+	for _, ms := range r.phases {
+		total += ms
+	}
+	if total == 0 || tasks == 0 {
+		return ""
+	}
+	var parts []string
+	for _, phase := range timings.Phases() {
+		ms, ok := r.phases[string(phase)]
+		if !ok {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s (%.0f%%)", phase, (time.Duration(ms)*time.Millisecond/time.Duration(tasks)).Round(time.Millisecond), 100*float64(ms)/float64(total)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func deployAll(ctx context.Context, nc *nats.Conn, answers *answerLog, svc *service, project, phase, image string, n int) (result, error) {
@@ -266,6 +302,7 @@ func deployAll(ctx context.Context, nc *nats.Conn, answers *answerLog, svc *serv
 		}
 		r.started = append(r.started, got.started.Sub(sent[id]))
 		r.finished = append(r.finished, got.finished.Sub(sent[id]))
+		r.addTimings(got.timings)
 		if got.status != events.StatusSucceeded {
 			r.failures++
 			if r.note == "" {
@@ -337,6 +374,8 @@ func promoteCycles(ctx context.Context, nc *nats.Conn, answers *answerLog, svc *
 			mu.Lock()
 			r.started = append(r.started, deployed.started.Sub(sent))
 			r.finished = append(r.finished, promoted.finished.Sub(sent))
+			r.addTimings(deployed.timings)
+			r.addTimings(promoted.timings)
 			mu.Unlock()
 			if promoted.status != events.StatusSucceeded {
 				fail("release: " + promoted.message)
@@ -462,6 +501,9 @@ func printResults(o options, results []result) {
 		fmt.Printf("%-15s %6d %6d %10s %10.1f %20s %20s %8.1fMi %9s  %s\n",
 			r.phase, r.n, r.failures, r.wall.Round(time.Millisecond), float64(r.n)/r.wall.Seconds(),
 			percentiles(r.started), percentiles(r.finished), float64(r.peakRSS)/1024, r.cpu.Round(10*time.Millisecond), r.note)
+		if phases := whereTheTimeGoes(r, r.n); phases != "" {
+			fmt.Printf("%-15s %s\n", "  phases/task", phases)
+		}
 	}
 }
 
