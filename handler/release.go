@@ -42,6 +42,11 @@ func (r *Release) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 	if err := in.ValidateTarget(); err != nil {
 		return nil, err
 	}
+	if in.Deployment != nil && in.Deployment.DryRun {
+		// Refused rather than ignored: a release asked to be a dry run
+		// must not promote nor roll back.
+		return nil, fmt.Errorf("field deployment.dryRun: a dry run of a release (what promotion or rollback would change) is not supported yet; nothing was changed: send the release without dryRun to promote or roll back")
+	}
 	promote := true
 	switch in.Result {
 	case "", events.ResultPass, events.ResultWarning:

@@ -34,7 +34,11 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 	d.opts.Observer.TaskQueued()
 	defer d.opts.Observer.TaskLeft()
 	s, ok := task.(Superseding)
-	pass, err := d.lanes.Enter(ctx, lanes.Ticket{Releases: t.Target.Releases, Kind: task.Name(), ID: t.Event.ID(), Seq: del.Seq, Superseding: ok && s.Superseding(), Log: t.Log})
+	kind, superseding := task.Name(), ok && s.Superseding()
+	if dr, ok := task.(DryRunTeller); ok && dr.DryRun(t) {
+		kind, superseding = task.Name()+" dry run", false
+	}
+	pass, err := d.lanes.Enter(ctx, lanes.Ticket{Releases: t.Target.Releases, Kind: kind, ID: t.Event.ID(), Seq: del.Seq, Superseding: superseding, Log: t.Log})
 	var superseded *lanes.SupersededError
 	switch {
 	case errors.As(err, &superseded):

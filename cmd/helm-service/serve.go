@@ -129,6 +129,9 @@ func serve(ctx context.Context) error {
 		Rollout:           cfg.Deploy.Rollout,
 		ChartRefs:         cfg.Charts.RefAllowed.RefAllowlist,
 	})
+	if cl.renderer != nil {
+		deployment.WithPreview(cl.renderer, cl.dryRun, cfg.Bus.MaxEventBytes)
+	}
 	if cl.variables != nil {
 		deployment.WithVariables(cl.variables)
 		if cfg.Deploy.RedeployOnVariableChange {
@@ -235,6 +238,9 @@ type cluster struct {
 	router     handler.Router
 	scaler     handler.Scaler
 	variables  *vargroups.Store
+	// renderer and dryRun serve dry runs; nil without a cluster.
+	renderer handler.Renderer
+	dryRun   *kube.DryRun
 }
 
 // connectCluster finds the Kubernetes cluster. With none configured it
@@ -274,7 +280,13 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	releases := helm.NewClient(restConfig, clientset, log)
 	releases.SetFailFast(cfg.Deploy.FailFast)
 	releases.SetObserver(observer)
+	dryRun, err := kube.NewDryRun(restConfig)
+	if err != nil {
+		return cluster{}, err
+	}
 	return cluster{
+		renderer:   releases,
+		dryRun:     dryRun,
 		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta, Labels: cfg.Namespaces.Labels},
 		releases:   reconcile.New(releases, cfg.Retry.PendingReleaseAge, log),
 		router:     router,
