@@ -5,7 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golang/mock/gomock"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/helm-service/helm-service/handler/mocks"
+	"github.com/helm-service/helm-service/pkg/helm"
 )
 
 // dryRunningTask is a deployment task whose triggers may be dry runs, as
@@ -36,5 +40,37 @@ func TestDryRunNeitherSupersedesNorIsSuperseded(t *testing.T) {
 	defer task.mu.Unlock()
 	if diff := cmp.Diff([]string{"newer-dry-run", "older", "oldest-dry-run"}, task.ran); diff != "" {
 		t.Errorf("ran (-want +got):\n%s", diff)
+	}
+}
+
+// TestDryRunsWithoutAPreview: a release asked to be a dry run is refused
+// rather than promoted or rolled back, and a deployment dry run without a
+// cluster to preview against says so; neither touches a release.
+func TestDryRunsWithoutAPreview(t *testing.T) {
+	ctrl := gomock.NewController(t)
+	// Reads only: a write is an unexpected call.
+	releases := mocks.NewMockReleases(ctrl)
+	releases.EXPECT().Get(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, helm.ErrNotFound).AnyTimes()
+	releases.EXPECT().Find(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil, nil).AnyTimes()
+	namespaces, router, scaler := mocks.NewMockNamespaces(ctrl), mocks.NewMockRouter(ctrl), mocks.NewMockScaler(ctrl)
+	for _, c := range []struct {
+		name string
+		task Task
+		want string
+	}{
+		{"release", NewRelease(releases, router, scaler, LifecycleSettings{}), "field deployment.dryRun: a dry run of a release"},
+		{"deployment", NewDeployment(gitCharts{}, namespaces, releases, router, scaler, DeploymentSettings{}), "field deployment.dryRun: previews need a Kubernetes cluster"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			data := validTrigger()
+			data["result"] = "pass"
+			data["deployment"] = map[string]any{"deploymentstrategy": "direct", "dryRun": true}
+			e := triggerEvent(t, data)
+			tr := Trigger{Event: *e, Log: quiet, Target: Target{Namespace: "sockshop-staging"}}
+			_, err := c.task.Run(context.Background(), tr)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Run = %v, want an error with %q", err, c.want)
+			}
+		})
 	}
 }
