@@ -218,3 +218,42 @@ func hasDiffLine(diff, sign, text string) bool {
 	}
 	return false
 }
+
+// TestPreviewOfABlueGreenCanary previews a new image of a blue/green
+// service: the preview is of its canary, and changes nothing.
+func TestPreviewOfABlueGreenCanary(t *testing.T) {
+	project := suite.project("previewbg")
+	writeChart(t, filepath.Join(suite.chartDir, project, "pv"), previewChart)
+	ns := project + "-prod"
+	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, "prod", "pv", "blue_green_service", nil)), deployTimeout)
+	expectSucceeded(t, data)
+
+	dry := deploymentTrigger(project, "prod", "pv", "blue_green_service", map[string]any{"image": "example/pv:2"})
+	dry["deployment"].(map[string]any)["dryRun"] = true
+	_, data = suite.finished(t, suite.trigger(t, suite.nats, dry), deployTimeout)
+	expectSucceeded(t, data)
+	if data.Deployment == nil || data.Deployment.Preview == nil {
+		t.Fatalf("finished of a dry run has no deployment.preview: %+v", data)
+	}
+	if data.Deployment.ReleaseName != "pv-canary" {
+		t.Errorf("releaseName = %q, want pv-canary", data.Deployment.ReleaseName)
+	}
+	var got []string
+	for _, o := range data.Deployment.Preview.Objects {
+		got = append(got, o.Change+" "+o.Kind+" "+o.Namespace+"/"+o.Name)
+		if o.Kind == "Deployment" && (!hasDiffLine(o.Diff, "-", "image: example/pv:1") || !hasDiffLine(o.Diff, "+", "image: example/pv:2")) {
+			t.Errorf("diff of the canary does not show the image change:\n%s", o.Diff)
+		}
+	}
+	if d := cmp.Diff([]string{"changed Deployment " + ns + "/pv-canary"}, got); d != "" {
+		t.Errorf("preview objects (-want +got):\n%s", d)
+	}
+	for _, name := range []string{"pv-primary", "pv-canary"} {
+		if r := helmRelease(t, ns, name); r.revision != "1" {
+			t.Errorf("release %s is at revision %s after a dry run, want 1", name, r.revision)
+		}
+		if img := getDeployment(t, ns, name).Spec.Template.Spec.Containers[0].Image; img != "example/pv:1" {
+			t.Errorf("image of %s after a dry run = %s, want example/pv:1", name, img)
+		}
+	}
+}
