@@ -58,7 +58,7 @@ func TestDryRunsWithoutAPreview(t *testing.T) {
 		task Task
 		want string
 	}{
-		{"release", NewRelease(releases, router, scaler, LifecycleSettings{}), "field deployment.dryRun: a dry run of a release"},
+		{"release", NewRelease(releases, router, scaler, LifecycleSettings{}), "field deployment.dryRun: previews need a Kubernetes cluster"},
 		{"deployment", NewDeployment(gitCharts{}, namespaces, releases, router, scaler, DeploymentSettings{}), "field deployment.dryRun: previews need a Kubernetes cluster"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

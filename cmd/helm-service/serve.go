@@ -148,6 +148,9 @@ func serve(ctx context.Context) error {
 	if cl.variables != nil {
 		release.WithVariables(cl.variables)
 	}
+	if cl.renderer != nil {
+		release.WithPreview(cl.renderer, cl.dryRun, cfg.Bus.MaxEventBytes)
+	}
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, lifecycle)
 	action := handler.NewAction(cl.releases, cl.router, cl.scaler, handler.ActionSettings{MaxReplicas: cfg.Deploy.MaxReplicas, WaitTimeout: cfg.Deploy.WaitTimeout, RouteMode: cfg.Traffic.RouteMode})
 	serviceDelete := handler.NewServiceDelete(cl.releases, cl.router, cl.namespaces, handler.ServiceDeleteSettings{

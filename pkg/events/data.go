@@ -163,6 +163,10 @@ type Outcome struct {
 	HelmRevision int    `json:"helmRevision,omitempty"`
 	// Traffic is the split the router reports afterwards (blue/green only).
 	Traffic *Traffic `json:"traffic,omitempty"`
+	// DryRun and Preview, in the .finished of a dry run (the trigger's
+	// deployment.dryRun), say what the release would change.
+	DryRun  bool     `json:"dryRun,omitempty"`
+	Preview *Preview `json:"preview,omitempty"`
 }
 
 // Traffic is the share of traffic, in percent, primary and canary get.

@@ -257,3 +257,74 @@ func TestPreviewOfABlueGreenCanary(t *testing.T) {
 		}
 	}
 }
+
+// TestPreviewOfAPromotionAndARollback previews a release of a blue/green
+// service whose canary runs a new image: promotion would give the primary
+// that image, route all traffic to it and scale the canary to zero;
+// rollback only the latter two. Nothing changes. A direct service's
+// release is not previewed and says so.
+func TestPreviewOfAPromotionAndARollback(t *testing.T) {
+	project := suite.project("previewrel")
+	writeChart(t, filepath.Join(suite.chartDir, project, "pv"), previewChart)
+	ns := project + "-prod"
+	suite.deployBlueGreen(t, project, "prod", "pv", nil)
+	suite.deployBlueGreen(t, project, "prod", "pv", map[string]any{"image": "example/pv:2"})
+
+	dryRelease := func(result string) lifecycleFinished {
+		data := lifecycleTrigger(project, "prod", "pv", result)
+		data["deployment"] = map[string]any{"dryRun": true, "deploymentURIsLocal": []string{}, "deploymentURIsPublic": []string{}}
+		out, _ := suite.runTask(t, events.TaskRelease, data)
+		if out.Release == nil || out.Release.Preview == nil || !out.Release.DryRun {
+			t.Fatalf("release.finished of a dry run has no release.preview: %+v", out)
+		}
+		return out
+	}
+	objects := func(p *events.Preview) []string {
+		var got []string
+		for _, o := range p.Objects {
+			got = append(got, o.Change+" "+o.Kind+" "+o.Namespace+"/"+o.Name)
+		}
+		return got
+	}
+	routing := []string{"changed TrafficSplit " + ns + "/pv", "changed Deployment " + ns + "/pv-canary"}
+
+	promotion := dryRelease(events.ResultPass)
+	if d := cmp.Diff(append([]string{"changed Deployment " + ns + "/pv-primary"}, routing...), objects(promotion.Release.Preview)); d != "" {
+		t.Errorf("promotion preview objects (-want +got):\n%s", d)
+	}
+	if p := promotion.Release.Preview; len(p.Objects) == 3 {
+		if !hasDiffLine(p.Objects[0].Diff, "-", "image: example/pv:1") || !hasDiffLine(p.Objects[0].Diff, "+", "image: example/pv:2") {
+			t.Errorf("diff of the primary does not show the image change:\n%s", p.Objects[0].Diff)
+		}
+		if !hasDiffLine(p.Objects[1].Diff, "+", "primary 100%, canary 0%") || !hasDiffLine(p.Objects[2].Diff, "+", "spec.replicas: 0") {
+			t.Errorf("diffs of routing and the canary:\n%s\n%s", p.Objects[1].Diff, p.Objects[2].Diff)
+		}
+	}
+	rollback := dryRelease(events.ResultFail)
+	if d := cmp.Diff(routing, objects(rollback.Release.Preview)); d != "" {
+		t.Errorf("rollback preview objects (-want +got):\n%s", d)
+	}
+
+	for name, want := range map[string]string{"pv-primary": "1", "pv-canary": "2"} {
+		if r := helmRelease(t, ns, name); r.revision != want {
+			t.Errorf("release %s is at revision %s after dry runs, want %s", name, r.revision, want)
+		}
+	}
+	if img := image(t, ns, "pv-primary"); img != "example/pv:1" {
+		t.Errorf("primary image after dry runs = %s, want example/pv:1", img)
+	}
+	if n := replicas(t, ns, "pv-canary"); n != 1 {
+		t.Errorf("canary replicas after dry runs = %d, want 1", n)
+	}
+
+	direct := suite.project("previewreldirect")
+	writeChart(t, filepath.Join(suite.chartDir, direct, "pv"), previewChart)
+	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(direct, "dev", "pv", "direct", nil)), deployTimeout)
+	expectSucceeded(t, data)
+	trig := lifecycleTrigger(direct, "dev", "pv", events.ResultPass)
+	trig["deployment"] = map[string]any{"dryRun": true}
+	out := suite.taskFinished(t, events.TaskRelease, suite.triggerTask(t, events.TaskRelease, trig))
+	if out.Status != events.StatusErrored || !strings.Contains(out.Message, "field deployment.dryRun") || !strings.Contains(out.Message, "direct service") {
+		t.Errorf("dry run of a direct service's release: %s/%s %q, want errored naming the field", out.Status, out.Result, out.Message)
+	}
+}
