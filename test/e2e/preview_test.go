@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -326,5 +328,47 @@ func TestPreviewOfAPromotionAndARollback(t *testing.T) {
 	out := suite.taskFinished(t, events.TaskRelease, suite.triggerTask(t, events.TaskRelease, trig))
 	if out.Status != events.StatusErrored || !strings.Contains(out.Message, "field deployment.dryRun") || !strings.Contains(out.Message, "direct service") {
 		t.Errorf("dry run of a direct service's release: %s/%s %q, want errored naming the field", out.Status, out.Result, out.Message)
+	}
+}
+
+// TestPreviewIsCutToTheEventLimit previews a change of a ConfigMap whose
+// diff is larger than MAX_EVENT_BYTES allows: the .finished stays within
+// the limit and says how much was left out.
+func TestPreviewIsCutToTheEventLimit(t *testing.T) {
+	const limit = 32 << 10
+	charts := t.TempDir()
+	project := suite.project("previewcut")
+	writeChart(t, filepath.Join(charts, project, "big"), map[string]string{
+		"Chart.yaml":  "apiVersion: v2\nname: big\nversion: 1.0.0\n",
+		"values.yaml": "word: first\n",
+		"templates/configmap.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-data
+data:
+{{- range until 3000 }}
+  key{{ . }}: {{ $.Values.word | quote }}
+{{- end }}
+`,
+	})
+	inst := startInstance(t, map[string]string{"CHART_DIR": charts, "MAX_EVENT_BYTES": strconv.Itoa(limit)})
+	_, data := inst.finished(t, inst.trigger(t, inst.nats, deploymentTrigger(project, "dev", "big", "direct", nil)), deployTimeout)
+	expectSucceeded(t, data)
+
+	ev, data := inst.finished(t, inst.trigger(t, inst.nats, dryRunTrigger(project, "dev", "big", map[string]any{"word": "second"})), deployTimeout)
+	expectSucceeded(t, data)
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(body) > limit {
+		t.Errorf(".finished is %d bytes, more than MAX_EVENT_BYTES %d", len(body), limit)
+	}
+	p := data.Deployment.Preview
+	if p == nil || len(p.Objects) != 1 || p.Objects[0].Name != "big-data" || !strings.Contains(p.Objects[0].Diff, "-  key0: first\n") || !strings.HasSuffix(p.Objects[0].Diff, "\n") {
+		t.Fatalf("preview = %+v, want the ConfigMap with the start of its diff", p)
+	}
+	if !strings.Contains(p.Truncated, "1 diffs cut or left out") || !strings.Contains(data.Message, "preview cut to fit the event size limit") {
+		t.Errorf("truncated = %q, message = %q: want both to say what was left out", p.Truncated, data.Message)
 	}
 }
