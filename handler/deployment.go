@@ -57,6 +57,7 @@ type Deployment struct {
 	scaler     Scaler
 	settings   DeploymentSettings
 	variables  Variables
+	previewer  *previewer
 }
 
 // NewDeployment returns the deployment task. namespaces, releases, router
@@ -146,6 +147,9 @@ func (d *Deployment) Run(ctx context.Context, t Trigger) (events.Finished, error
 
 	if ctx, err = d.refuseSharedReleases(ctx, namespace, in.Service, strategy); err != nil {
 		return nil, err
+	}
+	if in.Deployment.DryRun {
+		return d.preview(ctx, t, in, ch, gitCommit, values, namespace, target, strategy, rollout, varChanges)
 	}
 	if err := d.namespaces.Ensure(ctx, namespace, target); err != nil {
 		return nil, err

@@ -48,15 +48,20 @@ type Ownership struct {
 // check refuses the trigger's task when its target is not the trigger's
 // (see Ownership). A target without a project, stage and service (service
 // removal, which checks each record itself, or a trigger the task
-// refuses) is not checked; nor is anything when o is nil.
-func (o *Ownership) check(ctx context.Context, t Trigger) error {
+// refuses) is not checked; nor is anything when o is nil. A dry run
+// labels nothing: a namespace ADOPT_NAMESPACES matches passes as it is.
+func (o *Ownership) check(ctx context.Context, t Trigger, dryRun bool) error {
 	target := t.Target
 	if o == nil || target.Namespace == "" || target.Project == "" || target.Stage == "" || target.Service == "" {
 		return nil
 	}
 	adoptNamespace := o.AdoptNamespace != nil && o.AdoptNamespace(target.Namespace)
-	adopted, err := o.Namespaces.Claim(ctx, target.Namespace, kube.Owner{Project: target.Project, Stage: target.Stage}, adoptNamespace)
-	if err != nil {
+	// A dry run writes nothing: a namespace it would adopt passes unlabelled.
+	adopted, err := o.Namespaces.Claim(ctx, target.Namespace, kube.Owner{Project: target.Project, Stage: target.Stage}, adoptNamespace && !dryRun)
+	var notOwned *kube.NamespaceNotOwnedError
+	switch {
+	case dryRun && adoptNamespace && errors.As(err, &notOwned):
+	case err != nil:
 		return err
 	}
 	if adopted != nil {

@@ -12,6 +12,8 @@ import (
 // the service (see lifecycle.revert).
 type Release struct {
 	lifecycle
+	// previewer serves dry runs; nil without a cluster.
+	previewer *previewer
 }
 
 // NewRelease returns the release task. releases, router and scaler are
@@ -19,7 +21,7 @@ type Release struct {
 // The dispatcher runs it in the lanes of every release the service can
 // have.
 func NewRelease(releases Releases, router Router, scaler Scaler, settings LifecycleSettings) *Release {
-	return &Release{newLifecycle(releases, router, scaler, settings)}
+	return &Release{lifecycle: newLifecycle(releases, router, scaler, settings)}
 }
 
 // WithVariables gives the task the variable groups: a promotion then
@@ -50,6 +52,9 @@ func (r *Release) Run(ctx context.Context, t Trigger) (events.Finished, error) {
 		promote = false
 	default:
 		return nil, fmt.Errorf("result %q is not a Keptn result: release needs pass, warning (promote) or fail (roll back)", in.Result)
+	}
+	if in.Deployment != nil && in.Deployment.DryRun {
+		return r.preview(ctx, t, promote)
 	}
 	d, err := r.prepare(ctx, t.Target)
 	if err != nil {

@@ -35,8 +35,14 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 	d.opts.Observer.TaskQueued()
 	defer d.opts.Observer.TaskLeft()
 	s, ok := task.(Superseding)
+	kind, superseding := task.Name(), ok && s.Superseding()
+	dr, ok := task.(DryRunTeller)
+	dryRun := ok && dr.DryRun(t)
+	if dryRun {
+		kind, superseding = task.Name()+" dry run", false
+	}
 	queued := timings.Time(ctx, timings.Queued)
-	pass, err := d.lanes.Enter(ctx, lanes.Ticket{Releases: t.Target.Releases, Kind: task.Name(), ID: t.Event.ID(), Seq: del.Seq, Superseding: ok && s.Superseding(), Log: t.Log})
+	pass, err := d.lanes.Enter(ctx, lanes.Ticket{Releases: t.Target.Releases, Kind: kind, ID: t.Event.ID(), Seq: del.Seq, Superseding: superseding, Log: t.Log})
 	queued()
 	var superseded *lanes.SupersededError
 	switch {
@@ -56,7 +62,7 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 	t.pass = pass
 	start := time.Now()
 	finished, err = retry.Run(ctx, pass.WaitContext(), d.retry(t.Log), func(ctx context.Context) (events.Finished, error) {
-		if err := d.opts.Ownership.check(ctx, t); err != nil {
+		if err := d.opts.Ownership.check(ctx, t, dryRun); err != nil {
 			return nil, err
 		}
 		return runSafely(ctx, task, t)

@@ -57,6 +57,14 @@ type Superseding interface {
 	Superseding() bool
 }
 
+// DryRunTeller is a Task whose triggers may ask for a dry run. A dry run
+// writes nothing: it waits its turn in the lanes of its releases like any
+// trigger, but as a kind of its own it neither supersedes a trigger of the
+// task nor is superseded by one.
+type DryRunTeller interface {
+	DryRun(t Trigger) bool
+}
+
 // ReleaseToucher is a Task that names the Helm releases a trigger's work
 // touches, in the trigger's namespace. The dispatcher queues the task, and
 // takes the leases, of each of them: tasks that share a release run one

@@ -3,6 +3,7 @@
 //
 //	helm-service            run the service (configuration from the environment)
 //	helm-service trigger    send a Keptn event and follow its task
+//	helm-service diff       preview what a deployment would change
 //	helm-service watch      print every event on the bus
 //	helm-service status     list the releases helm-service manages
 //	helm-service version    print version information
@@ -39,6 +40,8 @@ func main() {
 		err = serve(ctx)
 	case "trigger":
 		err = trigger(ctx, args)
+	case "diff":
+		err = diff(ctx, args)
 	case "watch":
 		err = watch(ctx, args)
 	case "status":
@@ -61,6 +64,9 @@ const usage = `usage:
   helm-service trigger KIND [flags] [EVENT.json]
                                    send a Keptn event (deployment, release, rollback, action, delete)
                                    and follow it to .finished (trigger -h for flags)
+  helm-service diff --project P --stage S --service V [--image I] [--values FILE]
+                                   preview what a deployment would change (a dry run); exits 0
+                                   when nothing would, 1 when something would, 2 on an error
   helm-service watch               print every event on the bus, one line each
   helm-service status [--project P] [--stage S] [-o table|json]
                                    list the releases helm-service manages (KUBECONFIG),

@@ -129,6 +129,9 @@ func serve(ctx context.Context) error {
 		Rollout:           cfg.Deploy.Rollout,
 		ChartRefs:         cfg.Charts.RefAllowed.RefAllowlist,
 	})
+	if cl.renderer != nil {
+		deployment.WithPreview(cl.renderer, cl.dryRun, cfg.Bus.MaxEventBytes)
+	}
 	if cl.variables != nil {
 		deployment.WithVariables(cl.variables)
 		if cfg.Deploy.RedeployOnVariableChange {
@@ -144,6 +147,9 @@ func serve(ctx context.Context) error {
 	release := handler.NewRelease(cl.releases, cl.router, cl.scaler, lifecycle)
 	if cl.variables != nil {
 		release.WithVariables(cl.variables)
+	}
+	if cl.renderer != nil {
+		release.WithPreview(cl.renderer, cl.dryRun, cfg.Bus.MaxEventBytes)
 	}
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, lifecycle)
 	action := handler.NewAction(cl.releases, cl.router, cl.scaler, cl.restarter, handler.ActionSettings{MaxReplicas: cfg.Deploy.MaxReplicas, WaitTimeout: cfg.Deploy.WaitTimeout, RouteMode: cfg.Traffic.RouteMode})
@@ -243,6 +249,9 @@ type cluster struct {
 	variables  *vargroups.Store
 	// ownership is nil without a cluster.
 	ownership *handler.Ownership
+	// renderer and dryRun serve dry runs; nil without a cluster.
+	renderer handler.Renderer
+	dryRun   *kube.DryRun
 }
 
 // connectCluster finds the Kubernetes cluster. With none configured it
@@ -311,9 +320,16 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	if deployer != nil {
 		releases.SetIdentity(deployer.ActAs)
 	}
+	// A dry run's server-side apply acts as the deployer, as a deployment does.
+	dryRun, err := kube.NewDryRun(taskConfig)
+	if err != nil {
+		return cluster{}, err
+	}
 	namespaces := kube.Namespaces{Clientset: clientset, Metadata: meta, Labels: cfg.Namespaces.Labels, Deployer: deployer}
 	reconciled := reconcile.New(releases, cfg.Retry.PendingReleaseAge, log)
 	return cluster{
+		renderer:   releases,
+		dryRun:     dryRun,
 		namespaces: namespaces,
 		releases:   reconciled,
 		router:     router,

@@ -70,7 +70,46 @@ type Deployment struct {
 	// ChangedVariables names, in .finished, the variables the trigger
 	// changed, as global.NAME or service.NAME; never their values.
 	ChangedVariables []string `json:"changedVariables,omitempty"`
+	// DryRun, in a trigger, asks for a preview instead of a deployment:
+	// nothing is deployed and .finished carries Preview.
+	DryRun bool `json:"dryRun,omitempty"`
+	// Preview is, in the .finished of a dry run, what the deployment
+	// would change.
+	Preview *Preview `json:"preview,omitempty"`
 }
+
+// Preview is what a deployment would change in the cluster, from a
+// server-side dry run of each object it would apply.
+type Preview struct {
+	// Objects are the objects that would be created, changed or deleted,
+	// in manifest order, deleted ones last.
+	Objects []PreviewObject `json:"objects"`
+	// Unchanged counts the objects a deployment would leave as they are.
+	Unchanged int `json:"unchanged"`
+	// Truncated, when set, says what was left out to keep the event
+	// within its size limit.
+	Truncated string `json:"truncated,omitempty"`
+}
+
+// PreviewObject is one object a deployment would change.
+type PreviewObject struct {
+	// Change is created, changed or deleted.
+	Change    string `json:"change"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	// Diff is, for a changed object, a unified diff of the live object
+	// against what would be applied, both normalized, Secret values
+	// redacted.
+	Diff string `json:"diff,omitempty"`
+}
+
+// Changes of a PreviewObject.
+const (
+	PreviewCreated = "created"
+	PreviewChanged = "changed"
+	PreviewDeleted = "deleted"
+)
 
 // Rollout is the update strategy of a service's Deployments, as a trigger
 // asks for it and as .finished reports it.
@@ -145,6 +184,10 @@ type Outcome struct {
 	HelmRevision int    `json:"helmRevision,omitempty"`
 	// Traffic is the split the router reports afterwards (blue/green only).
 	Traffic *Traffic `json:"traffic,omitempty"`
+	// DryRun and Preview, in the .finished of a dry run (the trigger's
+	// deployment.dryRun), say what the release would change.
+	DryRun  bool     `json:"dryRun,omitempty"`
+	Preview *Preview `json:"preview,omitempty"`
 }
 
 // Traffic is the share of traffic, in percent, primary and canary get.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"helm.sh/helm/v3/pkg/postrender"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/vargroups"
@@ -22,7 +20,8 @@ import (
 // vargroups.AnnotationChecksum, so that a change of a group rolls the pods.
 // For a blue/green service Secrets is its snapshot of both groups instead
 // (see vargroups.Snapshot).
-// Pod templates are decoded into their Kubernetes type and encoded back.
+// Pod templates are edited as decoded, so that fields Kubernetes' Go types
+// do not know reach the API server as the chart wrote them.
 type VariablesPostRenderer struct {
 	// Secrets are the Secrets of the groups, global first.
 	Secrets []string
@@ -51,63 +50,72 @@ func (p VariablesPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error
 		if !ok {
 			continue
 		}
-		raw, _ := spec["template"].(map[string]any)
-		var tmpl corev1.PodTemplateSpec
-		if raw != nil {
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &tmpl); err != nil {
-				return nil, fmt.Errorf("post-render: read pod template of %s: %w", kind, err)
-			}
+		tmpl, ok := spec["template"].(map[string]any)
+		if !ok {
+			tmpl = map[string]any{}
+			spec["template"] = tmpl
 		}
-		p.apply(&tmpl)
-		encoded, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&tmpl)
-		if err != nil {
-			return nil, fmt.Errorf("post-render: write pod template of %s: %w", kind, err)
+		if err := p.apply(tmpl); err != nil {
+			return nil, fmt.Errorf("post-render: pod template of %s: %w", kind, err)
 		}
-		spec["template"] = encoded
 	}
 	return encodeObjects(objs)
 }
 
 // apply adds the groups to every container and the checksum to the
-// template's annotations.
-func (p VariablesPostRenderer) apply(tmpl *corev1.PodTemplateSpec) {
-	for i := range tmpl.Spec.InitContainers {
-		tmpl.Spec.InitContainers[i].EnvFrom = p.withGroups(tmpl.Spec.InitContainers[i].EnvFrom)
-	}
-	for i := range tmpl.Spec.Containers {
-		tmpl.Spec.Containers[i].EnvFrom = p.withGroups(tmpl.Spec.Containers[i].EnvFrom)
+// template's annotations. It edits the decoded template in place, so that
+// fields Kubernetes' Go types do not know are passed on as they are.
+func (p VariablesPostRenderer) apply(tmpl map[string]any) error {
+	podSpec, _ := tmpl["spec"].(map[string]any)
+	for _, field := range []string{"initContainers", "containers"} {
+		containers, _ := podSpec[field].([]any)
+		for i, c := range containers {
+			container, ok := c.(map[string]any)
+			if !ok {
+				return fmt.Errorf("%s[%d] is not an object", field, i)
+			}
+			sources, _ := container["envFrom"].([]any)
+			container["envFrom"] = p.withGroups(sources)
+		}
 	}
 	annotate(tmpl, vargroups.AnnotationChecksum, p.Checksum)
 	annotate(tmpl, vargroups.AnnotationSnapshot, p.Snapshot)
+	return nil
 }
 
 // annotate sets an annotation of the pod template, unless value is "".
-func annotate(tmpl *corev1.PodTemplateSpec, key, value string) {
+func annotate(tmpl map[string]any, key, value string) {
 	if value == "" {
 		return
 	}
-	if tmpl.Annotations == nil {
-		tmpl.Annotations = map[string]string{}
+	meta, ok := tmpl["metadata"].(map[string]any)
+	if !ok {
+		meta = map[string]any{}
+		tmpl["metadata"] = meta
 	}
-	tmpl.Annotations[key] = value
+	annotations, ok := meta["annotations"].(map[string]any)
+	if !ok {
+		annotations = map[string]any{}
+		meta["annotations"] = annotations
+	}
+	annotations[key] = value
 }
 
 // withGroups appends the groups' Secrets to sources, moving a group the
 // chart already lists to its place at the end.
-func (p VariablesPostRenderer) withGroups(sources []corev1.EnvFromSource) []corev1.EnvFromSource {
-	out := make([]corev1.EnvFromSource, 0, len(sources)+len(p.Secrets))
+func (p VariablesPostRenderer) withGroups(sources []any) []any {
+	out := make([]any, 0, len(sources)+len(p.Secrets))
 	for _, s := range sources {
-		if s.SecretRef != nil && p.isGroup(s.SecretRef.Name) {
-			continue
+		source, _ := s.(map[string]any)
+		if ref, ok := source["secretRef"].(map[string]any); ok {
+			if name, _ := ref["name"].(string); p.isGroup(name) {
+				continue
+			}
 		}
 		out = append(out, s)
 	}
-	optional := true
 	for _, name := range p.Secrets {
-		out = append(out, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{
-			LocalObjectReference: corev1.LocalObjectReference{Name: name},
-			Optional:             &optional,
-		}})
+		out = append(out, map[string]any{"secretRef": map[string]any{"name": name, "optional": true}})
 	}
 	return out
 }

@@ -189,3 +189,34 @@ func TestVariablesPostRendererMarksSnapshotReaders(t *testing.T) {
 		}
 	}
 }
+
+// TestVariablesPostRendererKeepsUnknownFields: fields of a pod template
+// that Kubernetes' Go types do not know (a field of a newer API server, or
+// a misspelled one the API server is to refuse) are passed on as the chart
+// wrote them, not dropped.
+func TestVariablesPostRendererKeepsUnknownFields(t *testing.T) {
+	const manifest = `---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      futurePodField: {enabled: true}
+      containers:
+      - name: web
+        image: "web:1"
+        bogusField: surprise
+`
+	out, err := VariablesPostRenderer{Secrets: []string{"g"}, Checksum: "c"}.Run(bytes.NewBufferString(manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"bogusField: surprise", "futurePodField:", "name: g", "keptn.sh/variables-checksum: c"} {
+		if !bytes.Contains(out.Bytes(), []byte(want)) {
+			t.Errorf("post-rendered manifest lacks %q:\n%s", want, out)
+		}
+	}
+}
