@@ -24,6 +24,8 @@ func TestLoadExplainsUnreadableValues(t *testing.T) {
 		{"NAMESPACE_TEMPLATE", "{{.Project", []string{"NAMESPACE_TEMPLATE", "e.g. {{.Project}}-{{.Stage}}"}},
 		{"CHART_REF_ALLOWED", "oci://registry.example.com/*", []string{"CHART_REF_ALLOWED", "leave out the scheme"}},
 		{"ALLOWED_NAMESPACES", "!team-*", []string{"ALLOWED_NAMESPACES", `give at least one pattern without "!"`}},
+		{"ALLOWED_CLUSTER_KINDS", "clusterroles", []string{"ALLOWED_CLUSTER_KINDS", `"clusterroles"`, "e.g. CustomResourceDefinition.apiextensions.k8s.io"}},
+		{"ALLOWED_CLUSTER_KINDS", "rbac.authorization.k8s.io/ClusterRole", []string{"ALLOWED_CLUSTER_KINDS", "write Kind.group"}},
 		{"ROLLOUT_STRATEGY", "BlueGreen", []string{"ROLLOUT_STRATEGY", "use RollingUpdate or Recreate"}},
 		{"ROLLOUT_MAX_SURGE", "lots", []string{"ROLLOUT_MAX_SURGE", "percentage like 25%"}},
 	} {

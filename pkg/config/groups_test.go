@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/helm-service/helm-service/pkg/charts"
+	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
 )
 
@@ -20,6 +21,7 @@ import (
 var parsedValues = cmp.Options{
 	cmp.Comparer(func(a, b NamespaceTemplate) bool { return a.String() == b.String() }),
 	cmp.Comparer(func(a, b AllowedNamespaces) bool { return a.Text == b.Text }),
+	cmp.Comparer(func(a, b ClusterKinds) bool { return a.String() == b.String() }),
 	cmp.AllowUnexported(charts.RefAllowlist{}),
 }
 
@@ -30,6 +32,15 @@ func mustRefs(t *testing.T, patterns ...string) ChartRefs {
 		t.Fatal(err)
 	}
 	return ChartRefs{a}
+}
+
+func mustClusterKinds(t *testing.T, kinds ...string) ClusterKinds {
+	t.Helper()
+	k, err := helm.ParseClusterKinds(kinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ClusterKinds{k}
 }
 
 func mustTemplate(t *testing.T, text string) NamespaceTemplate {
@@ -109,7 +120,8 @@ var everyVariable = map[string]string{
 
 	"ALLOWED_NAMESPACES": "team-*,!team-secret", "NAMESPACE_TEMPLATE": "{{.Project}}-{{.Service}}",
 	"NAMESPACE_LABELS": "a=b,team.example.com/owner=ops", "POD_NAMESPACE": "keptn",
-	"KUBE_QPS": "10.5", "KUBE_BURST": "20",
+	"ALLOWED_CLUSTER_KINDS": "CustomResourceDefinition.apiextensions.k8s.io,PersistentVolume",
+	"KUBE_QPS":              "10.5", "KUBE_BURST": "20",
 
 	"CHART_SOURCE": "git", "CHART_DIR": "/charts", "CHART_FETCH_TIMEOUT": "30s", "CHART_REF_ALLOWED": "registry.example.com/shared/*,ghcr.io/team/*",
 	"MAX_CHART_BYTES": "4096", "CHART_REGISTRY": "registry.example.com:5000", "CHART_OCI_TEMPLATE": "oci://{{.Registry}}/{{.Service}}",
@@ -157,10 +169,11 @@ func TestLoadReadsEveryVariableIntoItsGroup(t *testing.T) {
 		Delivery: Delivery{MaxParallelTasks: 8, MaxQueuedTasks: 16, LedgerBucket: "ledger", LedgerTTL: time.Hour, LockBucket: "locks", LockTTL: 9 * time.Second},
 		Retry:    Retry{PendingReleaseAge: 20 * time.Minute, PendingRetryTimeout: 30 * time.Minute, ClusterRetryTimeout: time.Minute},
 		Namespaces: Namespaces{
-			Allowed:  AllowedNamespaces{Text: "team-*,!team-secret"},
-			Template: mustTemplate(t, "{{.Project}}-{{.Service}}"),
-			Labels:   NamespaceLabels{"a": "b", "team.example.com/owner": "ops"},
-			Own:      "keptn",
+			Allowed:      AllowedNamespaces{Text: "team-*,!team-secret"},
+			Template:     mustTemplate(t, "{{.Project}}-{{.Service}}"),
+			Labels:       NamespaceLabels{"a": "b", "team.example.com/owner": "ops"},
+			Own:          "keptn",
+			ClusterKinds: mustClusterKinds(t, "CustomResourceDefinition.apiextensions.k8s.io", "PersistentVolume"),
 		},
 		Cluster: Cluster{KubeQPS: 10.5, KubeBurst: 20},
 		Charts: Charts{

@@ -2,6 +2,7 @@ package helm
 
 import (
 	"context"
+	"fmt"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/postrender"
@@ -20,6 +21,11 @@ func (c *Client) Upgrade(ctx context.Context, req Request) (*Result, error) {
 	cfg, err := c.newConfig(ctx, req.Namespace)
 	if err != nil {
 		return nil, err
+	}
+	if last, err := cfg.Releases.Last(req.Name); err == nil {
+		if err := checkStored(cfg, last); err != nil {
+			return nil, fmt.Errorf("refused to upgrade release %s/%s: %w", req.Namespace, req.Name, err)
+		}
 	}
 	up := action.NewUpgrade(cfg)
 	up.Namespace = req.Namespace
