@@ -197,6 +197,29 @@ func TestInstallRefusesObjectsOutsideItsNamespace(t *testing.T) {
 	}
 }
 
+// TestInstallRefusesCRDFilesOfClusterKinds: Helm applies a chart's crds/
+// files before it renders anything; they are checked first.
+func TestInstallRefusesCRDFilesOfClusterKinds(t *testing.T) {
+	c, cfg, touched := policyClient(t)
+	ch := policyChart(map[string]string{"cm.yaml": ownConfigMap})
+	ch.Files = append(ch.Files, &chart.File{Name: "crds/role.yaml", Data: []byte(clusterRole)})
+	_, err := c.Install(context.Background(), Request{Namespace: "ns", Name: "web", Chart: ch, Timeout: time.Minute})
+	var perr *PolicyError
+	if !errors.As(err, &perr) {
+		t.Fatalf("Install: %v, want a *PolicyError", err)
+	}
+	want := PolicyError{Kind: "ClusterRole", Group: "rbac.authorization.k8s.io", Name: "everything", Rule: RuleClusterScoped, ReleaseNamespace: "ns", Source: "the chart's CRD file web/crds/role.yaml"}
+	if diff := cmp.Diff(want, *perr); diff != "" {
+		t.Errorf("refusal (-want +got):\n%s", diff)
+	}
+	if touched.Len() != 0 {
+		t.Errorf("applied before the refusal:\n%s", touched)
+	}
+	if all, _ := cfg.Releases.ListReleases(); len(all) != 0 {
+		t.Errorf("%d release records written, want none", len(all))
+	}
+}
+
 // forge stores a record helm-service did not write: status, a manifest
 // and hooks of the forger's choosing.
 func forge(t *testing.T, cfg *action.Configuration, version int, status release.Status, manifest string, hooks ...*release.Hook) {
