@@ -359,3 +359,47 @@ func TestParseClusterKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestKubeClientRefusesToBuildWhatThePolicyRefuses: whatever path leads
+// Helm to build a list of objects to apply or delete, the kube client of a
+// cluster's configuration refuses one that breaks the policy.
+func TestKubeClientRefusesToBuildWhatThePolicyRefuses(t *testing.T) {
+	kc := kube.New(mapperGetter{namespace: "ns", server: emptyServer(t)})
+	kc.Namespace = "ns"
+	inner := &waitingClient{Client: kc}
+	c := NewClientOn(func(context.Context, string) (*action.Configuration, error) {
+		return &action.Configuration{Releases: storage.Init(driver.NewMemory()), KubeClient: inner, Log: func(string, ...any) {}}, nil
+	}, slog.New(slog.DiscardHandler))
+	cfg, err := c.newConfig(context.Background(), "ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		manifest string
+		want     []string // names built; nil: refused
+	}{
+		{ownConfigMap, []string{"own"}},
+		{ownConfigMap + "---\n" + foreignCM, nil},
+		{listOfRole, nil},
+		{victimNamespace, nil},
+	} {
+		list, err := cfg.KubeClient.Build(bytes.NewBufferString(tc.manifest), false)
+		var perr *PolicyError
+		if tc.want == nil {
+			if !errors.As(err, &perr) {
+				t.Errorf("Build(%q) = %d objects, %v; want a *PolicyError", tc.manifest, len(list), err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Build(%q): %v", tc.manifest, err)
+		}
+		var names []string
+		for _, info := range list {
+			names = append(names, info.Name)
+		}
+		if diff := cmp.Diff(tc.want, names); diff != "" {
+			t.Errorf("Build(%q) (-want +got):\n%s", tc.manifest, diff)
+		}
+	}
+}
