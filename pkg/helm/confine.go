@@ -95,7 +95,7 @@ func (c *confinedKubeClient) Build(r io.Reader, validate bool) (kube.ResourceLis
 	if err != nil {
 		return list, err
 	}
-	if perr := c.conf.objects(list, "the objects Helm was about to apply or delete"); perr != nil {
+	if perr := c.conf.objects(list, "the objects Helm built from the release's manifest or hooks"); perr != nil {
 		return nil, perr
 	}
 	return list, nil

@@ -159,7 +159,7 @@ func TestInstallRefusesObjectsOutsideItsNamespace(t *testing.T) {
 		{"hook elsewhere", map[string]string{"cm.yaml": ownConfigMap, "hook.yaml": foreignHook}, nil,
 			&PolicyError{Kind: "Job", Group: "batch", Namespace: "kube-system", Name: "hook", Rule: RuleOtherNamespace, ReleaseNamespace: "ns", Source: "hook hook (web/templates/hook.yaml) of revision 1 of release ns/web"}},
 		{"cluster role", map[string]string{"cm.yaml": ownConfigMap, "role.yaml": clusterRole}, nil,
-			&PolicyError{Kind: "ClusterRole", Group: "rbac.authorization.k8s.io", Name: "everything", Rule: RuleClusterScoped, ReleaseNamespace: "ns", Source: "the objects Helm was about to apply or delete"}},
+			&PolicyError{Kind: "ClusterRole", Group: "rbac.authorization.k8s.io", Name: "everything", Rule: RuleClusterScoped, ReleaseNamespace: "ns", Source: "the objects Helm built from the release's manifest or hooks"}},
 		{"cluster role in a list", map[string]string{"cm.yaml": ownConfigMap, "list.yaml": listOfRole}, nil,
 			&PolicyError{Kind: "ClusterRole", Group: "rbac.authorization.k8s.io", Name: "listed", Rule: RuleClusterScoped, ReleaseNamespace: "ns", Source: "revision 1 of release ns/web"}},
 		{"cluster role allowed", map[string]string{"cm.yaml": ownConfigMap, "role.yaml": clusterRole}, []string{"ClusterRole.rbac.authorization.k8s.io"}, nil},
