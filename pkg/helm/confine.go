@@ -117,10 +117,12 @@ func checkStored(cfg *action.Configuration, records ...*release.Release) error {
 	if err != nil {
 		return err
 	}
+	seen := map[int]bool{}
 	for _, rel := range records {
-		if rel == nil {
+		if rel == nil || seen[rel.Version] {
 			continue
 		}
+		seen[rel.Version] = true
 		what := fmt.Sprintf("the stored record of release %s/%s at revision %d", conf.namespace, rel.Name, rel.Version)
 		if err := conf.release(rel, what, fmt.Sprintf("sh.helm.release.v1.%s.v%d", rel.Name, rel.Version)); err != nil {
 			return err

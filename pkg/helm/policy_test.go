@@ -276,6 +276,13 @@ func TestStoredRecordsAreCheckedBeforeTheyAreActedOn(t *testing.T) {
 			_, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "web", Chart: policyChart(map[string]string{"cm.yaml": ownConfigMap}), Timeout: time.Minute})
 			return err
 		}, "sh.helm.release.v1.web.v1"},
+		{"upgrade from a forged deployed revision behind a failed one", func(t *testing.T, cfg *action.Configuration) {
+			forge(t, cfg, 1, release.StatusDeployed, ownConfigMap+"---\n"+victimNamespace)
+			forge(t, cfg, 2, release.StatusFailed, ownConfigMap)
+		}, func(c *Client) error {
+			_, err := c.Upgrade(context.Background(), Request{Namespace: "ns", Name: "web", Chart: policyChart(map[string]string{"cm.yaml": ownConfigMap}), Timeout: time.Minute})
+			return err
+		}, "sh.helm.release.v1.web.v1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, cfg, touched := policyClient(t)

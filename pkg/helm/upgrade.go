@@ -22,8 +22,12 @@ func (c *Client) Upgrade(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Helm upgrades from the newest record, or from the newest deployed
+	// one when the newest is not: it deletes what that one lists and the
+	// chart no longer does.
 	if last, err := cfg.Releases.Last(req.Name); err == nil {
-		if err := checkStored(cfg, last); err != nil {
+		deployed, _ := cfg.Releases.Deployed(req.Name)
+		if err := checkStored(cfg, last, deployed); err != nil {
 			return nil, fmt.Errorf("refused to upgrade release %s/%s: %w", req.Namespace, req.Name, err)
 		}
 	}
