@@ -127,6 +127,23 @@ func TestChartReachingOutOfItsNamespaceIsRefused(t *testing.T) {
 	}
 }
 
+// TestBlueGreenChartReachingOutIsRefused: the same for a blue/green
+// service: neither its primary nor its canary release is installed.
+func TestBlueGreenChartReachingOutIsRefused(t *testing.T) {
+	project, stage := suite.project("reachbg"), "prod"
+	ns := project + "-" + stage
+	t.Cleanup(func() { _ = suite.clientset.CoreV1().Namespaces().Delete(ctx(t), ns, metav1.DeleteOptions{}) })
+	copyChart(t, project, "role", "reaching")
+	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "role", "blue_green_service", map[string]any{"clusterRole": true})), deployTimeout)
+	t.Logf("answer: %s", data.Message)
+	expectErrored(t, data, "ClusterRole.rbac.authorization.k8s.io", "ALLOWED_CLUSTER_KINDS")
+	for _, name := range []string{"role-primary", "role-canary"} {
+		expectNoRelease(t, ns, name)
+		expectNoConfigMap(t, ns, name+"-own")
+		expectNoClusterRole(t, ns+"-"+name)
+	}
+}
+
 // TestAllowedClusterKindsOpensANamedKind: with ALLOWED_CLUSTER_KINDS
 // naming ClusterRole, the chart's ClusterRole, also inside a List, is
 // deployed; a ConfigMap in another namespace is still refused.
