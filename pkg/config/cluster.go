@@ -41,8 +41,8 @@ func (c Cluster) validate() error {
 }
 
 // Namespaces is where services go: the namespace template, the
-// namespaces tasks may touch and the labels of the ones helm-service
-// creates.
+// namespaces tasks may touch, the labels of the ones helm-service creates
+// and the cluster-scoped kinds a release may hold besides.
 type Namespaces struct {
 	// Allowed are the namespaces tasks may deploy to: globs, "!"
 	// excludes. Unset, Load makes it allowlist.Default(Own).
@@ -54,6 +54,10 @@ type Namespaces struct {
 	Template NamespaceTemplate `envconfig:"NAMESPACE_TEMPLATE" default:"{{.Project}}-{{.Stage}}"`
 	// Labels go on every namespace helm-service creates.
 	Labels NamespaceLabels `envconfig:"NAMESPACE_LABELS" default:"pod-security.kubernetes.io/enforce=baseline"`
+	// ClusterKinds are the cluster-scoped kinds a release may hold; every
+	// other cluster-scoped object, and every object outside the release's
+	// namespace, is refused. Empty allows none.
+	ClusterKinds ClusterKinds `envconfig:"ALLOWED_CLUSTER_KINDS"`
 	// Own is helm-service's namespace; unset, Load reads the service
 	// account's namespace when running in a cluster.
 	Own string `envconfig:"POD_NAMESPACE"`

@@ -26,6 +26,8 @@ func TestLoadExplainsUnreadableValues(t *testing.T) {
 		{"ALLOWED_NAMESPACES", "!team-*", []string{"ALLOWED_NAMESPACES", `give at least one pattern without "!"`}},
 		{"ADOPT_NAMESPACES", "sock-[", []string{"ADOPT_NAMESPACES", `pattern "sock-["`, "e.g. sock-shop-*"}},
 		{"ADOPT_RELEASES", "*/[", []string{"ADOPT_RELEASES", `pattern "*/["`}},
+		{"ALLOWED_CLUSTER_KINDS", "clusterroles", []string{"ALLOWED_CLUSTER_KINDS", `"clusterroles"`, "e.g. CustomResourceDefinition.apiextensions.k8s.io"}},
+		{"ALLOWED_CLUSTER_KINDS", "rbac.authorization.k8s.io/ClusterRole", []string{"ALLOWED_CLUSTER_KINDS", "write Kind.group"}},
 		{"ROLLOUT_STRATEGY", "BlueGreen", []string{"ROLLOUT_STRATEGY", "use RollingUpdate or Recreate"}},
 		{"ROLLOUT_MAX_SURGE", "lots", []string{"ROLLOUT_MAX_SURGE", "percentage like 25%"}},
 		{"DEPLOYER_SERVICE_ACCOUNT", "Deployer!", []string{`DEPLOYER_SERVICE_ACCOUNT="Deployer!"`, "not a valid Kubernetes name", "like helm-service-deployer"}},

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/helm-service/helm-service/pkg/charts"
+	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
 )
 
@@ -22,6 +23,7 @@ var parsedValues = cmp.Options{
 	cmp.Comparer(func(a, b NamespaceTemplate) bool { return a.String() == b.String() }),
 	cmp.Comparer(func(a, b AllowedNamespaces) bool { return a.Text == b.Text }),
 	cmp.Comparer(func(a, b Adoptable) bool { return a.Text == b.Text }),
+	cmp.Comparer(func(a, b ClusterKinds) bool { return a.String() == b.String() }),
 	cmp.AllowUnexported(charts.RefAllowlist{}),
 }
 
@@ -32,6 +34,15 @@ func mustRefs(t *testing.T, patterns ...string) ChartRefs {
 		t.Fatal(err)
 	}
 	return ChartRefs{a}
+}
+
+func mustClusterKinds(t *testing.T, kinds ...string) ClusterKinds {
+	t.Helper()
+	k, err := helm.ParseClusterKinds(kinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ClusterKinds{k}
 }
 
 func mustTemplate(t *testing.T, text string) NamespaceTemplate {
@@ -112,7 +123,8 @@ var everyVariable = map[string]string{
 	"ALLOWED_NAMESPACES": "team-*,!team-secret", "NAMESPACE_TEMPLATE": "{{.Project}}-{{.Service}}",
 	"NAMESPACE_LABELS": "a=b,team.example.com/owner=ops", "POD_NAMESPACE": "keptn",
 	"ADOPT_NAMESPACES": "sock-shop-*", "ADOPT_RELEASES": "sock-shop-*/carts,!*/*-generated",
-	"KUBE_QPS": "10.5", "KUBE_BURST": "20", "IMPERSONATE": "false", "DEPLOYER_SERVICE_ACCOUNT": "deployer", "DEPLOYER_ROLE": "deployer-role",
+	"ALLOWED_CLUSTER_KINDS": "CustomResourceDefinition.apiextensions.k8s.io,PersistentVolume",
+	"KUBE_QPS":              "10.5", "KUBE_BURST": "20", "IMPERSONATE": "false", "DEPLOYER_SERVICE_ACCOUNT": "deployer", "DEPLOYER_ROLE": "deployer-role",
 
 	"CHART_SOURCE": "git", "CHART_DIR": "/charts", "CHART_FETCH_TIMEOUT": "30s", "CHART_REF_ALLOWED": "registry.example.com/shared/*,ghcr.io/team/*",
 	"MAX_CHART_BYTES": "4096", "CHART_REGISTRY": "registry.example.com:5000", "CHART_OCI_TEMPLATE": "oci://{{.Registry}}/{{.Service}}",
@@ -166,6 +178,7 @@ func TestLoadReadsEveryVariableIntoItsGroup(t *testing.T) {
 			Own:             "keptn",
 			AdoptNamespaces: AdoptNamespaces{Adoptable{Text: "sock-shop-*"}},
 			AdoptReleases:   AdoptReleases{Adoptable{Text: "sock-shop-*/carts,!*/*-generated"}},
+			ClusterKinds:    mustClusterKinds(t, "CustomResourceDefinition.apiextensions.k8s.io", "PersistentVolume"),
 		},
 		Cluster: Cluster{KubeQPS: 10.5, KubeBurst: 20, DeployerAccount: "deployer", DeployerRole: "deployer-role"},
 		Charts: Charts{

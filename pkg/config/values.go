@@ -7,6 +7,7 @@ import (
 
 	"github.com/helm-service/helm-service/pkg/allowlist"
 	"github.com/helm-service/helm-service/pkg/charts"
+	"github.com/helm-service/helm-service/pkg/helm"
 	"github.com/helm-service/helm-service/pkg/kube"
 )
 
@@ -70,6 +71,20 @@ func (t *NamespaceTemplate) Decode(text string) error {
 		return fmt.Errorf("NAMESPACE_TEMPLATE: %w: write a Go template over .Project, .Stage, .Service, .Branch and .Labels, e.g. %s", err, kube.DefaultNamespaceTemplate)
 	}
 	t.NamespaceTemplate = tmpl
+	return nil
+}
+
+// ClusterKinds is ALLOWED_CLUSTER_KINDS, parsed: the cluster-scoped kinds
+// a release may hold. The zero value allows none.
+type ClusterKinds struct{ helm.ClusterKinds }
+
+// Decode reads comma-separated kinds, each Kind.group (a core kind alone).
+func (k *ClusterKinds) Decode(text string) error {
+	kinds, err := helm.ParseClusterKinds(list(text))
+	if err != nil {
+		return err
+	}
+	k.ClusterKinds = kinds
 	return nil
 }
 

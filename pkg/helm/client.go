@@ -38,6 +38,9 @@ type Client struct {
 	now       func() time.Time
 	observer  Observer
 	failFast  bool
+	// clusterKinds are the cluster-scoped kinds a release may hold
+	// (confine.go).
+	clusterKinds ClusterKinds
 
 	// identity says whom the actions in a namespace act as; nil: the
 	// client's own identity everywhere.
@@ -72,7 +75,7 @@ func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slo
 		observer:   noObserver{},
 		failFast:   true,
 	}
-	c.newConfig = c.clusterConfig
+	c.newConfig = c.confined(c.clusterConfig)
 	return c
 }
 
@@ -83,10 +86,11 @@ type ConfigSource func(ctx context.Context, namespace string) (*action.Configura
 // NewClientOn returns a Client whose actions run on the configurations
 // configs returns instead of on a cluster's: release records in memory and
 // a fake Kubernetes client, say, to run the real actions without a cluster.
+// The object policy (confine.go) applies to them as to a cluster's.
 // Readiness diagnostics need a cluster and are left out.
 func NewClientOn(configs ConfigSource, log *slog.Logger) *Client {
 	c := NewClient(nil, nil, log)
-	c.newConfig = configs
+	c.newConfig = c.confined(configs)
 	return c
 }
 

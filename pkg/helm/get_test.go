@@ -49,10 +49,10 @@ func namespacedMemoryClient(t *testing.T) *Client {
 	c, cfg := memoryClient(t, nil)
 	mem := driver.NewMemory()
 	cfg.Releases = storage.Init(mem)
-	c.newConfig = func(_ context.Context, namespace string) (*action.Configuration, error) {
+	c.newConfig = c.confined(func(_ context.Context, namespace string) (*action.Configuration, error) {
 		mem.SetNamespace(namespace)
 		return cfg, nil
-	}
+	})
 	return c
 }
 

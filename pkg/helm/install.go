@@ -2,6 +2,7 @@ package helm
 
 import (
 	"context"
+	"fmt"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/postrender"
@@ -19,6 +20,9 @@ func (c *Client) Install(ctx context.Context, req Request) (*Result, error) {
 	cfg, err := c.newConfig(ctx, req.Namespace)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkCRDs(cfg, req.Chart); err != nil {
+		return nil, fmt.Errorf("helm install of release %s/%s: %w", req.Namespace, req.Name, err)
 	}
 	in := action.NewInstall(cfg)
 	in.Namespace = req.Namespace

@@ -46,6 +46,9 @@ func (c *Client) Recover(ctx context.Context, namespace, name string, timeout ti
 	status := last.Info.Status
 	rec := &Recovery{Status: string(status), Revision: last.Version}
 	target := lastGood(history, last.Version)
+	if err := checkStored(cfg, last, target); err != nil {
+		return nil, fmt.Errorf("refused to recover it: %w", err)
+	}
 	if target == nil {
 		// Never deployed: nothing to go back to.
 		un := action.NewUninstall(cfg)

@@ -35,6 +35,9 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout t
 	if target == nil {
 		return nil, fmt.Errorf("roll back release %s/%s from revision %d: %w: %s", namespace, name, last.Version, ErrNoPreviousRevision, neverDeployed(history, last.Version))
 	}
+	if err := checkStored(cfg, last, target); err != nil {
+		return nil, fmt.Errorf("refused to roll back release %s/%s: %w", namespace, name, err)
+	}
 
 	rb := action.NewRollback(cfg)
 	rb.Version = target.Version

@@ -24,6 +24,12 @@ func (c *Client) Uninstall(ctx context.Context, namespace, name string, timeout 
 	if err != nil {
 		return err
 	}
+	// Helm deletes what the newest record lists and runs its hooks.
+	if last, err := cfg.Releases.Last(name); err == nil {
+		if err := checkStored(cfg, last); err != nil {
+			return fmt.Errorf("refused to uninstall release %s/%s: %w", namespace, name, err)
+		}
+	}
 	un := action.NewUninstall(cfg)
 	un.Wait = true
 	un.Timeout = timeout

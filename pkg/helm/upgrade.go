@@ -2,6 +2,7 @@ package helm
 
 import (
 	"context"
+	"fmt"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/postrender"
@@ -20,6 +21,15 @@ func (c *Client) Upgrade(ctx context.Context, req Request) (*Result, error) {
 	cfg, err := c.newConfig(ctx, req.Namespace)
 	if err != nil {
 		return nil, err
+	}
+	// Helm upgrades from the newest record, or from the newest deployed
+	// one when the newest is not: it deletes what that one lists and the
+	// chart no longer does.
+	if last, err := cfg.Releases.Last(req.Name); err == nil {
+		deployed, _ := cfg.Releases.Deployed(req.Name)
+		if err := checkStored(cfg, last, deployed); err != nil {
+			return nil, fmt.Errorf("refused to upgrade release %s/%s: %w", req.Namespace, req.Name, err)
+		}
 	}
 	up := action.NewUpgrade(cfg)
 	up.Namespace = req.Namespace

@@ -34,7 +34,7 @@ func memoryClient(t *testing.T, kc *kubefake.FailingKubeClient) (*Client, *actio
 		Log:          func(string, ...any) {},
 	}
 	c := NewClient(nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	c.newConfig = func(context.Context, string) (*action.Configuration, error) { return cfg, nil }
+	c.newConfig = c.confined(func(context.Context, string) (*action.Configuration, error) { return cfg, nil })
 	return c, cfg
 }
 

@@ -13,7 +13,6 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/helm-service/helm-service/pkg/events"
@@ -310,24 +309,19 @@ spec:
 
 // TestScaleOnlyTheReleasesNamespace: a release whose manifest puts a
 // workload in another namespace is scaled in its own namespace only.
+// helm-service refuses to deploy such a chart, so the release is
+// installed as the helm CLI would, with helm-service's labels.
 func TestScaleOnlyTheReleasesNamespace(t *testing.T) {
 	project, stage := suite.project("scalens"), "production"
 	other := project + "-other"
 	if _, err := suite.clientset.CoreV1().Namespaces().Create(ctx(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// The release's deployer may deploy there too: a platform team's
-	// grant, without which the chart's object elsewhere is forbidden.
-	if _, err := suite.clientset.RbacV1().RoleBindings(other).Create(ctx(t), &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "production-deployer"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: deployerRole},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: deployerAccount, Namespace: project + "-" + stage}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	writeChart(t, filepath.Join(suite.chartDir, project, "web"), elsewhereChart)
-	_, data := suite.finished(t, suite.trigger(t, suite.nats, deploymentTrigger(project, stage, "web", "direct", map[string]any{"elsewhere": other})), deployTimeout)
-	expectSucceeded(t, data)
+	dir := filepath.Join(suite.chartDir, project, "web")
+	writeChart(t, dir, elsewhereChart)
+	ns := serviceNamespace(t, project, stage)
+	installWithHelm(t, ns, "web", dir, map[string]any{"elsewhere": other},
+		map[string]string{kube.LabelProject: project, kube.LabelStage: stage, kube.LabelService: "web"})
 	awaitReplicas(t, other, "web-elsewhere", 2)
 
 	suite.scaleOK(t, project, stage, "web", "+1", "web", 2, 3)

@@ -34,7 +34,15 @@ func TestChartInstalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	client := reconcile.New(helm.NewClient(restConfig, suite.clientset, discard), reconcile.DefaultPendingAge, discard)
+	// The operator installing helm-service opens the cluster-scoped kinds
+	// of its chart (ALLOWED_CLUSTER_KINDS of helm-service's own settings).
+	helmClient := helm.NewClient(restConfig, suite.clientset, discard)
+	kinds, err := helm.ParseClusterKinds([]string{"ClusterRole.rbac.authorization.k8s.io", "ClusterRoleBinding.rbac.authorization.k8s.io"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	helmClient.SetAllowedClusterKinds(kinds)
+	client := reconcile.New(helmClient, reconcile.DefaultPendingAge, discard)
 	name := "helm-service-" + suite.runID
 	res, err := client.Upgrade(ctx(t), helm.Request{
 		Namespace: ns, Name: name, Chart: ch, Timeout: 2 * time.Minute,
