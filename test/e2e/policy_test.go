@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	rbacv1 "k8s.io/api/rbac/v1"
 	"strings"
 	"testing"
 	"time"
@@ -49,26 +50,42 @@ func serviceNamespace(t *testing.T, project, stage string) string {
 }
 
 // installWithHelm installs the chart in dir as the helm CLI would: with
-// Helm's SDK and helm-service's object policy nowhere, and labels on the
-// release record.
+// the Helm SDK's own clients, as the suite's cluster admin, none of
+// helm-service's checks in between.
 func installWithHelm(t *testing.T, namespace, name, dir string, values map[string]any, labels map[string]string) {
 	t.Helper()
 	ch, err := loader.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	in := action.NewInstall(helmCLIConfig(t, namespace))
+	in.Namespace, in.ReleaseName, in.Labels = namespace, name, labels
+	in.Wait, in.Timeout = true, 2*time.Minute
+	if _, err := in.Run(ch, values); err != nil {
+		t.Fatalf("helm install %s/%s: %v", namespace, name, err)
+	}
+}
+
+// uninstallWithHelm uninstalls a release as the helm CLI would.
+func uninstallWithHelm(t *testing.T, namespace, name string) error {
+	t.Helper()
+	un := action.NewUninstall(helmCLIConfig(t, namespace))
+	un.Wait, un.Timeout = true, time.Minute
+	_, err := un.Run(name)
+	return err
+}
+
+// helmCLIConfig is the Helm SDK's action configuration for namespace, as
+// the helm CLI builds it from the suite's kubeconfig.
+func helmCLIConfig(t *testing.T, namespace string) *action.Configuration {
+	t.Helper()
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig, flags.Namespace = &suite.kubeconfig, &namespace
 	cfg := new(action.Configuration)
 	if err := cfg.Init(flags, namespace, "secret", func(string, ...any) {}); err != nil {
 		t.Fatal(err)
 	}
-	in := action.NewInstall(cfg)
-	in.Namespace, in.ReleaseName, in.Labels = namespace, name, labels
-	in.Wait, in.Timeout = true, 2*time.Minute
-	if _, err := in.Run(ch, values); err != nil {
-		t.Fatalf("helm install %s/%s: %v", namespace, name, err)
-	}
+	return cfg
 }
 
 // expectNoClusterRole fails if the ClusterRole exists.
@@ -153,6 +170,9 @@ func TestAllowedClusterKindsOpensANamedKind(t *testing.T) {
 	ns := project + "-" + stage
 	other := otherTeamsNamespace(t, project+"-other")
 	copyChart(t, project, "role", "reaching")
+	// Opening a kind in the policy gives the deployer no right to it: the
+	// operator who opens it grants the namespace's deployer the kind too.
+	grantClusterRoles(t, ns)
 	t.Cleanup(func() {
 		for _, name := range []string{ns + "-role", ns + "-role-listed"} {
 			_ = suite.clientset.RbacV1().ClusterRoles().Delete(ctx(t), name, metav1.DeleteOptions{})
@@ -238,4 +258,32 @@ func TestForgedPendingRecordIsNotRecovered(t *testing.T) {
 		t.Errorf("removal message %q does not name Namespace %s", out.Message, victim)
 	}
 	namespaceStays(t, victim)
+}
+
+// grantClusterRoles lets the deployer of namespace manage ClusterRoles
+// (escalate: the chart's role holds rights the deployer does not), as an
+// operator does who opens the kind with ALLOWED_CLUSTER_KINDS.
+func grantClusterRoles(t *testing.T, namespace string) {
+	t.Helper()
+	name := namespace + "-clusterroles"
+	if _, err := suite.clientset.RbacV1().ClusterRoles().Create(ctx(t), &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"},
+			Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete", "escalate"},
+		}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := suite.clientset.RbacV1().ClusterRoleBindings().Create(ctx(t), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: deployerAccount, Namespace: namespace}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = suite.clientset.RbacV1().ClusterRoleBindings().Delete(ctx(t), name, metav1.DeleteOptions{})
+		_ = suite.clientset.RbacV1().ClusterRoles().Delete(ctx(t), name, metav1.DeleteOptions{})
+	})
 }

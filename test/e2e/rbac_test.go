@@ -1,16 +1,12 @@
 package e2e
 
 import (
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"helm.sh/helm/v3/pkg/chart/loader"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -18,8 +14,6 @@ import (
 
 	"github.com/helm-service/helm-service/pkg/charts"
 	"github.com/helm-service/helm-service/pkg/events"
-	"github.com/helm-service/helm-service/pkg/helm"
-	"github.com/helm-service/helm-service/pkg/helm/reconcile"
 	"github.com/helm-service/helm-service/pkg/kube"
 )
 
@@ -46,30 +40,18 @@ func restrictedKubeconfig(t *testing.T, namespaces []string) (string, map[string
 // acts as that service account.
 func chartKubeconfig(t *testing.T, name, sa string, values map[string]any) string {
 	t.Helper()
-	restConfig, err := clientcmd.BuildConfigFromFlags("", suite.kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := loader.Load("../../chart")
-	if err != nil {
-		t.Fatal(err)
-	}
 	system := suite.project("hs-rbac")
 	if err := (kube.Namespaces{Clientset: suite.clientset}).Ensure(ctx(t), system, nil); err != nil {
 		t.Fatal(err)
 	}
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	client := reconcile.New(helm.NewClient(restConfig, suite.clientset, discard), reconcile.DefaultPendingAge, discard)
-	if _, err := client.Upgrade(ctx(t), helm.Request{
-		Namespace: system, Name: name, Chart: ch, Timeout: 2 * time.Minute,
-		Values: charts.MergeValues(ch.Values, charts.MergeValues(map[string]any{
-			"image":          map[string]any{"tag": "e2e"},
-			"serviceAccount": map[string]any{"name": sa},
-		}, values)),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Uninstall(ctx(t), system, name, time.Minute) })
+	// Installed as an operator installs it, with the helm CLI: the chart
+	// holds ClusterRoles and objects in other namespaces, which
+	// helm-service itself would refuse to deploy.
+	installWithHelm(t, system, name, "../../chart", charts.MergeValues(map[string]any{
+		"image":          map[string]any{"tag": "e2e"},
+		"serviceAccount": map[string]any{"name": sa},
+	}, values), nil)
+	t.Cleanup(func() { _ = uninstallWithHelm(t, system, name) })
 
 	expiry := int64(3600)
 	tok, err := suite.clientset.CoreV1().ServiceAccounts(system).CreateToken(ctx(t), sa,
