@@ -273,6 +273,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	}
 	releases := helm.NewClient(restConfig, clientset, log)
 	releases.SetFailFast(cfg.Deploy.FailFast)
+	releases.SetMaxHistory(cfg.Deploy.MaxHistory)
 	releases.SetObserver(observer)
 	return cluster{
 		namespaces: kube.Namespaces{Clientset: clientset, Metadata: meta, Labels: cfg.Namespaces.Labels},
