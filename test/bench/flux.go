@@ -145,7 +145,7 @@ func startChartRegistry(work, chartDir string) (reg *chartRegistry, err error) {
 	}
 	r := chartstest.StartRegistry(tb, chartstest.RegistryOptions{})
 	repo := "bench/" + ch.Metadata.Name
-	r.Push(tb, "bench", ch)
+	r.Push(tb, repo, ch)
 	return &chartRegistry{host: r.Host, repo: repo, tag: ch.Metadata.Version, stop: tb.close}, nil
 }
 
@@ -436,10 +436,12 @@ func (t *helmReleaseTracker) check(u *unstructured.Unstructured) {
 	if observed < exp.generation {
 		return
 	}
+	// Failed installs and upgrades are final (Flux's default remediation
+	// retries neither); ArtifactFailed and the like are retried.
 	switch reason, _ := ready["reason"].(string); {
 	case ready["status"] == "True":
 		t.done[u.GetName()] = outcome{took: now.Sub(exp.since)}
-	case ready["status"] == "False" && strings.HasSuffix(reason, "Failed"):
+	case ready["status"] == "False" && (reason == "InstallFailed" || reason == "UpgradeFailed" || conditionTrue(u, "Stalled")):
 		msg, _ := ready["message"].(string)
 		t.done[u.GetName()] = outcome{took: now.Sub(exp.since), failure: u.GetName() + ": " + reason + ": " + msg}
 	default:

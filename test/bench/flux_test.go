@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
@@ -31,6 +33,7 @@ func TestHelmReleaseTracker(t *testing.T) {
 		{"ready at an older generation", 2, hr("a", 1, "True", "InstallSucceeded"), map[string]string{}},
 		{"in progress", 1, hr("a", 1, "Unknown", "Progressing"), map[string]string{}},
 		{"failed", 1, hr("a", 1, "False", "InstallFailed"), map[string]string{"a": "a: InstallFailed: m"}},
+		{"source not fetched yet, retried", 1, hr("a", 1, "False", "ArtifactFailed"), map[string]string{}},
 		{"not expected", 1, hr("b", 1, "True", "InstallSucceeded"), map[string]string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,5 +57,37 @@ func TestHelmReleaseTracker(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestChartRegistryServesTheChart starts the registry Flux is served from
+// and checks that the chart is there under the tag the OCIRepository asks
+// for.
+func TestChartRegistryServesTheChart(t *testing.T) {
+	reg, err := startChartRegistry(t.TempDir(), "../testdata/charts/carts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.stop()
+	resp, err := http.Get("http://" + reg.host + "/v2/" + reg.repo + "/tags/list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tags struct {
+		Name string
+		Tags []string
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tags); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(struct {
+		Name string
+		Tags []string
+	}{"bench/carts", []string{"0.1.0"}}, tags); diff != "" {
+		t.Errorf("tags of %s (-want +got):\n%s", reg.repo, diff)
+	}
+	if got := ociRepository(reg).Object["spec"].(map[string]any)["url"]; got != "oci://"+reg.host+"/bench/carts" {
+		t.Errorf("OCIRepository url %v, want oci://%s/bench/carts", got, reg.host)
 	}
 }
