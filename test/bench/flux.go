@@ -206,12 +206,16 @@ func startFlux(tools fluxTools, work, kubeconfig string, concurrency int) (*flux
 		return nil, err
 	}
 	storage, srcHealth, helmHealth := ports[0], ports[1], ports[2]
+	artifacts := filepath.Join(dir, "artifacts") // source-controller wants it made
+	if err := os.Mkdir(artifacts, 0o700); err != nil {
+		return nil, err
+	}
 	env := []string{"KUBECONFIG=" + kubeconfig}
 	common := func(health string) []string {
 		return []string{fmt.Sprintf("--concurrent=%d", concurrency), "--metrics-addr=0", "--health-addr=" + health, "--log-level=info"}
 	}
 	src, err := startProcess("source-controller", filepath.Join(tools.binDir, "source-controller"),
-		append(common(srcHealth), "--storage-path="+filepath.Join(dir, "artifacts"), "--storage-addr="+storage, "--storage-adv-addr="+storage),
+		append(common(srcHealth), "--storage-path="+artifacts, "--storage-addr="+storage, "--storage-adv-addr="+storage),
 		filepath.Join(dir, "source-controller.log"), env, healthy(srcHealth))
 	if err != nil {
 		return nil, err
