@@ -80,11 +80,19 @@ func (r ratioRow) share(tool string) string {
 	if !ok || o.wall == 0 {
 		return "-"
 	}
-	s := fmt.Sprintf("%.2f× (%s)", r.wall.Seconds()/o.wall.Seconds(), o.wall.Round(100*time.Millisecond))
+	s := fmt.Sprintf("%.2f× (%s)", r.wall.Seconds()/o.wall.Seconds(), roundWall(o.wall))
 	if o.failures > 0 || r.failures > 0 {
 		s += "!"
 	}
 	return s
+}
+
+// roundWall rounds d to two or three significant digits.
+func roundWall(d time.Duration) time.Duration {
+	if d < 10*time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
 }
 
 func (r ratioRow) rssShare() string {

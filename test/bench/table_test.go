@@ -19,6 +19,8 @@ func TestRatios(t *testing.T) {
 		{tool: toolFloor, phase: "upgrade", n: 100, concurrency: 10, wall: 20 * time.Second},
 		{tool: toolFlux, phase: "install", n: 100, concurrency: 10, wall: 40 * time.Second, peakRSS: 250 << 10},
 		{tool: toolFloor, phase: "install", n: 100, concurrency: 25, wall: 12 * time.Second},
+		{tool: toolHelmService, phase: "install", n: 2, concurrency: 1, wall: 503 * time.Millisecond},
+		{tool: toolFloor, phase: "install", n: 2, concurrency: 1, wall: 127 * time.Millisecond},
 	}
 	type row struct {
 		Phase            string
@@ -33,6 +35,7 @@ func TestRatios(t *testing.T) {
 		{"install", 10, "1.25× (16s)", "0.50× (40s)", "0.40×"},
 		{"upgrade", 10, "1.50× (20s)", "-", "-"},
 		{"install", 25, "1.25× (12s)", "-", "-"},
+		{"install", 1, "3.96× (130ms)", "-", "-"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ratios (-want +got):\n%s", diff)
