@@ -317,6 +317,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	releases := helm.NewClient(restConfig, clientset, log)
 	releases.SetFailFast(cfg.Deploy.FailFast)
 	releases.SetAllowedClusterKinds(cfg.Namespaces.ClusterKinds.ClusterKinds)
+	releases.SetMaxHistory(cfg.Deploy.MaxHistory)
 	releases.SetObserver(observer)
 	if deployer != nil {
 		releases.SetIdentity(deployer.ActAs)

@@ -90,6 +90,7 @@ func TestLoadRejects(t *testing.T) {
 		"ROUTE_MODE":            "shadow",
 		"TRAFFIC_ROUTER":        "nginx",
 		"MAX_REPLICAS":          "-1",
+		"MAX_HISTORY":           "-1",
 		"LOCK_TTL":              "100ms",
 		"CLUSTER_RETRY_TIMEOUT": "-1s",
 		"PENDING_RETRY_TIMEOUT": "-1s",

@@ -25,6 +25,10 @@ type Deploy struct {
 	// RollbackDirectOnFail rolls a direct release back to its previous Helm
 	// revision on a failed release or a rollback.
 	RollbackDirectOnFail bool `envconfig:"ROLLBACK_DIRECT_ON_FAIL" default:"true"`
+	// MaxHistory is how many revisions of a release an upgrade or a
+	// rollback keeps (the release records in Secrets, oldest removed
+	// first); 0 keeps every revision.
+	MaxHistory int `envconfig:"MAX_HISTORY" default:"10"`
 	// MaxReplicas is the most replicas a scaling action sets on a workload.
 	MaxReplicas int32 `envconfig:"MAX_REPLICAS" default:"100"`
 	// RedeployOnVariableChange watches the variable groups' Secrets and
@@ -45,6 +49,9 @@ type Deploy struct {
 func (d Deploy) validate() error {
 	if d.WaitTimeout <= 0 {
 		return fmt.Errorf("WAIT_TIMEOUT must be positive, got %s", d.WaitTimeout)
+	}
+	if d.MaxHistory < 0 {
+		return fmt.Errorf("MAX_HISTORY must not be negative (0 keeps every revision), got %d", d.MaxHistory)
 	}
 	if d.MaxReplicas < 0 {
 		return fmt.Errorf("MAX_REPLICAS must not be negative, got %d", d.MaxReplicas)

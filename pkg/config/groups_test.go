@@ -88,7 +88,7 @@ func TestLoadDefaultsPerGroup(t *testing.T) {
 			GitCacheMaxBytes: 512 << 20,
 		}},
 		{"Deploy", c.Deploy, Deploy{
-			WaitTimeout: 5 * time.Minute, FailFast: true, RollbackDirectOnFail: true, MaxReplicas: 100,
+			WaitTimeout: 5 * time.Minute, FailFast: true, RollbackDirectOnFail: true, MaxHistory: 10, MaxReplicas: 100,
 			IngressProtocol: "http", IngressHostnameSuffix: "svc.cluster.local", IngressPort: "80",
 			PublicURITemplate: "${INGRESS_PROTOCOL}://${SERVICE}.${NAMESPACE}.${INGRESS_HOSTNAME_SUFFIX}:${INGRESS_PORT}",
 		}},
@@ -135,7 +135,7 @@ var everyVariable = map[string]string{
 	"CHART_GIT_CACHE_DIR": "/cache/git", "CHART_GIT_CACHE_MAX_BYTES": "1048576",
 
 	"WAIT_TIMEOUT": "2m", "FAIL_FAST": "false", "ROLLOUT_STRATEGY": "RollingUpdate", "ROLLOUT_MAX_SURGE": "1",
-	"ROLLOUT_MAX_UNAVAILABLE": "25%", "ROLLBACK_DIRECT_ON_FAIL": "false", "MAX_REPLICAS": "7",
+	"ROLLOUT_MAX_UNAVAILABLE": "25%", "ROLLBACK_DIRECT_ON_FAIL": "false", "MAX_HISTORY": "3", "MAX_REPLICAS": "7",
 	"REDEPLOY_ON_VARIABLE_CHANGE": "true", "INGRESS_PROTOCOL": "https", "INGRESS_HOSTNAME_SUFFIX": "example.com",
 	"INGRESS_PORT": "443", "PUBLIC_URI_TEMPLATE": "https://${SERVICE}.example.com",
 
@@ -191,7 +191,7 @@ func TestLoadReadsEveryVariableIntoItsGroup(t *testing.T) {
 		Deploy: Deploy{
 			WaitTimeout: 2 * time.Minute, FailFast: false,
 			Rollout:              kube.Rollout{Type: appsv1.RollingUpdateDeploymentStrategyType, MaxSurge: &surge, MaxUnavailable: &unavailable},
-			RollbackDirectOnFail: false, MaxReplicas: 7, RedeployOnVariableChange: true,
+			RollbackDirectOnFail: false, MaxHistory: 3, MaxReplicas: 7, RedeployOnVariableChange: true,
 			IngressProtocol: "https", IngressHostnameSuffix: "example.com", IngressPort: "443", PublicURITemplate: "https://${SERVICE}.example.com",
 		},
 		Traffic: Traffic{RouteMode: "dark", Router: "istio", GatewayName: "gw", GatewayNamespace: "gw-system",

@@ -45,6 +45,8 @@ type Client struct {
 	// identity says whom the actions in a namespace act as; nil: the
 	// client's own identity everywhere.
 	identity Identity
+	// maxHistory bounds the revisions kept per release; 0 keeps every one.
+	maxHistory int
 
 	mu        sync.Mutex
 	getters   map[getterKey]*restClientGetter
@@ -74,6 +76,7 @@ func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slo
 		now:        time.Now,
 		observer:   noObserver{},
 		failFast:   true,
+		maxHistory: DefaultMaxHistory,
 	}
 	c.newConfig = c.confined(c.clusterConfig)
 	return c
@@ -97,6 +100,15 @@ func NewClientOn(configs ConfigSource, log *slog.Logger) *Client {
 // SetFailFast sets whether a wait ends as soon as a pod of the release
 // shows a failure that will not pass by itself (on by default).
 func (c *Client) SetFailFast(on bool) { c.failFast = on }
+
+// DefaultMaxHistory is how many revisions of a release an upgrade or a
+// rollback keeps unless SetMaxHistory says otherwise: as `helm upgrade
+// --history-max` does by default (Helm's SDK keeps every revision).
+const DefaultMaxHistory = 10
+
+// SetMaxHistory sets how many revisions of a release an upgrade or a
+// rollback keeps, the oldest removed first; 0 keeps every revision.
+func (c *Client) SetMaxHistory(n int) { c.maxHistory = n }
 
 // clusterConfig builds an action configuration that talks to the cluster.
 func (c *Client) clusterConfig(ctx context.Context, namespace string) (*action.Configuration, error) {

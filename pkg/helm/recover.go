@@ -71,7 +71,7 @@ func (c *Client) Recover(ctx context.Context, namespace, name string, timeout ti
 	rb.Version = target.Version
 	rb.Wait = true
 	rb.Timeout = timeout
-	rb.MaxHistory = maxHistory
+	rb.MaxHistory = c.maxHistory
 	done := timed(c.observer, "rollback")
 	err = rb.Run(name)
 	done()

@@ -43,7 +43,7 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, timeout t
 	rb.Version = target.Version
 	rb.Wait = true
 	rb.Timeout = timeout
-	rb.MaxHistory = maxHistory
+	rb.MaxHistory = c.maxHistory
 	rb.CleanupOnFail = false
 	// The Helm SDK's rollback takes no context: run it aside and stop
 	// waiting for it when ctx ends.

@@ -36,13 +36,9 @@ func (c *Client) Upgrade(ctx context.Context, req Request) (*Result, error) {
 	up.Wait = true
 	up.Timeout = req.Timeout
 	up.Labels = req.Labels
-	up.MaxHistory = maxHistory
+	up.MaxHistory = c.maxHistory
 	return c.apply(ctx, "upgrade", req, func(ctx context.Context, pr postrender.PostRenderer) (*release.Release, error) {
 		up.PostRenderer = pr
 		return up.RunWithContext(ctx, req.Name, req.Chart, req.Values)
 	})
 }
-
-// maxHistory bounds the revisions kept per release, as `helm upgrade
-// --history-max` does by default.
-const maxHistory = 10

@@ -1,18 +1,32 @@
 // Command bench measures helm-service on a real cluster: it runs the service
 // as a separate process, publishes N deployment triggers for N services,
 // waits for N .finished events, and reports wall time, throughput, latency
-// percentiles and the service's peak memory and CPU time. With -baseline it
-// does the same work with `helm upgrade --install --wait` at the same
-// parallelism, so that both are measured in one run on one machine. With
-// -events it also measures the event path on events the service ignores.
-// -bluegreen (on by default) adds N blue/green cycles: a canary deployed,
-// then promoted.
+// percentiles and the service's peak memory and CPU time. -baseline does
+// the same work, in the same run on the same cluster, with other tools:
+//
+//   - cli: `helm upgrade --install --wait` at the same parallelism;
+//   - floor: the objects helm-service deployed (read from its release
+//     records) applied with server-side apply, no Helm, waiting for the same
+//     readiness: the least the cluster needs for the work;
+//   - flux: Flux's helm-controller and source-controller, built from their
+//     Go modules (test/bench/flux), run as processes with --concurrent at
+//     the same parallelism, the chart served from an OCI registry on
+//     loopback, N HelmReleases installed then upgraded.
+//
+// -n and -concurrency take comma-separated lists: every N runs at every
+// concurrency, each run in namespaces of its own that are removed after it,
+// and one table at the end shows every run, with helm-service's wall time as
+// a share of each baseline's. With -events it also measures the event path
+// on events the service ignores. -bluegreen (on by default) adds N
+// blue/green cycles: a canary deployed, then promoted.
 //
 // -source git serves the same chart from a git repository (one commit, every
 // service's chart in Keptn's layout) on a local git server instead of a
 // chart directory, to compare the service's memory with either source.
 //
 //	go run ./test/bench -n 100 -concurrency 10 -baseline
+//	go run ./test/bench -n 100,1000 -baseline cli,floor,flux -bluegreen=false
+//	go run ./test/bench -n 100 -concurrency 10,25,50 -baseline floor,flux -bluegreen=false
 //	go run ./test/bench -n 50 -bluegreen=false -source git
 package main
 
@@ -36,6 +50,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -46,37 +61,54 @@ import (
 )
 
 type options struct {
-	n           int
-	concurrency int
-	kubeconfig  string
-	baseline    bool
-	blueGreen   bool
-	events      int
-	keep        bool
-	timeout     time.Duration
-	debugAddr   string
-	logLevel    string
-	logCopy     string
-	source      string
+	ns           []int // -n: releases per run
+	concurrency  []int // -concurrency: one run per value (a sweep)
+	baselines    []string
+	kubeconfig   string
+	blueGreen    bool
+	events       int
+	keep         bool
+	timeout      time.Duration
+	phaseTimeout time.Duration
+	debugAddr    string
+	logLevel     string
+	logCopy      string
+	source       string
 }
 
 func main() {
 	var o options
-	flag.IntVar(&o.n, "n", 100, "releases (services) to deploy")
-	flag.IntVar(&o.concurrency, "concurrency", 10, "MAX_PARALLEL_TASKS of helm-service, and parallel helm CLI runs for -baseline")
+	var ns, concurrency, baselines string
+	flag.StringVar(&ns, "n", "100", "releases (services) to deploy; a comma-separated list (100,1000) runs each in turn")
+	flag.StringVar(&concurrency, "concurrency", "10", "MAX_PARALLEL_TASKS of helm-service, parallel helm CLI runs and floor applies, helm-controller's --concurrent; a comma-separated list (10,25,50) sweeps them")
+	flag.StringVar(&baselines, "baseline", "", "also do the same work with: cli (helm upgrade --install --wait), floor (server-side apply of the same objects, no Helm), flux (helm-controller and source-controller); a comma-separated list; alone means cli")
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "cluster to use; empty brings up the local cluster of test/cluster (and takes it down after)")
-	flag.BoolVar(&o.baseline, "baseline", false, "also run the same work with the helm CLI")
 	flag.BoolVar(&o.blueGreen, "bluegreen", true, "also run N blue/green cycles: deploy a canary, then promote it")
 	flag.IntVar(&o.events, "events", 0, "also publish this many events that helm-service ignores and measure the event path")
-	flag.BoolVar(&o.keep, "keep", false, "leave the local cluster running")
-	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
+	flag.BoolVar(&o.keep, "keep", false, "leave the local cluster running, and each run's namespaces")
+	flag.DurationVar(&o.timeout, "timeout", 3*time.Hour, "give up after this long")
+	flag.DurationVar(&o.phaseTimeout, "phase-timeout", 30*time.Minute, "give up on one phase (N installs or N upgrades of one tool) after this long")
 	flag.StringVar(&o.logLevel, "log-level", "info", "LOG_LEVEL of helm-service")
-	flag.StringVar(&o.logCopy, "log", "", "copy helm-service's log to this file at the end")
+	flag.StringVar(&o.logCopy, "log", "", "copy helm-service's log to this file at the end (of each run, suffixed .n<N>-c<C>, when there are several)")
 	flag.StringVar(&o.debugAddr, "debug-addr", "", "DEBUG_ADDR of helm-service (pprof), e.g. 127.0.0.1:6060, to profile it during the run")
 	flag.StringVar(&o.source, "source", "dir", "CHART_SOURCE of helm-service: dir (a chart directory) or git (a local git server)")
-	flag.Parse()
-	if o.source != "dir" && o.source != "git" {
-		fmt.Fprintln(os.Stderr, "bench: -source is dir or git")
+	if err := flag.CommandLine.Parse(normalizeArgs(os.Args[1:])); err != nil {
+		os.Exit(2)
+	}
+	var err error
+	if o.ns, err = parseCounts("n", ns); err == nil {
+		if o.concurrency, err = parseCounts("concurrency", concurrency); err == nil {
+			o.baselines, err = parseBaselines(baselines)
+		}
+	}
+	if err == nil && flag.NArg() > 0 {
+		err = fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+	if err == nil && o.source != "dir" && o.source != "git" {
+		err = errors.New("-source is dir or git")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
 
@@ -90,6 +122,25 @@ func main() {
 	}
 }
 
+func (o options) wants(baseline string) bool { return slices.Contains(o.baselines, baseline) }
+
+// bench is what every run of a benchmark shares.
+type bench struct {
+	o        options
+	root     string
+	work     string
+	binary   string // helm-service
+	helmBin  string // the helm CLI, with -baseline cli
+	flux     fluxTools
+	registry *chartRegistry // the chart for Flux, with -baseline flux
+	chartDir string
+	cluster  *cluster
+	nc       *nats.Conn
+	natsURL  string
+	answers  *answerLog
+	gitEnv   func(project string) ([]string, error)
+}
+
 func run(ctx context.Context, o options) error {
 	root, err := repoRoot()
 	if err != nil {
@@ -100,34 +151,59 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(work)
+	maxN := slices.Max(o.ns)
 
 	if o.kubeconfig == "" {
-		kc, down, err := localCluster(root, o)
+		kc, down, err := localCluster(root, o, maxN)
 		if err != nil {
 			return err
 		}
 		defer down()
 		o.kubeconfig = kc
 	}
-
-	if err := checkCapacity(ctx, o.kubeconfig, podsNeeded(o)); err != nil {
+	if err := checkCapacity(ctx, o.kubeconfig, podsNeeded(o, maxN)); err != nil {
 		return err
 	}
+	c, err := newCluster(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	b := &bench{o: o, root: root, work: work, cluster: c}
 
 	fmt.Println("building helm-service")
-	binary := filepath.Join(work, "helm-service")
-	if err := goBuild(root, binary, "./cmd/helm-service"); err != nil {
+	b.binary = filepath.Join(work, "helm-service")
+	if err := goBuild(root, b.binary, "./cmd/helm-service"); err != nil {
 		return err
 	}
-	// One small chart; every service finds it under its own name.
-	chartDir := filepath.Join(work, "charts")
-	if err := os.CopyFS(filepath.Join(chartDir, "bench"), os.DirFS(filepath.Join(root, "test/testdata/charts/carts"))); err != nil {
-		return err
-	}
-	for i := range o.n {
-		if err := os.Symlink("bench", filepath.Join(chartDir, serviceName(i))); err != nil {
+	if o.wants(baselineCLI) {
+		fmt.Println("building the helm CLI (helm.sh/helm/v3/cmd/helm at this module's version)")
+		b.helmBin = filepath.Join(work, "helm")
+		if err := goBuild(root, b.helmBin, "helm.sh/helm/v3/cmd/helm"); err != nil {
 			return err
 		}
+	}
+	// One small chart; every service finds it under its own name.
+	b.chartDir = filepath.Join(work, "charts")
+	chart := filepath.Join(root, "test/testdata/charts/carts")
+	if err := os.CopyFS(filepath.Join(b.chartDir, "bench"), os.DirFS(chart)); err != nil {
+		return err
+	}
+	for i := range maxN {
+		if err := os.Symlink("bench", filepath.Join(b.chartDir, serviceName(i))); err != nil {
+			return err
+		}
+	}
+	if o.wants(baselineFlux) {
+		if b.flux, err = buildFlux(root); err != nil {
+			return err
+		}
+		if err := installCRDs(ctx, c, b.flux.crds); err != nil {
+			return err
+		}
+		if b.registry, err = startChartRegistry(work, chart); err != nil {
+			return err
+		}
+		defer b.registry.stop()
 	}
 
 	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: filepath.Join(work, "nats")})
@@ -135,20 +211,13 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer ns.Shutdown()
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
+	b.natsURL = ns.ClientURL()
+	if b.nc, err = nats.Connect(b.natsURL); err != nil {
 		return err
 	}
-	defer nc.Close()
-	answers, err := listen(nc)
-	if err != nil {
+	defer b.nc.Close()
+	if b.answers, err = listen(b.nc); err != nil {
 		return err
-	}
-
-	project := "bench" + time.Now().Format("150405")
-	env := []string{
-		"NATS_URL=" + ns.ClientURL(), "KUBECONFIG=" + o.kubeconfig, "CHART_DIR=" + chartDir,
-		"HTTP_ADDR=127.0.0.1:0", fmt.Sprintf("MAX_PARALLEL_TASKS=%d", o.concurrency), "LOG_LEVEL=" + o.logLevel,
 	}
 	if o.source == "git" {
 		repos := filepath.Join(work, "repos")
@@ -160,82 +229,223 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		defer srv.close()
-		services := make([]string, o.n)
-		for i := range services {
-			services[i] = serviceName(i)
-		}
-		if err := srv.publish(work, project, filepath.Join(root, "test/testdata/charts/carts"), services, []string{"s", "bg"}); err != nil {
-			return err
-		}
-		env = append(env, "CHART_SOURCE=git", "CHART_GIT_URL="+srv.url+"/{{.Project}}.git", "CHART_GIT_CACHE_DIR="+filepath.Join(work, "git-cache"))
-	}
-	if o.debugAddr != "" {
-		env = append(env, "DEBUG_ADDR="+o.debugAddr)
-	}
-	svc, err := startService(binary, filepath.Join(work, "service.log"), env)
-	if err != nil {
-		return err
-	}
-	defer svc.stop()
-	if o.logCopy != "" {
-		defer func() {
-			if err := copyFile(svc.logPath, o.logCopy); err != nil {
-				fmt.Fprintln(os.Stderr, "bench: keep the service log:", err)
+		b.gitEnv = func(project string) ([]string, error) {
+			services := make([]string, maxN)
+			for i := range services {
+				services[i] = serviceName(i)
 			}
-		}()
+			if err := srv.publish(work, project, chart, services, []string{"s", "bg"}); err != nil {
+				return nil, err
+			}
+			return []string{"CHART_SOURCE=git", "CHART_GIT_URL=" + srv.url + "/{{.Project}}.git", "CHART_GIT_CACHE_DIR=" + filepath.Join(work, "git-cache-"+project)}, nil
+		}
 	}
 
 	var results []result
-	for _, phase := range []struct{ name, image string }{{"install", "example/bench:1"}, {"upgrade", "example/bench:2"}} {
-		r, err := deployAll(ctx, nc, answers, svc, project, phase.name, phase.image, o.n)
-		if err != nil {
-			return fmt.Errorf("%s: %w (service log: %s)", phase.name, err, svc.logPath)
-		}
-		results = append(results, r)
-	}
-	if o.blueGreen {
-		r, err := promoteCycles(ctx, nc, answers, svc, project, "example/bench:3", o.n)
-		if err != nil {
-			return fmt.Errorf("blue/green: %w (service log: %s)", err, svc.logPath)
-		}
-		results = append(results, r)
-	}
-	if o.events > 0 {
-		r, err := ignoredEvents(ctx, nc, answers, svc, o.events)
-		if err != nil {
-			return fmt.Errorf("event path: %w", err)
-		}
-		results = append(results, r)
-	}
-	if o.baseline {
-		fmt.Println("building the helm CLI (helm.sh/helm/v3/cmd/helm at this module's version)")
-		helmBin := filepath.Join(work, "helm")
-		if err := goBuild(root, helmBin, "helm.sh/helm/v3/cmd/helm"); err != nil {
-			return err
-		}
-		for _, phase := range []struct{ name, image string }{{"cli install", "example/bench:1"}, {"cli upgrade", "example/bench:2"}} {
-			r, err := helmCLI(ctx, helmBin, o, filepath.Join(chartDir, "bench"), project+"-cli", phase.name, phase.image)
+	stamp := time.Now().Format("150405")
+	for _, n := range o.ns {
+		for _, conc := range o.concurrency {
+			got, err := b.runOnce(ctx, fmt.Sprintf("bench%sn%dc%d", stamp, n, conc), n, conc)
+			results = append(results, got...)
 			if err != nil {
-				return fmt.Errorf("%s: %w", phase.name, err)
+				printResults(o, results)
+				return err
 			}
-			results = append(results, r)
 		}
 	}
 	printResults(o, results)
 	return nil
 }
 
+// runOnce measures helm-service, then each baseline asked for, on n
+// services at concurrency conc, in namespaces of its own project, and
+// removes those namespaces at the end (unless -keep).
+func (b *bench) runOnce(ctx context.Context, project string, n, conc int) (results []result, err error) {
+	fmt.Printf("\n== %d releases, concurrency %d (project %s)\n", n, conc, project)
+	namespaces := []string{project + "-s"}
+	if b.o.blueGreen {
+		namespaces = append(namespaces, project+"-bg")
+	}
+	if !b.o.keep {
+		defer func() { removeNamespaces(ctx, b.cluster, namespaces) }()
+	}
+	tag := func(rs ...result) {
+		for _, r := range rs {
+			r.n, r.concurrency = n, conc
+			results = append(results, r)
+		}
+	}
+
+	hs, err := b.helmService(ctx, project, n, conc)
+	tag(hs...)
+	if err != nil {
+		return results, err
+	}
+	if b.o.wants(baselineFloor) {
+		ns := project + "-floor"
+		namespaces = append(namespaces, ns)
+		manifests, err := releaseManifests(ctx, b.cluster, project+"-s")
+		if err != nil {
+			return results, err
+		}
+		if err := ensureNamespace(ctx, b.cluster, ns); err != nil {
+			return results, err
+		}
+		for rev, phase := range []string{"install", "upgrade"} {
+			r, err := floorPhase(ctx, b.cluster, manifests, rev, ns, phase, conc, b.o.phaseTimeout)
+			if err != nil {
+				return results, fmt.Errorf("floor %s: %w", phase, err)
+			}
+			tag(r)
+		}
+	}
+	if b.o.wants(baselineCLI) {
+		namespaces = append(namespaces, project+"-cli")
+		for _, phase := range []struct{ name, image string }{{"install", "example/bench:1"}, {"upgrade", "example/bench:2"}} {
+			r, err := helmCLI(ctx, b.helmBin, b.o.kubeconfig, filepath.Join(b.chartDir, "bench"), project+"-cli", phase.name, phase.image, n, conc)
+			if err != nil {
+				return results, fmt.Errorf("cli %s: %w", phase.name, err)
+			}
+			tag(r)
+		}
+	}
+	if b.o.wants(baselineFlux) {
+		rs, err := b.fluxRun(ctx, project+"-flux", n, conc)
+		tag(rs...)
+		if err != nil {
+			return results, err
+		}
+	}
+	return results, nil
+}
+
+// helmService runs helm-service with MAX_PARALLEL_TASKS=conc for the
+// installs, the upgrades and, if asked, the blue/green cycles and the
+// ignored events, and stops it.
+func (b *bench) helmService(ctx context.Context, project string, n, conc int) ([]result, error) {
+	env := []string{
+		"NATS_URL=" + b.natsURL, "KUBECONFIG=" + b.o.kubeconfig, "CHART_DIR=" + b.chartDir,
+		"HTTP_ADDR=127.0.0.1:0", fmt.Sprintf("MAX_PARALLEL_TASKS=%d", conc), "LOG_LEVEL=" + b.o.logLevel,
+	}
+	if b.gitEnv != nil {
+		git, err := b.gitEnv(project)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, git...)
+	}
+	if b.o.debugAddr != "" {
+		env = append(env, "DEBUG_ADDR="+b.o.debugAddr)
+	}
+	svc, err := startService(b.binary, filepath.Join(b.work, project+"-service.log"), env)
+	if err != nil {
+		return nil, err
+	}
+	defer svc.stop()
+	if b.o.logCopy != "" {
+		dst := b.o.logCopy
+		if len(b.o.ns)*len(b.o.concurrency) > 1 {
+			dst += fmt.Sprintf(".n%d-c%d", n, conc)
+		}
+		defer func() {
+			if err := copyFile(svc.logPath, dst); err != nil {
+				fmt.Fprintln(os.Stderr, "bench: keep the service log:", err)
+			}
+		}()
+	}
+	var results []result
+	for _, phase := range []struct{ name, image string }{{"install", "example/bench:1"}, {"upgrade", "example/bench:2"}} {
+		r, err := deployAll(ctx, b.nc, b.answers, svc, project, phase.name, phase.image, n)
+		if err != nil {
+			return results, fmt.Errorf("%s: %w (service log: %s)", phase.name, err, svc.logPath)
+		}
+		results = append(results, r)
+	}
+	if b.o.blueGreen {
+		r, err := promoteCycles(ctx, b.nc, b.answers, svc, project, "example/bench:3", n)
+		if err != nil {
+			return results, fmt.Errorf("blue/green: %w (service log: %s)", err, svc.logPath)
+		}
+		results = append(results, r)
+	}
+	if b.o.events > 0 {
+		r, err := ignoredEvents(ctx, b.nc, b.answers, svc, b.o.events)
+		if err != nil {
+			return results, fmt.Errorf("event path: %w", err)
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+// fluxRun starts Flux's controllers with --concurrent=conc, installs then
+// upgrades n HelmReleases in namespace, removes them (with the controllers
+// still running, which uninstall them) unless -keep, and stops the
+// controllers.
+func (b *bench) fluxRun(ctx context.Context, namespace string, n, conc int) ([]result, error) {
+	f, err := startFlux(b.flux, b.work, b.o.kubeconfig, conc)
+	if err != nil {
+		return nil, err
+	}
+	defer f.stop()
+	if !b.o.keep {
+		defer removeNamespaces(ctx, b.cluster, []string{namespace})
+	}
+	if err := ensureNamespace(ctx, b.cluster, namespace); err != nil {
+		return nil, err
+	}
+	var results []result
+	for _, phase := range []struct{ name, image string }{{"install", "example/bench:1"}, {"upgrade", "example/bench:2"}} {
+		r, err := fluxPhase(ctx, b.cluster, f, b.registry, namespace, phase.name, phase.image, n, b.o.phaseTimeout)
+		if err != nil {
+			return results, fmt.Errorf("flux %s: %w (logs: %s)", phase.name, err, filepath.Dir(f.helm.logPath))
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+// removeNamespaces deletes the namespaces and waits (up to 10 minutes)
+// until they are gone, so that the next run starts on an empty cluster.
+func removeNamespaces(ctx context.Context, c *cluster, names []string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	for _, name := range names {
+		if err := c.clients.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			fmt.Fprintf(os.Stderr, "bench: delete namespace %s: %v\n", name, err)
+		}
+	}
+	for _, name := range names {
+		for {
+			_, err := c.clients.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if ctx.Err() != nil {
+				fmt.Fprintf(os.Stderr, "bench: namespace %s is still being deleted; the next run shares the cluster with what is left of it\n", name)
+				return
+			}
+			time.Sleep(time.Second)
+		}
+	}
+}
+
 // result is one measured phase.
 type result struct {
-	phase    string
-	n        int
-	failures int
-	wall     time.Duration
-	started  []time.Duration // trigger → .started
-	finished []time.Duration // trigger → .finished
-	peakRSS  int64           // KiB, of the measured process(es)
-	cpu      time.Duration
-	note     string
+	tool        string // helm-service or a baseline
+	phase       string
+	n           int
+	concurrency int
+	failures    int
+	wall        time.Duration
+	started     []time.Duration // trigger → .started
+	finished    []time.Duration // trigger → .finished
+	peakRSS     int64           // KiB, of the measured process(es)
+	cpu         time.Duration
+	// sidePeakRSS and sideCPU are source-controller's, for Flux.
+	sidePeakRSS int64
+	sideCPU     time.Duration
+	note        string
 	// phases adds up the .finished timings of the phase's tasks, in
 	// milliseconds by phase.
 	phases map[string]int64
@@ -294,7 +504,7 @@ func deployAll(ctx context.Context, nc *nats.Conn, answers *answerLog, svc *serv
 	if err := nc.Flush(); err != nil {
 		return result{}, err
 	}
-	r := result{phase: phase, n: n}
+	r := result{tool: toolHelmService, phase: phase, n: n}
 	for _, id := range ids {
 		got, err := answers.await(ctx, id)
 		if err != nil {
@@ -324,7 +534,7 @@ func deployAll(ctx context.Context, nc *nats.Conn, answers *answerLog, svc *serv
 func promoteCycles(ctx context.Context, nc *nats.Conn, answers *answerLog, svc *service, project, image string, n int) (result, error) {
 	fmt.Printf("blue/green: %d deploy+promote cycles\n", n)
 	cpu0 := svc.cpu()
-	r := result{phase: "bg cycle", n: n}
+	r := result{tool: toolHelmService, phase: "bg cycle", n: n}
 	var mu sync.Mutex
 	fail := func(msg string) {
 		mu.Lock()
@@ -418,19 +628,19 @@ func ignoredEvents(ctx context.Context, nc *nats.Conn, answers *answerLog, svc *
 	}
 	wall := time.Since(start)
 	return result{
-		phase: "ignored events", n: n, wall: wall, cpu: svc.cpu() - cpu0, peakRSS: svc.peakRSS(),
+		tool: toolHelmService, phase: "ignored events", n: n, wall: wall, cpu: svc.cpu() - cpu0, peakRSS: svc.peakRSS(),
 		note: fmt.Sprintf("%.0f events/s", float64(n)/wall.Seconds()),
 	}, nil
 }
 
-func helmCLI(ctx context.Context, helmBin string, o options, chart, namespace, phase, image string) (result, error) {
-	fmt.Printf("%s: %d releases, %d at a time\n", phase, o.n, o.concurrency)
-	r := result{phase: phase, n: o.n}
+func helmCLI(ctx context.Context, helmBin, kubeconfig, chart, namespace, phase, image string, n, concurrency int) (result, error) {
+	fmt.Printf("cli %s: %d releases, %d at a time\n", phase, n, concurrency)
+	r := result{tool: toolCLI, phase: phase, n: n}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, o.concurrency)
+	sem := make(chan struct{}, concurrency)
 	start := time.Now()
-	for i := range o.n {
+	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -438,7 +648,7 @@ func helmCLI(ctx context.Context, helmBin string, o options, chart, namespace, p
 			t0 := time.Now()
 			cmd := exec.CommandContext(ctx, helmBin, "upgrade", "--install", serviceName(i), chart,
 				"--namespace", namespace, "--create-namespace", "--wait", "--timeout", "5m",
-				"--set", "image="+image, "--set", "replicaCount=1", "--kubeconfig", o.kubeconfig)
+				"--set", "image="+image, "--set", "replicaCount=1", "--kubeconfig", kubeconfig)
 			out, err := cmd.CombinedOutput()
 			d := time.Since(t0)
 			var usage *syscall.Rusage
@@ -494,32 +704,6 @@ func publishTask(nc *nats.Conn, task string, data map[string]any, source string)
 	return e.ID(), nc.Publish(e.Type(), body)
 }
 
-func printResults(o options, results []result) {
-	fmt.Printf("\nconcurrency %d, chart source %s\n", o.concurrency, o.source)
-	fmt.Printf("%-15s %6s %6s %10s %10s %20s %20s %10s %9s  %s\n", "phase", "n", "failed", "wall", "per sec", "started p50/p95/p99", "finished p50/p95/p99", "peak RSS", "CPU", "note")
-	for _, r := range results {
-		fmt.Printf("%-15s %6d %6d %10s %10.1f %20s %20s %8.1fMi %9s  %s\n",
-			r.phase, r.n, r.failures, r.wall.Round(time.Millisecond), float64(r.n)/r.wall.Seconds(),
-			percentiles(r.started), percentiles(r.finished), float64(r.peakRSS)/1024, r.cpu.Round(10*time.Millisecond), r.note)
-		if phases := whereTheTimeGoes(r, r.n); phases != "" {
-			fmt.Printf("%-15s %s\n", "  phases/task", phases)
-		}
-	}
-}
-
-func percentiles(d []time.Duration) string {
-	if len(d) == 0 {
-		return "-"
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	p := func(q float64) string {
-		i := min(len(s)-1, int(q*float64(len(s))))
-		return s[i].Round(time.Millisecond).String()
-	}
-	return p(0.50) + "/" + p(0.95) + "/" + p(0.99)
-}
-
 func repoRoot() (string, error) {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
 	if err != nil {
@@ -537,10 +721,10 @@ func goBuild(root, out, pkg string) error {
 
 // localCluster brings up the local cluster with enough fake nodes for n
 // pods (kwok nodes take 110 pods each) and returns its kubeconfig.
-func localCluster(root string, o options) (string, func(), error) {
-	// Twice the pods the run keeps (kwok nodes hold 110), for the surge
+func localCluster(root string, o options, n int) (string, func(), error) {
+	// Twice the pods a run keeps (kwok nodes hold 110), for the surge
 	// pods of rolling upgrades.
-	nodes := max(2, (2*podsNeeded(o))/110+1)
+	nodes := max(2, (2*podsNeeded(o, n))/110+1)
 	env := append(os.Environ(), "CLUSTER_NAME=helm-service-bench", fmt.Sprintf("CLUSTER_NODES=%d", nodes))
 	script := filepath.Join(root, "test/cluster/cluster.sh")
 	up := exec.Command(script, "up")
@@ -600,14 +784,12 @@ func copyFile(src, dst string) error {
 	return os.WriteFile(dst, data, 0o644)
 }
 
-// podsNeeded is how many pods the run's releases keep at the end.
-func podsNeeded(o options) int {
-	need := o.n
-	if o.baseline {
-		need += o.n
-	}
+// podsNeeded is how many pods the releases of one run (n services, every
+// tool) keep at its end; each run's namespaces are removed before the next.
+func podsNeeded(o options, n int) int {
+	need := n * (1 + len(o.baselines))
 	if o.blueGreen {
-		need += 2 * o.n // primary and canary
+		need += 2 * n // primary and canary
 	}
 	return need
 }

@@ -15,21 +15,33 @@ import (
 // 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
-// service is helm-service running as a separate process.
+// service is a process the benchmark runs and measures: helm-service,
+// or a Flux controller.
 type service struct {
 	cmd     *exec.Cmd
 	logPath string
 	mu      sync.Mutex
 	peakKiB int64
 	done    chan struct{}
+	exited  chan struct{} // closed once the process has exited
 }
 
 func startService(binary, logPath string, env []string) (*service, error) {
+	return startProcess("helm-service", binary, nil, logPath, env, func() bool {
+		data, _ := os.ReadFile(logPath)
+		return strings.Contains(string(data), "helm-service is running")
+	})
+}
+
+// startProcess starts binary with args and env (besides PATH and HOME),
+// its output to logPath, and returns once ready says it is ready (within
+// 60 s), sampling its peak RSS from then on.
+func startProcess(what, binary string, args []string, logPath string, env []string, ready func() bool) (*service, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(binary)
+	cmd := exec.Command(binary, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -37,13 +49,21 @@ func startService(binary, logPath string, env []string) (*service, error) {
 	}
 	s := &service{cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	go s.sample()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if data, _ := os.ReadFile(logPath); strings.Contains(string(data), "helm-service is running") {
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	s.exited = exited
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("%s exited at its start; log in %s", what, logPath)
+		default:
+		}
+		if ready() {
 			return s, nil
 		}
 	}
 	_ = cmd.Process.Kill()
-	return nil, fmt.Errorf("helm-service did not start; log in %s", logPath)
+	return nil, fmt.Errorf("%s did not start; log in %s", what, logPath)
 }
 
 // sample records the peak RSS (VmHWM) while the process runs.
@@ -106,10 +126,8 @@ func (s *service) cpu() time.Duration {
 func (s *service) stop() {
 	close(s.done)
 	_ = s.cmd.Process.Signal(os.Interrupt)
-	exited := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(exited) }()
 	select {
-	case <-exited:
+	case <-s.exited:
 	case <-time.After(30 * time.Second):
 		_ = s.cmd.Process.Kill()
 	}
