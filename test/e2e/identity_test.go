@@ -3,24 +3,20 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/releaseutil"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/helm-service/helm-service/pkg/events"
+	"github.com/helm-service/helm-service/test/deployerrole/role"
 )
 
 // deployerAccount and deployerRole are the defaults of
@@ -32,37 +28,8 @@ const deployerAccount, deployerRole = "helm-service-deployer", "helm-service-dep
 // DEPLOYER_ROLE's default), which the suite's helm-service, impersonating
 // the deployer of each namespace, needs.
 func installDeployerRole(ctx context.Context, cs kubernetes.Interface) error {
-	ch, err := loader.Load("../../chart")
-	if err != nil {
-		return err
-	}
-	install := action.NewInstall(&action.Configuration{})
-	install.DryRun, install.ClientOnly, install.Replace = true, true, true
-	install.ReleaseName, install.Namespace = "helm-service", "helm-service"
-	rel, err := install.Run(ch, nil)
-	if err != nil {
-		return fmt.Errorf("render chart/: %w", err)
-	}
-	for _, doc := range releaseutil.SplitManifests(rel.Manifest) {
-		var role rbacv1.ClusterRole
-		if err := yaml.Unmarshal([]byte(doc), &role); err != nil || role.Kind != "ClusterRole" || role.Name != deployerRole {
-			continue
-		}
-		role.Labels = map[string]string{"e2e": "deployer-role"}
-		current, err := cs.RbacV1().ClusterRoles().Get(ctx, role.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			_, err = cs.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{})
-		case err == nil:
-			current.Rules = role.Rules
-			_, err = cs.RbacV1().ClusterRoles().Update(ctx, current, metav1.UpdateOptions{})
-		}
-		if err != nil {
-			return fmt.Errorf("apply ClusterRole %s: %w", role.Name, err)
-		}
-		return nil
-	}
-	return fmt.Errorf("chart/ renders no ClusterRole %s", deployerRole)
+	_, err := role.Apply(ctx, cs, "../../chart", "helm-service", map[string]string{"e2e": "deployer-role"})
+	return err
 }
 
 // prepareNamespace creates a namespace by hand as a platform team would for
