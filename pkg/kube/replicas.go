@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 )
 
 // AnnotationReplicas is set on a workload scaled by a remediation action:
@@ -64,22 +65,30 @@ func NextReplicas(current, delta, maxReplicas int32) (int32, error) {
 // count in the workload's AnnotationReplicas. A refused increment changes
 // nothing.
 func (s Scaler) ScaleBy(ctx context.Context, w Workload, delta, maxReplicas int32) (Change, error) {
-	cur, err := s.getScale(ctx, w)
+	var ch Change
+	// The write carries the resourceVersion of the read: when the workload
+	// changed in between (its controller wrote it), read it again and add
+	// delta to what it asks for now.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := s.getScale(ctx, w)
+		if err != nil {
+			return err
+		}
+		to, err := NextReplicas(cur.Spec.Replicas, delta, maxReplicas)
+		if err != nil {
+			return fmt.Errorf("scale %s: %w", w, err)
+		}
+		ch = Change{Workload: w, From: cur.Spec.Replicas, To: to}
+		if to == cur.Spec.Replicas {
+			return nil
+		}
+		cur.Spec.Replicas = to
+		return s.updateScale(ctx, w, cur)
+	})
 	if err != nil {
 		return Change{}, err
 	}
-	to, err := NextReplicas(cur.Spec.Replicas, delta, maxReplicas)
-	if err != nil {
-		return Change{}, fmt.Errorf("scale %s: %w", w, err)
-	}
-	ch := Change{Workload: w, From: cur.Spec.Replicas, To: to}
-	if to != cur.Spec.Replicas {
-		cur.Spec.Replicas = to
-		if err := s.updateScale(ctx, w, cur); err != nil {
-			return Change{}, err
-		}
-	}
-	if err := s.annotate(ctx, w, to); err != nil {
+	if err := s.annotate(ctx, w, ch.To); err != nil {
 		return ch, err
 	}
 	return ch, nil

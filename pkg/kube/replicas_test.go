@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -180,5 +181,37 @@ func TestWaitScaled(t *testing.T) {
 	defer cancel()
 	if err := s.WaitScaled(ctx, web); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestScaleByRetriesAConflict: the workload changes between ScaleBy's read
+// of its scale and its write (the API server answers 409 "the object has
+// been modified", as it does when a controller wrote the workload in
+// between). ScaleBy reads it again and adds delta to what it finds.
+func TestScaleByRetriesAConflict(t *testing.T) {
+	cs := workloadCluster(t, deployment("web", 2, nil))
+	conflicts := 0
+	cs.PrependReactor("update", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "scale" || conflicts > 0 {
+			return false, nil, nil
+		}
+		conflicts++
+		d, err := cs.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "ns", "web")
+		if err != nil {
+			return true, nil, err
+		}
+		d.(*appsv1.Deployment).Spec.Replicas = ptr(3) // someone else's write
+		if err := cs.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "ns"); err != nil {
+			return true, nil, err
+		}
+		return true, nil, apierrors.NewConflict(appsv1.Resource("deployments"), "web", errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+	})
+	web := Workload{Kind: "Deployment", Namespace: "ns", Name: "web"}
+	ch, err := Scaler{Clientset: cs}.ScaleBy(context.Background(), web, 1, 10)
+	if err != nil {
+		t.Fatalf("ScaleBy after a conflict: %v", err)
+	}
+	if want := (Change{Workload: web, From: 3, To: 4}); ch != want {
+		t.Errorf("ScaleBy after a conflict = %v, want %v", ch, want)
 	}
 }
