@@ -197,10 +197,13 @@ func (s *ServiceDelete) Run(ctx context.Context, t Trigger) (events.Finished, er
 		}
 	}
 
-	summary := describeRemoved(in.Project, in.Service, removed)
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s; failed: %w", summary, errors.Join(errs...))
+		if nothingRemoved(removed) {
+			return nil, fmt.Errorf("nothing of service %s of project %s was removed: %w", in.Service, in.Project, errors.Join(errs...))
+		}
+		return nil, fmt.Errorf("%s; failed: %w", describeRemoved(in.Project, in.Service, removed), errors.Join(errs...))
 	}
+	summary := describeRemoved(in.Project, in.Service, removed)
 	out := &events.ServiceDeleteFinished{Removed: removed}
 	out.Message = summary
 	return out, nil
@@ -220,9 +223,14 @@ func (s *ServiceDelete) deleteVariables(ctx context.Context, namespace, service 
 	return nil
 }
 
+// nothingRemoved says whether a removal removed nothing at all.
+func nothingRemoved(r *events.Removed) bool {
+	return len(r.Releases) == 0 && len(r.RoutingObjects) == 0 && len(r.VariableGroups) == 0 && len(r.Namespaces) == 0
+}
+
 // describeRemoved says in words what was removed for a service.
 func describeRemoved(project, service string, r *events.Removed) string {
-	if len(r.Releases) == 0 && len(r.RoutingObjects) == 0 && len(r.VariableGroups) == 0 && len(r.NotAllowed) == 0 && len(r.NotOwned) == 0 {
+	if nothingRemoved(r) && len(r.NotAllowed) == 0 && len(r.NotOwned) == 0 {
 		return fmt.Sprintf("service %s of project %s had nothing deployed by helm-service", service, project)
 	}
 	var parts []string

@@ -135,6 +135,8 @@ func TestServiceDelete(t *testing.T) {
 		wantStatus      string
 		wantRemoved     *events.Removed
 		wantMessages    []string
+		// wantAbsent must not be in the message.
+		wantAbsent []string
 	}{
 		{name: "removes every stage",
 			setup: func(c *testCluster) {
@@ -206,6 +208,16 @@ func TestServiceDelete(t *testing.T) {
 			wantState:       removalState{Records: []string{ns + "/carts-primary"}, Namespaces: []string{ns}, Deployments: []string{ns + "/carts-primary"}, Services: []string{ns + "/carts-primary"}},
 			wantStatus:      "errored",
 			wantMessages:    []string{"uninstall release sockshop-staging/carts-primary: ", "secrets is forbidden: no access", "releases sockshop-staging/carts-canary"}},
+		{name: "failed uninstall of the only release",
+			setup: func(c *testCluster) {
+				c.namespace(ns, true)
+				c.deploy(revision{name: "carts", strategy: "direct", image: "carts:1", namespace: ns})
+				c.refuse(ns, "carts", forbidden)
+			},
+			wantState:    removalState{Records: []string{ns + "/carts"}, Namespaces: []string{ns}, Deployments: []string{ns + "/carts"}, Services: []string{ns + "/carts"}},
+			wantStatus:   "errored",
+			wantMessages: []string{"nothing of service carts of project sockshop was removed", "uninstall release sockshop-staging/carts: ", "secrets is forbidden: no access"},
+			wantAbsent:   []string{"nothing deployed"}},
 		{name: "searches the namespaces when listing all is forbidden",
 			setup: func(c *testCluster) {
 				for _, n := range []string{"kube-system", "sockshop-secret", ns, "shop-staging"} {
@@ -243,6 +255,11 @@ func TestServiceDelete(t *testing.T) {
 			for _, want := range c.wantMessages {
 				if !strings.Contains(out.Message, want) {
 					t.Errorf("message %q does not contain %q", out.Message, want)
+				}
+			}
+			for _, absent := range c.wantAbsent {
+				if strings.Contains(out.Message, absent) {
+					t.Errorf("message %q contains %q", out.Message, absent)
 				}
 			}
 			if diff := cmp.Diff(c.wantRemoved, out.Removed); diff != "" {
