@@ -58,6 +58,7 @@ import (
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/timings"
+	"github.com/helm-service/helm-service/test/deployerrole/role"
 )
 
 type options struct {
@@ -169,6 +170,11 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	b := &bench{o: o, root: root, work: work, cluster: c}
+	// helm-service's tasks act as each namespace's deployer, bound to the
+	// chart's deployer ClusterRole, which it checks for at start.
+	if _, err := role.Apply(ctx, c.clients, filepath.Join(root, "chart"), "helm-service", nil); err != nil {
+		return fmt.Errorf("apply the deployer ClusterRole: %w", err)
+	}
 
 	fmt.Println("building helm-service")
 	b.binary = filepath.Join(work, "helm-service")
