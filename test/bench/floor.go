@@ -224,7 +224,7 @@ func (w *deploymentWatch) await(ctx context.Context, name string, generation int
 				state = fmt.Sprintf("generation %d observed %d, %d replicas: %d updated, %d ready, %d available",
 					d.Generation, d.Status.ObservedGeneration, d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas)
 			}
-			return fmt.Errorf("Deployment %s not ready (%s): %w", name, state, ctx.Err())
+			return fmt.Errorf("deployment %s not ready (%s): %w", name, state, ctx.Err())
 		}
 	}
 }
