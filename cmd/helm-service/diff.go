@@ -131,28 +131,12 @@ func diff(ctx context.Context, args []string) error {
 
 // sendAndAwait publishes e and returns the .finished that answers it.
 func sendAndAwait(ctx context.Context, bus config.Bus, natsURL string, e cloudevents.Event, timeout time.Duration) (cloudevents.Event, error) {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return cloudevents.Event{}, err
-	}
-	nc, err := natsAuth(bus).Dial(natsURL)
-	if err != nil {
-		return cloudevents.Event{}, fmt.Errorf("connect to NATS at %s (is helm-service running? set --nats or NATS_URL): %w", natsURL, err)
-	}
-	defer nc.Close()
 	finishedType := events.Type(events.TaskDeployment, events.PhaseFinished)
-	answers := make(chan *nats.Msg, 64)
-	sub, err := nc.ChanSubscribe(finishedType, answers)
+	s, err := send(bus, natsURL, e, finishedType)
 	if err != nil {
 		return cloudevents.Event{}, err
 	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := nc.Publish(e.Type(), body); err != nil {
-		return cloudevents.Event{}, err
-	}
-	if err := nc.Flush(); err != nil {
-		return cloudevents.Event{}, err
-	}
+	defer s.Close()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -161,7 +145,7 @@ func sendAndAwait(ctx context.Context, bus config.Bus, natsURL string, e cloudev
 			return cloudevents.Event{}, ctx.Err()
 		case <-deadline.C:
 			return cloudevents.Event{}, fmt.Errorf("no %s for id %s within %s", finishedType, e.ID(), timeout)
-		case m := <-answers:
+		case m := <-s.answers:
 			var answer cloudevents.Event
 			if json.Unmarshal(m.Data, &answer) == nil && events.StringExtension(answer, events.ExtTriggeredID) == e.ID() {
 				return answer, nil

@@ -160,39 +160,23 @@ func trigger(ctx context.Context, args []string) error {
 	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil {
 		return err
 	}
-	body, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-
 	if busErr != nil {
 		return busErr
 	}
-	nc, err := natsAuth(bus).Dial(*natsURL)
-	if err != nil {
-		return fmt.Errorf("connect to NATS at %s (is helm-service running? set --nats or NATS_URL): %w", *natsURL, err)
-	}
-	defer nc.Close()
-	var answers chan *nats.Msg
+	answerSubject := ""
 	if *wait {
-		answers = make(chan *nats.Msg, 64)
-		sub, err := nc.ChanSubscribe(events.Prefix+k.answer+".>", answers)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = sub.Unsubscribe() }()
+		answerSubject = events.Prefix + k.answer + ".>"
 	}
-	if err := nc.Publish(e.Type(), body); err != nil {
+	s, err := send(bus, *natsURL, e, answerSubject)
+	if err != nil {
 		return err
 	}
-	if err := nc.Flush(); err != nil {
-		return err
-	}
+	defer s.Close()
 	fmt.Printf("sent %s id=%s shkeptncontext=%s\n", e.Type(), e.ID(), events.StringExtension(e, events.ExtContext))
 	if !*wait {
 		return nil
 	}
-	return follow(ctx, e, k.answer, answers, *timeout, newProgress(os.Stdout))
+	return follow(ctx, e, k.answer, s.answers, *timeout, newProgress(os.Stdout))
 }
 
 // kindOf returns the CLI kind of an event type, or "".

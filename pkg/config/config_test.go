@@ -17,7 +17,7 @@ func TestLoadDefaults(t *testing.T) {
 		c.Charts.MaxBytes != 10<<20 || c.Server.DebugAddr != "" || !c.Deploy.FailFast {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
-	if c.Bus.Mode != "jetstream" || c.Delivery.MaxParallelTasks != DefaultParallelTasks() || c.Delivery.MaxParallelTasks < 4 {
+	if c.Bus.Mode != "jetstream" || c.Delivery.MaxParallelTasks != DefaultParallelTasks() || c.Delivery.MaxParallelTasks < 25 {
 		t.Errorf("mode %q, %d parallel tasks; want jetstream and %d", c.Bus.Mode, c.Delivery.MaxParallelTasks, DefaultParallelTasks())
 	}
 	if c.Delivery.LockBucket != "helm-service-locks" || c.Delivery.LockTTL != 30*time.Second || c.Retry.ClusterRetryTimeout != 3*time.Minute || c.Retry.PendingRetryTimeout != 15*time.Minute {

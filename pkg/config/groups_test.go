@@ -81,7 +81,7 @@ func TestLoadDefaultsPerGroup(t *testing.T) {
 			Template: mustTemplate(t, "{{.Project}}-{{.Stage}}"),
 			Labels:   NamespaceLabels{"pod-security.kubernetes.io/enforce": "baseline"},
 		}},
-		{"Cluster", c.Cluster, Cluster{KubeQPS: 50, KubeBurst: 100, Impersonate: true, DeployerAccount: "helm-service-deployer", DeployerRole: "helm-service-deployer"}},
+		{"Cluster", c.Cluster, Cluster{KubeQPS: 200, KubeBurst: 400, Impersonate: true, DeployerAccount: "helm-service-deployer", DeployerRole: "helm-service-deployer"}},
 		{"Charts", c.Charts, Charts{
 			Source: "dir", Dir: "./charts", FetchTimeout: 2 * time.Minute, MaxBytes: 10 << 20,
 			OCITemplate: "oci://{{.Registry}}/{{.Project}}/{{.Service}}", CacheMaxEntries: 256, CacheMaxBytes: 128 << 20,

@@ -25,8 +25,8 @@ const storageDriver = "secret"
 
 // Client runs Helm actions against one cluster. A Helm action
 // configuration is not safe for concurrent use, so every action gets its
-// own; what is expensive to build (discovery and the REST mapper) is cached
-// per namespace and shared.
+// own; what is expensive to build (discovery, the REST mapper and the
+// validation schema) is built once and shared by all of them.
 type Client struct {
 	restConfig *rest.Config
 	clientset  kubernetes.Interface
@@ -49,12 +49,9 @@ type Client struct {
 	maxHistory int
 
 	mu        sync.Mutex
-	getters   map[getterKey]*restClientGetter
-	validator *sharedValidator // built with the first configuration, as the client itself
+	discovery *clusterDiscovery // built with the first configuration, as the client itself
+	validator *sharedValidator  // likewise
 }
-
-// getterKey is a namespace and the user its actions impersonate.
-type getterKey struct{ namespace, user string }
 
 // Identity returns the user the actions in namespace impersonate, "" for
 // the client's own identity, or an error when there is nobody to act as
@@ -72,7 +69,6 @@ func NewClient(restConfig *rest.Config, clientset kubernetes.Interface, log *slo
 		restConfig: restConfig,
 		clientset:  clientset,
 		log:        log,
-		getters:    make(map[getterKey]*restClientGetter),
 		now:        time.Now,
 		observer:   noObserver{},
 		failFast:   true,
@@ -120,19 +116,14 @@ func (c *Client) clusterConfig(ctx context.Context, namespace string) (*action.C
 		}
 	}
 	c.mu.Lock()
-	key := getterKey{namespace, user}
-	getter, ok := c.getters[key]
-	if !ok {
-		getter = newRESTClientGetter(c.restConfig, namespace, user)
-		c.getters[key] = getter
+	if c.discovery == nil {
+		// Discovery and the schemas are read as helm-service itself.
+		c.discovery = newClusterDiscovery(c.restConfig)
+		c.validator = newSharedValidator(newRESTClientGetter(c.restConfig, AllNamespaces, "", c.discovery), validatorTTL, c.now)
 	}
-	if c.validator == nil {
-		// The schemas come from the API server's OpenAPI documents,
-		// which helm-service reads as itself.
-		c.validator = newSharedValidator(newRESTClientGetter(c.restConfig, AllNamespaces, ""), validatorTTL, c.now)
-	}
-	validator := c.validator
+	shared, validator := c.discovery, c.validator
 	c.mu.Unlock()
+	getter := newRESTClientGetter(c.restConfig, namespace, user, shared)
 
 	cfg := new(action.Configuration)
 	log := tasklog.From(ctx, c.log).With("namespace", namespace)

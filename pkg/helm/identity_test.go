@@ -13,7 +13,7 @@ import (
 
 // Each namespace's actions impersonate the user the identity gives for it;
 // the release records of every namespace are read as the client itself; an
-// identity's error is the action's.
+// identity's error is the action's; one discovery serves them all.
 func TestClientActsAsTheIdentityOfTheNamespace(t *testing.T) {
 	errNobody := errors.New("nobody to act as")
 	c := NewClient(&rest.Config{Host: "https://127.0.0.1:1"}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -24,27 +24,39 @@ func TestClientActsAsTheIdentityOfTheNamespace(t *testing.T) {
 		return "system:serviceaccount:" + namespace + ":deployer", nil
 	})
 	ctx := context.Background()
-	for _, ns := range []string{"shop-dev", AllNamespaces} {
-		if _, err := c.clusterConfig(ctx, ns); err != nil {
+	got := map[string]string{}
+	var discoveries []any
+	for _, ns := range []string{"shop-dev", "shop-prod", AllNamespaces} {
+		cfg, err := c.clusterConfig(ctx, ns)
+		if err != nil {
 			t.Fatalf("config for %q: %v", ns, err)
 		}
+		rc, err := cfg.RESTClientGetter.ToRESTConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[ns] = rc.Impersonate.UserName
+		dc, err := cfg.RESTClientGetter.ToDiscoveryClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		discoveries = append(discoveries, dc)
 	}
 	if _, err := c.clusterConfig(ctx, "platform"); !errors.Is(err, errNobody) {
 		t.Errorf("config for platform: %v, want the identity's error", err)
 	}
-	got := map[string]string{}
-	for key, getter := range c.getters {
-		cfg, err := getter.ToRESTConfig()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cfg.Impersonate.UserName != key.user {
-			t.Errorf("getter of %+v impersonates %q", key, cfg.Impersonate.UserName)
-		}
-		got[key.namespace] = cfg.Impersonate.UserName
+	want := map[string]string{
+		"shop-dev":    "system:serviceaccount:shop-dev:deployer",
+		"shop-prod":   "system:serviceaccount:shop-prod:deployer",
+		AllNamespaces: "",
 	}
-	want := map[string]string{"shop-dev": "system:serviceaccount:shop-dev:deployer", AllNamespaces: ""}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("impersonated users per namespace (-want +got):\n%s", diff)
+	}
+	// One discovery cache serves every namespace and identity.
+	for i, dc := range discoveries[1:] {
+		if dc != discoveries[0] {
+			t.Errorf("namespace %d has a discovery of its own", i+1)
+		}
 	}
 }

@@ -12,13 +12,14 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// restClientGetter gives Helm clients for one namespace from a rest.Config
-// the service already has, with discovery cached in memory. With a user,
-// every client it gives impersonates that user: render (lookup), install,
-// upgrade, rollback, uninstall, wait and the release records alike.
-type restClientGetter struct {
-	config    *rest.Config
-	namespace string
+// clusterDiscovery is a cluster's discovery, cached in memory, and the
+// REST mapper built on it. Which kinds a cluster serves depends neither on
+// the namespace nor on whom an action acts as (discovery is open to every
+// authenticated user), so one serves every action of a Client: a cache per
+// namespace held a copy of every API group's resources for each namespace
+// the service had deployed to.
+type clusterDiscovery struct {
+	config *rest.Config
 
 	once      sync.Once
 	discovery discovery.CachedDiscoveryInterface
@@ -26,38 +27,59 @@ type restClientGetter struct {
 	err       error
 }
 
-func newRESTClientGetter(config *rest.Config, namespace, user string) *restClientGetter {
+func newClusterDiscovery(config *rest.Config) *clusterDiscovery {
+	return &clusterDiscovery{config: config}
+}
+
+func (d *clusterDiscovery) init() {
+	d.once.Do(func() {
+		dc, err := discovery.NewDiscoveryClientForConfig(rest.CopyConfig(d.config))
+		if err != nil {
+			d.err = err
+			return
+		}
+		d.discovery = memory.NewMemCacheClient(dc)
+		d.mapper = restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(d.discovery), d.discovery, nil)
+	})
+}
+
+// restClientGetter gives Helm clients for one namespace from a rest.Config
+// the service already has, with the cluster's shared discovery. With a
+// user, every client it gives impersonates that user: render (lookup),
+// install, upgrade, rollback, uninstall, wait and the release records
+// alike. Discovery is read as the service itself.
+type restClientGetter struct {
+	config    *rest.Config
+	namespace string
+	discovery *clusterDiscovery
+}
+
+// newRESTClientGetter returns a getter for namespace acting as user ("" for
+// config's own identity) on the discovery shared (nil: a discovery of its
+// own, on config).
+func newRESTClientGetter(config *rest.Config, namespace, user string, shared *clusterDiscovery) *restClientGetter {
+	if shared == nil {
+		shared = newClusterDiscovery(config)
+	}
 	config = rest.CopyConfig(config)
 	if user != "" {
 		config.Impersonate = rest.ImpersonationConfig{UserName: user}
 	}
-	return &restClientGetter{config: config, namespace: namespace}
+	return &restClientGetter{config: config, namespace: namespace, discovery: shared}
 }
 
 func (g *restClientGetter) ToRESTConfig() (*rest.Config, error) {
 	return rest.CopyConfig(g.config), nil
 }
 
-func (g *restClientGetter) init() {
-	g.once.Do(func() {
-		dc, err := discovery.NewDiscoveryClientForConfig(rest.CopyConfig(g.config))
-		if err != nil {
-			g.err = err
-			return
-		}
-		g.discovery = memory.NewMemCacheClient(dc)
-		g.mapper = restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(g.discovery), g.discovery, nil)
-	})
-}
-
 func (g *restClientGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
-	g.init()
-	return g.discovery, g.err
+	g.discovery.init()
+	return g.discovery.discovery, g.discovery.err
 }
 
 func (g *restClientGetter) ToRESTMapper() (meta.RESTMapper, error) {
-	g.init()
-	return g.mapper, g.err
+	g.discovery.init()
+	return g.discovery.mapper, g.discovery.err
 }
 
 // ToRawKubeConfigLoader returns a loader whose only content is the

@@ -14,7 +14,7 @@ import (
 
 func TestSharedValidatorServesOneSchemaUntilItExpires(t *testing.T) {
 	now := time.Unix(1700000000, 0)
-	getter := newRESTClientGetter(&rest.Config{Host: "https://127.0.0.1:1"}, "shop-dev", "")
+	getter := newRESTClientGetter(&rest.Config{Host: "https://127.0.0.1:1"}, "shop-dev", "", nil)
 	v := newSharedValidator(getter, time.Minute, func() time.Time { return now })
 
 	first, err := v.strict()
@@ -39,7 +39,7 @@ func TestSharedValidatorServesOneSchemaUntilItExpires(t *testing.T) {
 }
 
 func TestValidatorFactorySharesOnlyTheStrictSchema(t *testing.T) {
-	getter := newRESTClientGetter(&rest.Config{Host: "https://127.0.0.1:1"}, "shop-dev", "")
+	getter := newRESTClientGetter(&rest.Config{Host: "https://127.0.0.1:1"}, "shop-dev", "", nil)
 	shared := newSharedValidator(getter, time.Minute, time.Now)
 	f := validatorFactory{Factory: kubeFactory(getter), shared: shared}
 
@@ -102,7 +102,7 @@ type failingSchema struct{}
 func (failingSchema) ValidateBytes([]byte) error { return errors.New("failed to download openapi") }
 
 func TestSharedValidatorDropsASchemaThatFailed(t *testing.T) {
-	getter := newRESTClientGetter(&rest.Config{Host: "https://127.0.0.1:1"}, "shop-dev", "")
+	getter := newRESTClientGetter(&rest.Config{Host: "https://127.0.0.1:1"}, "shop-dev", "", nil)
 	v := newSharedValidator(getter, time.Hour, time.Now)
 	first, err := v.strict()
 	if err != nil {

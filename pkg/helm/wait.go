@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -27,9 +28,18 @@ import (
 	"github.com/helm-service/helm-service/pkg/tracing"
 )
 
-// readinessPoll is how often a wait checks the release's resources. Helm's
-// own waiter polls every 2 s, which is most of the time of a small deploy.
+// readinessPoll is how often a wait checks the release's resources while
+// a workload of the release is not watched. Helm's own waiter polls every
+// 2 s, which is most of the time of a small deploy.
 const readinessPoll = 250 * time.Millisecond
+
+// watchedPoll is how often a wait checks the release's resources while
+// every workload of the release is watched: a change of a workload's
+// status brings a check at once, so the poll only covers what no watch
+// shows (a Service's load balancer, say), at Helm's own pace. Polling at
+// readinessPoll on top of the watches was most of the requests a task sent
+// to the API server.
+const watchedPoll = 2 * time.Second
 
 // waitingClient is Helm's Kubernetes client with a faster wait: the same
 // readiness rules as Helm (kube.ReadyChecker), checked every readinessPoll.
@@ -94,10 +104,17 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 	// A status change of a workload triggers a check at once; the poll
 	// covers everything else (and the workloads, should a watch fail).
 	kick := make(chan struct{}, 1)
+	var watches *workloadWatches
 	if dc, err := c.Factory.DynamicClient(); err == nil {
-		go watchWorkloads(ctx, dc, resources, kick)
+		watches = watchWorkloads(ctx, dc, resources, kick)
 	}
-	err = pollOrKick(ctx, readinessPoll, kick, func(ctx context.Context) (bool, error) {
+	interval := func() time.Duration {
+		if watches.all() {
+			return watchedPoll
+		}
+		return readinessPoll
+	}
+	err = pollOrKick(ctx, interval, kick, func(ctx context.Context) (bool, error) {
 		allReady, err := checkReady(ctx, cs, &checker, resources, ready)
 		if err != nil {
 			if !retryable(err) {
@@ -139,11 +156,10 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 // and running the task again right away would not make them so.
 var ErrWaitTimeout = errors.New("timed out waiting for the workloads to be ready")
 
-// pollOrKick runs check at once, then every interval and whenever kick
-// fires, until it is done, fails, or ctx ends (its error is then ctx's).
-func pollOrKick(ctx context.Context, interval time.Duration, kick <-chan struct{}, check wait.ConditionWithContextFunc) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// pollOrKick runs check at once, then again interval() after each check
+// and whenever kick fires, until it is done, fails, or ctx ends (its error
+// is then ctx's).
+func pollOrKick(ctx context.Context, interval func() time.Duration, kick <-chan struct{}, check wait.ConditionWithContextFunc) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -151,19 +167,33 @@ func pollOrKick(ctx context.Context, interval time.Duration, kick <-chan struct{
 		if done, err := check(ctx); err != nil || done {
 			return err
 		}
+		t := time.NewTimer(interval())
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		case <-t.C:
 		case <-kick:
+			t.Stop()
 		}
 	}
 }
 
+// workloadWatches tells whether every workload of a wait is watched.
+type workloadWatches struct {
+	wanted int
+	live   atomic.Int32
+}
+
+// all tells whether every workload has a watch running; false on nil.
+func (w *workloadWatches) all() bool { return w != nil && int(w.live.Load()) == w.wanted }
+
 // watchWorkloads watches each workload among resources, by name, until ctx
 // ends, and signals kick on every change. A watch that cannot start (no
-// watch permission, say) or that ends leaves the poll alone to notice.
-func watchWorkloads(ctx context.Context, dc dynamic.Interface, resources kube.ResourceList, kick chan<- struct{}) {
+// watch permission, say) or that ends leaves the poll alone to notice, at
+// readinessPoll: the watches it returns then no longer count as all.
+func watchWorkloads(ctx context.Context, dc dynamic.Interface, resources kube.ResourceList, kick chan<- struct{}) *workloadWatches {
+	watches := &workloadWatches{}
 	for _, r := range resources {
 		if !isWorkload(r) || r.Namespace == "" {
 			continue
@@ -172,12 +202,15 @@ func watchWorkloads(ctx context.Context, dc dynamic.Interface, resources kube.Re
 		if m, err := meta.Accessor(r.Object); err == nil {
 			opts.ResourceVersion = m.GetResourceVersion() // changes after the one Helm saw
 		}
+		watches.wanted++
 		w, err := dc.Resource(r.Mapping.Resource).Namespace(r.Namespace).Watch(ctx, opts)
 		if err != nil {
 			continue
 		}
+		watches.live.Add(1)
 		go func() {
 			defer w.Stop()
+			defer watches.live.Add(-1)
 			for {
 				select {
 				case <-ctx.Done():
@@ -194,6 +227,7 @@ func watchWorkloads(ctx context.Context, dc dynamic.Interface, resources kube.Re
 			}
 		}()
 	}
+	return watches
 }
 
 // rolloutDone tells whether a Deployment's status covers its current spec

@@ -16,9 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/resource"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 )
 
 func TestRetryable(t *testing.T) {
@@ -114,7 +116,7 @@ func TestPollOrKickChecksAtOnceWhenKicked(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		n := 0
-		done <- pollOrKick(ctx, time.Hour, kick, func(context.Context) (bool, error) {
+		done <- pollOrKick(ctx, func() time.Duration { return time.Hour }, kick, func(context.Context) (bool, error) {
 			n++
 			checks <- struct{}{}
 			return n == 2, nil
@@ -135,7 +137,7 @@ func TestPollOrKickChecksAtOnceWhenKicked(t *testing.T) {
 func TestPollOrKickEndsWithTheContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := pollOrKick(ctx, 10*time.Millisecond, nil, func(context.Context) (bool, error) { return false, nil })
+	err := pollOrKick(ctx, func() time.Duration { return 10 * time.Millisecond }, nil, func(context.Context) (bool, error) { return false, nil })
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("pollOrKick = %v, want the deadline", err)
 	}
@@ -154,7 +156,9 @@ func TestWatchWorkloadsKicksOnAChange(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	kick := make(chan struct{}, 1)
-	watchWorkloads(ctx, dc, resources, kick)
+	if w := watchWorkloads(ctx, dc, resources, kick); !w.all() {
+		t.Error("the Deployment's watch runs, but the watches are not all")
+	}
 
 	changed := dep.DeepCopy()
 	_ = unstructured.SetNestedField(changed.Object, int64(1), "status", "observedGeneration")
@@ -165,6 +169,57 @@ func TestWatchWorkloadsKicksOnAChange(t *testing.T) {
 	case <-kick:
 	case <-ctx.Done():
 		t.Fatal("no kick after the Deployment changed")
+	}
+}
+
+// A workload without a watch (no watch permission, say) leaves the wait to
+// the fast poll.
+func TestWatchWorkloadsWithoutAWatchAreNotAll(t *testing.T) {
+	dep := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "carts", "namespace": "shop-dev"},
+	}}
+	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{gvr: "DeploymentList"}, dep)
+	dc.PrependWatchReactor("deployments", func(clienttesting.Action) (bool, watch.Interface, error) {
+		return true, nil, errors.New(`deployments.apps is forbidden: cannot watch`)
+	})
+	resources := kube.ResourceList{{Namespace: "shop-dev", Name: "carts", Object: dep,
+		Mapping: &meta.RESTMapping{Resource: gvr, GroupVersionKind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}}}
+	if w := watchWorkloads(context.Background(), dc, resources, make(chan struct{}, 1)); w.all() {
+		t.Error("a Deployment without a watch counts as watched")
+	}
+	var none *workloadWatches
+	if none.all() {
+		t.Error("no watches at all (no dynamic client) count as all")
+	}
+}
+
+// A watch that ends no longer counts.
+func TestWatchWorkloadsEndedAreNotAll(t *testing.T) {
+	dep := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "carts", "namespace": "shop-dev"},
+	}}
+	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{gvr: "DeploymentList"}, dep)
+	fw := watch.NewFake()
+	dc.PrependWatchReactor("deployments", func(clienttesting.Action) (bool, watch.Interface, error) { return true, fw, nil })
+	resources := kube.ResourceList{{Namespace: "shop-dev", Name: "carts", Object: dep,
+		Mapping: &meta.RESTMapping{Resource: gvr, GroupVersionKind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}}}
+	w := watchWorkloads(context.Background(), dc, resources, make(chan struct{}, 1))
+	if !w.all() {
+		t.Fatal("the watch runs, but the watches are not all")
+	}
+	fw.Stop() // the server ends the watch
+	deadline := time.Now().Add(5 * time.Second)
+	for w.all() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if w.all() {
+		t.Error("an ended watch still counts")
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,6 +88,26 @@ func TestParseCounts(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("parseCounts(%q) (-want +got):\n%s", tc.in, diff)
+			}
+		})
+	}
+}
+
+func TestServiceEnvPutsSetSettingsInPlace(t *testing.T) {
+	own := []string{"NATS_URL=nats://x", "MAX_PARALLEL_TASKS=10", "LOG_LEVEL=info"}
+	for _, c := range []struct {
+		name string
+		set  []string
+		want []string
+	}{
+		{"none", nil, own},
+		{"a new one", []string{"KUBE_QPS=100"}, append(slices.Clone(own), "KUBE_QPS=100")},
+		{"one of the bench's", []string{"LOG_LEVEL=debug"}, []string{"NATS_URL=nats://x", "MAX_PARALLEL_TASKS=10", "LOG_LEVEL=debug"}},
+		{"the service's own parallelism", []string{"MAX_PARALLEL_TASKS=default"}, []string{"NATS_URL=nats://x", "LOG_LEVEL=info"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := serviceEnv(c.set, own...); !slices.Equal(got, c.want) {
+				t.Errorf("serviceEnv(%q) = %q, want %q", c.set, got, c.want)
 			}
 		})
 	}

@@ -75,6 +75,9 @@ type options struct {
 	logLevel     string
 	logCopy      string
 	source       string
+	// serviceEnv are settings of helm-service on top of the bench's own
+	// (-set KEY=VALUE), to compare settings.
+	serviceEnv []string
 }
 
 func main() {
@@ -93,6 +96,13 @@ func main() {
 	flag.StringVar(&o.logCopy, "log", "", "copy helm-service's log to this file at the end (of each run, suffixed .n<N>-c<C>, when there are several)")
 	flag.StringVar(&o.debugAddr, "debug-addr", "", "DEBUG_ADDR of helm-service (pprof), e.g. 127.0.0.1:6060, to profile it during the run")
 	flag.StringVar(&o.source, "source", "dir", "CHART_SOURCE of helm-service: dir (a chart directory) or git (a local git server)")
+	flag.Func("set", "a setting of helm-service, KEY=VALUE (repeatable), on top of the bench's own: -set KUBE_QPS=100; MAX_PARALLEL_TASKS=default leaves that one unset, so helm-service sizes it", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		o.serviceEnv = append(o.serviceEnv, v)
+		return nil
+	})
 	if err := flag.CommandLine.Parse(normalizeArgs(os.Args[1:])); err != nil {
 		os.Exit(2)
 	}
@@ -329,10 +339,10 @@ func (b *bench) runOnce(ctx context.Context, project string, n, conc int) (resul
 // installs, the upgrades and, if asked, the blue/green cycles and the
 // ignored events, and stops it.
 func (b *bench) helmService(ctx context.Context, project string, n, conc int) ([]result, error) {
-	env := []string{
-		"NATS_URL=" + b.natsURL, "KUBECONFIG=" + b.o.kubeconfig, "CHART_DIR=" + b.chartDir,
-		"HTTP_ADDR=127.0.0.1:0", fmt.Sprintf("MAX_PARALLEL_TASKS=%d", conc), "LOG_LEVEL=" + b.o.logLevel,
-	}
+	env := serviceEnv(b.o.serviceEnv,
+		"NATS_URL="+b.natsURL, "KUBECONFIG="+b.o.kubeconfig, "CHART_DIR="+b.chartDir,
+		"HTTP_ADDR=127.0.0.1:0", fmt.Sprintf("MAX_PARALLEL_TASKS=%d", conc), "LOG_LEVEL="+b.o.logLevel,
+	)
 	if b.gitEnv != nil {
 		git, err := b.gitEnv(project)
 		if err != nil {
@@ -382,6 +392,22 @@ func (b *bench) helmService(ctx context.Context, project string, n, conc int) ([
 		results = append(results, r)
 	}
 	return results, nil
+}
+
+// serviceEnv returns the bench's settings of helm-service with the -set
+// ones in their place: a -set of a key the bench sets replaces it, and
+// MAX_PARALLEL_TASKS=default removes it.
+func serviceEnv(set []string, own ...string) []string {
+	env := slices.Clone(own)
+	for _, kv := range set {
+		key, value, _ := strings.Cut(kv, "=")
+		env = slices.DeleteFunc(env, func(e string) bool { return strings.HasPrefix(e, key+"=") })
+		if key == "MAX_PARALLEL_TASKS" && value == "default" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }
 
 // fluxRun starts Flux's controllers with --concurrent=conc, installs then
@@ -719,8 +745,11 @@ func repoRoot() (string, error) {
 }
 
 func goBuild(root, out, pkg string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	// As the Dockerfile builds the image users run (and as Helm's releases
+	// are built): static, without symbol tables and debug information.
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
 }
