@@ -70,7 +70,7 @@ func (o *Ownership) check(ctx context.Context, t Trigger, dryRun bool) error {
 	owner := deployed.Owner{Project: target.Project, Stage: target.Stage, Service: target.Service}
 	for _, key := range target.Releases {
 		namespace, name, _ := strings.Cut(key, "/")
-		rec, err := o.Releases.Get(ctx, namespace, name)
+		rec, err := getOnce(ctx, o.Releases, namespace, name)
 		switch {
 		case errors.Is(err, helm.ErrNotFound):
 			continue

@@ -40,8 +40,11 @@ type readRecord struct {
 }
 
 // withReadOnce returns a context in which readOnceReleases reads each
-// record once.
+// record once: ctx itself when it is one already.
 func withReadOnce(ctx context.Context) context.Context {
+	if readOnceOf(ctx) != nil {
+		return ctx
+	}
 	return context.WithValue(ctx, readOnceKey{}, &readRecords{read: map[string]readRecord{}})
 }
 
@@ -51,9 +54,15 @@ func readOnceOf(ctx context.Context) *readRecords {
 }
 
 func (r readOnceReleases) Get(ctx context.Context, namespace, name string) (*helm.Record, error) {
+	return getOnce(ctx, r.Releases, namespace, name)
+}
+
+// getOnce reads a release record with r, once per context from
+// withReadOnce (see readOnceReleases); outside one, every time.
+func getOnce(ctx context.Context, r ReleaseReader, namespace, name string) (*helm.Record, error) {
 	read := readOnceOf(ctx)
 	if read == nil {
-		return r.Releases.Get(ctx, namespace, name)
+		return r.Get(ctx, namespace, name)
 	}
 	key := namespace + "/" + name
 	read.mu.Lock()
@@ -62,7 +71,7 @@ func (r readOnceReleases) Get(ctx context.Context, namespace, name string) (*hel
 	if ok {
 		return got.rec, got.err
 	}
-	rec, err := r.Releases.Get(ctx, namespace, name)
+	rec, err := r.Get(ctx, namespace, name)
 	read.mu.Lock()
 	read.read[key] = readRecord{rec: rec, err: err}
 	read.mu.Unlock()

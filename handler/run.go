@@ -62,6 +62,9 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 	t.pass = pass
 	start := time.Now()
 	finished, err = retry.Run(ctx, pass.WaitContext(), d.retry(t.Log), func(ctx context.Context) (events.Finished, error) {
+		// The records the ownership check reads serve the task too; each
+		// attempt reads afresh.
+		ctx = withReadOnce(ctx)
 		if err := d.opts.Ownership.check(ctx, t, dryRun); err != nil {
 			return nil, err
 		}

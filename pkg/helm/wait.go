@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"helm.sh/helm/v3/pkg/kube"
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,7 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -114,8 +117,15 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 		}
 		return readinessPoll
 	}
-	err = pollOrKick(ctx, interval, kick, func(ctx context.Context) (bool, error) {
-		allReady, err := checkReady(ctx, cs, &checker, resources, ready)
+	err = pollOrKick(ctx, interval, kick, func(ctx context.Context, kicked bool) (bool, error) {
+		// A check a watch event brought judges the Deployments from the
+		// objects the events carried; the first check and the polls read
+		// them, in case a watch has stalled.
+		var observed func(namespace, name string) *appsv1.Deployment
+		if kicked {
+			observed = watches.deployment
+		}
+		allReady, err := checkReady(ctx, cs, &checker, resources, ready, observed)
 		if err != nil {
 			if !retryable(err) {
 				return false, err
@@ -157,14 +167,15 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 var ErrWaitTimeout = errors.New("timed out waiting for the workloads to be ready")
 
 // pollOrKick runs check at once, then again interval() after each check
-// and whenever kick fires, until it is done, fails, or ctx ends (its error
-// is then ctx's).
-func pollOrKick(ctx context.Context, interval func() time.Duration, kick <-chan struct{}, check wait.ConditionWithContextFunc) error {
+// and whenever kick fires (telling check so), until it is done, fails, or
+// ctx ends (its error is then ctx's).
+func pollOrKick(ctx context.Context, interval func() time.Duration, kick <-chan struct{}, check func(ctx context.Context, kicked bool) (bool, error)) error {
+	kicked := false
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if done, err := check(ctx); err != nil || done {
+		if done, err := check(ctx, kicked); err != nil || done {
 			return err
 		}
 		t := time.NewTimer(interval())
@@ -173,20 +184,55 @@ func pollOrKick(ctx context.Context, interval func() time.Duration, kick <-chan 
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
+			kicked = false
 		case <-kick:
 			t.Stop()
+			kicked = true
 		}
 	}
 }
 
-// workloadWatches tells whether every workload of a wait is watched.
+// workloadWatches tells whether every workload of a wait is watched, and
+// keeps the newest object the watches of Deployments saw.
 type workloadWatches struct {
 	wanted int
 	live   atomic.Int32
+
+	mu          sync.Mutex
+	deployments map[string]*appsv1.Deployment // by namespace/name
 }
 
 // all tells whether every workload has a watch running; false on nil.
 func (w *workloadWatches) all() bool { return w != nil && int(w.live.Load()) == w.wanted }
+
+// deployment returns the newest object a watch saw of a Deployment, or nil
+// when none has come (or w is nil).
+func (w *workloadWatches) deployment(namespace, name string) *appsv1.Deployment {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.deployments[namespace+"/"+name]
+}
+
+// saw keeps obj when it is a Deployment a watch delivered.
+func (w *workloadWatches) saw(ev watch.Event) {
+	u, ok := ev.Object.(*unstructured.Unstructured)
+	if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) || u.GetKind() != "Deployment" {
+		return
+	}
+	var d appsv1.Deployment
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &d); err != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.deployments == nil {
+		w.deployments = map[string]*appsv1.Deployment{}
+	}
+	w.deployments[d.Namespace+"/"+d.Name] = &d
+}
 
 // watchWorkloads watches each workload among resources, by name, until ctx
 // ends, and signals kick on every change. A watch that cannot start (no
@@ -215,10 +261,11 @@ func watchWorkloads(ctx context.Context, dc dynamic.Interface, resources kube.Re
 				select {
 				case <-ctx.Done():
 					return
-				case _, ok := <-w.ResultChan():
+				case ev, ok := <-w.ResultChan():
 					if !ok {
 						return
 					}
+					watches.saw(ev) // before the kick, for the check it brings
 					select {
 					case kick <- struct{}{}:
 					default: // a check is due already
@@ -230,17 +277,58 @@ func watchWorkloads(ctx context.Context, dc dynamic.Interface, resources kube.Re
 	return watches
 }
 
-// rolloutDone tells whether a Deployment's status covers its current spec
-// and no pod of an older ReplicaSet is left running.
-func rolloutDone(ctx context.Context, cs kubernetes.Interface, namespace, name string) (bool, error) {
+// deploymentReady tells whether a Deployment is ready, from one read of
+// the Deployment: Helm's rule (the generation observed, and at least the
+// replicas less the strategy's maxUnavailable ready in the new
+// generation) and a finished rollout (no pod of an older ReplicaSet left:
+// Helm calls a Deployment ready as soon as its new ReplicaSet has enough
+// ready pods, while kubectl rollout status waits for the old ones to go).
+// With only new pods left, the Deployment's ready count is its new
+// ReplicaSet's, so Helm's list of the namespace's ReplicaSets on every
+// check, a scan of every ReplicaSet there, is not needed.
+func deploymentReady(ctx context.Context, cs kubernetes.Interface, namespace, name string) (bool, error) {
 	d, err := cs.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return false, fmt.Errorf("get Deployment %s/%s: %w", namespace, name, err)
 	}
+	return deploymentStatusReady(d), nil
+}
+
+// deploymentStatusReady is the rule of deploymentReady on an object at hand.
+func deploymentStatusReady(d *appsv1.Deployment) bool {
 	if d.Spec.Paused {
-		return true, nil // no rollout to wait for, as Helm's PausedAsReady
+		return true // no rollout to wait for, as Helm's PausedAsReady
 	}
-	return d.Status.ObservedGeneration >= d.Generation && d.Status.Replicas <= d.Status.UpdatedReplicas, nil
+	if d.Status.ObservedGeneration != d.Generation || d.Status.Replicas > d.Status.UpdatedReplicas {
+		return false
+	}
+	replicas := int32(1)
+	if d.Spec.Replicas != nil {
+		replicas = *d.Spec.Replicas
+	}
+	return d.Status.ReadyReplicas >= replicas-maxUnavailable(d, replicas)
+}
+
+// maxUnavailable is how many of a Deployment's replicas its strategy lets
+// be unavailable, resolved as the Deployment controller resolves it (and
+// Helm with it): a percentage of maxUnavailable rounds down, one of
+// maxSurge up (both default to 25%), and when both come to 0 one pod may
+// be unavailable.
+func maxUnavailable(d *appsv1.Deployment, replicas int32) int32 {
+	ru := d.Spec.Strategy.RollingUpdate
+	if d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType || replicas == 0 || ru == nil {
+		return 0
+	}
+	quarter := intstr.FromString("25%")
+	surge, err1 := intstr.GetScaledValueFromIntOrPercent(intstr.ValueOrDefault(ru.MaxSurge, quarter), int(replicas), true)
+	unavailable, err2 := intstr.GetScaledValueFromIntOrPercent(intstr.ValueOrDefault(ru.MaxUnavailable, quarter), int(replicas), false)
+	if err1 != nil || err2 != nil {
+		return 0 // the API server validates both; wait for every replica
+	}
+	if surge == 0 && unavailable == 0 {
+		unavailable = 1
+	}
+	return min(int32(unavailable), replicas)
 }
 
 // isWorkload tells whether r runs pods: its readiness can change any time.
@@ -255,22 +343,30 @@ const failCheckPeriod = time.Second
 // go back (anything but a workload or a pod) is marked once ready and not
 // asked about again; workloads are checked on every call, as Helm does.
 //
-// A Deployment must also have finished its rollout: Helm calls it ready as
-// soon as its new ReplicaSet has enough ready pods, while pods of the old
-// one may still run (kubectl rollout status waits for them to go).
-func checkReady(ctx context.Context, cs kubernetes.Interface, checker *kube.ReadyChecker, resources kube.ResourceList, ready []bool) (bool, error) {
+// A Deployment is checked by deploymentReady: Helm's rule from the
+// Deployment's status, and a finished rollout; from the object observed
+// returns for it when it returns one (a watch's newest), else from a read.
+func checkReady(ctx context.Context, cs kubernetes.Interface, checker *kube.ReadyChecker, resources kube.ResourceList, ready []bool, observed func(namespace, name string) *appsv1.Deployment) (bool, error) {
 	for i, r := range resources {
 		if ready[i] {
 			continue
 		}
-		ok, err := checker.IsReady(ctx, r)
+		var seen *appsv1.Deployment
+		if observed != nil {
+			seen = observed(r.Namespace, r.Name)
+		}
+		var ok bool
+		var err error
+		switch {
+		case r.Mapping.GroupVersionKind.Kind != "Deployment":
+			ok, err = checker.IsReady(ctx, r)
+		case seen != nil:
+			ok = deploymentStatusReady(seen)
+		default:
+			ok, err = deploymentReady(ctx, cs, r.Namespace, r.Name)
+		}
 		if err != nil || !ok {
 			return false, err
-		}
-		if r.Mapping.GroupVersionKind.Kind == "Deployment" {
-			if ok, err := rolloutDone(ctx, cs, r.Namespace, r.Name); err != nil || !ok {
-				return false, err
-			}
 		}
 		if !isWorkload(r) {
 			ready[i] = true

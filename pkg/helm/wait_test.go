@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/resource"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
@@ -83,9 +84,9 @@ func TestCheckReadyAsksAgainOnlyAboutWorkloads(t *testing.T) {
 
 	for round := 1; round <= 2; round++ {
 		cs.ClearActions()
-		all, err := checkReady(context.Background(), cs, &checker, resources, ready)
+		all, err := checkReady(context.Background(), cs, &checker, resources, ready, nil)
 		if err != nil || all {
-			t.Fatalf("round %d: checkReady = %v, %v; want not ready (the Deployment has no ReplicaSet)", round, all, err)
+			t.Fatalf("round %d: checkReady = %v, %v; want not ready (the Deployment has no ready pod)", round, all, err)
 		}
 		var services, deployments int
 		for _, a := range cs.Actions() {
@@ -116,7 +117,10 @@ func TestPollOrKickChecksAtOnceWhenKicked(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		n := 0
-		done <- pollOrKick(ctx, func() time.Duration { return time.Hour }, kick, func(context.Context) (bool, error) {
+		done <- pollOrKick(ctx, func() time.Duration { return time.Hour }, kick, func(_ context.Context, kicked bool) (bool, error) {
+			if kicked != (n == 1) {
+				t.Errorf("check %d: kicked = %v", n+1, kicked)
+			}
 			n++
 			checks <- struct{}{}
 			return n == 2, nil
@@ -137,7 +141,7 @@ func TestPollOrKickChecksAtOnceWhenKicked(t *testing.T) {
 func TestPollOrKickEndsWithTheContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := pollOrKick(ctx, func() time.Duration { return 10 * time.Millisecond }, nil, func(context.Context) (bool, error) { return false, nil })
+	err := pollOrKick(ctx, func() time.Duration { return 10 * time.Millisecond }, nil, func(context.Context, bool) (bool, error) { return false, nil })
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("pollOrKick = %v, want the deadline", err)
 	}
@@ -223,29 +227,104 @@ func TestWatchWorkloadsEndedAreNotAll(t *testing.T) {
 	}
 }
 
-func TestRolloutDoneWaitsForOldPods(t *testing.T) {
+func TestDeploymentReadyFromItsStatus(t *testing.T) {
+	three := int32(3)
 	for _, c := range []struct {
-		name                 string
-		observed, generation int64
-		replicas, updated    int32
-		paused               bool
-		want                 bool
+		name                     string
+		observed, generation     int64
+		replicas, updated, ready int32
+		maxUnavailable           *intstr.IntOrString
+		paused                   bool
+		want                     bool
 	}{
-		{"old pod still running", 2, 2, 4, 3, false, false},
-		{"status behind the spec", 1, 2, 3, 3, false, false},
-		{"rolled out", 2, 2, 3, 3, false, true},
-		{"paused", 1, 2, 4, 3, true, true},
+		{"rolled out", 2, 2, 3, 3, 3, nil, false, true},
+		{"old pod still running", 2, 2, 4, 3, 3, nil, false, false},
+		{"status behind the spec", 1, 2, 3, 3, 3, nil, false, false},
+		{"new pods not ready", 2, 2, 3, 3, 2, ptrTo(intstr.FromInt32(0)), false, false},
+		// Helm's rule: ready pods of the new generation at least the
+		// replicas less the most the strategy lets be unavailable.
+		{"one short, one may be unavailable", 2, 2, 3, 3, 2, ptrTo(intstr.FromInt32(1)), false, true},
+		{"paused", 1, 2, 4, 3, 0, nil, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dep := &appsv1.Deployment{
 				ObjectMeta: metav1.ObjectMeta{Name: "carts", Namespace: "shop-dev", Generation: c.generation},
-				Spec:       appsv1.DeploymentSpec{Paused: c.paused},
-				Status:     appsv1.DeploymentStatus{ObservedGeneration: c.observed, Replicas: c.replicas, UpdatedReplicas: c.updated},
+				Spec: appsv1.DeploymentSpec{Paused: c.paused, Replicas: &three, Strategy: appsv1.DeploymentStrategy{
+					Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: c.maxUnavailable}}},
+				Status: appsv1.DeploymentStatus{ObservedGeneration: c.observed, Replicas: c.replicas, UpdatedReplicas: c.updated, ReadyReplicas: c.ready},
 			}
-			got, err := rolloutDone(context.Background(), fake.NewSimpleClientset(dep), "shop-dev", "carts")
+			cs := fake.NewSimpleClientset(dep)
+			got, err := deploymentReady(context.Background(), cs, "shop-dev", "carts")
 			if err != nil || got != c.want {
-				t.Fatalf("rolloutDone = %v, %v; want %v", got, err, c.want)
+				t.Fatalf("deploymentReady = %v, %v; want %v", got, err, c.want)
+			}
+			// One read of the Deployment: no list of its ReplicaSets.
+			if n := len(cs.Actions()); n != 1 {
+				t.Errorf("%d requests, want 1: %v", n, cs.Actions())
 			}
 		})
 	}
 }
+
+// A check brought by a watch event judges a Deployment from the object the
+// event carried: no read of it.
+func TestCheckReadyTakesTheWatchedDeployment(t *testing.T) {
+	one := int32(1)
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "carts", Namespace: "shop-dev", Generation: 2},
+		Spec: appsv1.DeploymentSpec{Replicas: &one}}
+	cs := fake.NewSimpleClientset(dep) // as read: the rollout not begun
+	checker := kube.NewReadyChecker(cs, func(string, ...any) {})
+	resources := kube.ResourceList{{Namespace: "shop-dev", Name: "carts", Object: dep,
+		Mapping: &meta.RESTMapping{GroupVersionKind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}}}
+	seen := dep.DeepCopy()
+	seen.Status = appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}
+	observed := func(namespace, name string) *appsv1.Deployment {
+		if namespace == "shop-dev" && name == "carts" {
+			return seen
+		}
+		return nil
+	}
+	all, err := checkReady(context.Background(), cs, &checker, resources, make([]bool, 1), observed)
+	if err != nil || !all {
+		t.Fatalf("checkReady = %v, %v; want ready from the watched object", all, err)
+	}
+	if n := len(cs.Actions()); n != 0 {
+		t.Errorf("%d requests, want none: %v", n, cs.Actions())
+	}
+}
+
+// The watches keep the newest object of each watched Deployment.
+func TestWatchWorkloadsKeepTheNewestDeployment(t *testing.T) {
+	dep := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "carts", "namespace": "shop-dev"},
+	}}
+	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{gvr: "DeploymentList"}, dep)
+	resources := kube.ResourceList{{Namespace: "shop-dev", Name: "carts", Object: dep,
+		Mapping: &meta.RESTMapping{Resource: gvr, GroupVersionKind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kick := make(chan struct{}, 1)
+	w := watchWorkloads(ctx, dc, resources, kick)
+	if got := w.deployment("shop-dev", "carts"); got != nil {
+		t.Fatalf("a Deployment before any event: %+v", got)
+	}
+	changed := dep.DeepCopy()
+	_ = unstructured.SetNestedField(changed.Object, int64(3), "status", "readyReplicas")
+	if _, err := dc.Resource(gvr).Namespace("shop-dev").UpdateStatus(ctx, changed, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-kick:
+	case <-ctx.Done():
+		t.Fatal("no kick after the Deployment changed")
+	}
+	got := w.deployment("shop-dev", "carts")
+	if got == nil || got.Status.ReadyReplicas != 3 {
+		t.Fatalf("newest Deployment = %+v, want the one with 3 ready", got)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -235,3 +235,25 @@ func TestDeployerCheckRights(t *testing.T) {
 		})
 	}
 }
+
+// Ensure reads an existing namespace once, for whether it is there and
+// whose it is.
+func TestEnsureReadsAnExistingNamespaceOnce(t *testing.T) {
+	cs := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop-dev", Labels: map[string]string{LabelManagedBy: ManagedByValue}}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "deployer", Namespace: "shop-dev"}},
+	)
+	n := Namespaces{Clientset: cs, Deployer: &Deployer{Clientset: cs, Account: "deployer", Role: "deployer-role"}}
+	if err := n.Ensure(context.Background(), "shop-dev", nil); err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	for _, a := range cs.Actions() {
+		if a.GetResource().Resource == "namespaces" && a.GetVerb() == "get" {
+			reads++
+		}
+	}
+	if reads != 1 {
+		t.Errorf("%d reads of the namespace, want 1", reads)
+	}
+}

@@ -17,12 +17,20 @@ import (
 // EnsureNamespace creates the namespace, labelled as managed by
 // helm-service, unless it exists. It reports whether it created it.
 func EnsureNamespace(ctx context.Context, cs kubernetes.Interface, name string, labels map[string]string) (bool, error) {
-	_, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	_, created, err := ensureNamespace(ctx, cs, name, labels)
+	return created, err
+}
+
+// ensureNamespace is EnsureNamespace that also returns the namespace when
+// it existed already (nil when it was created, or another replica made it
+// first).
+func ensureNamespace(ctx context.Context, cs kubernetes.Interface, name string, labels map[string]string) (*corev1.Namespace, bool, error) {
+	existing, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if err == nil {
-		return false, nil
+		return existing, false, nil
 	}
 	if !apierrors.IsNotFound(err) {
-		return false, fmt.Errorf("get namespace %s: %w", name, err)
+		return nil, false, fmt.Errorf("get namespace %s: %w", name, err)
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelManagedBy: ManagedByValue}}}
 	for k, v := range labels {
@@ -30,12 +38,12 @@ func EnsureNamespace(ctx context.Context, cs kubernetes.Interface, name string, 
 	}
 	_, err = cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		return false, nil // another replica made it first
+		return nil, false, nil // another replica made it first
 	}
 	if err != nil {
-		return false, fmt.Errorf("create namespace %s: %w", name, err)
+		return nil, false, fmt.Errorf("create namespace %s: %w", name, err)
 	}
-	return true, nil
+	return nil, true, nil
 }
 
 // Namespaces prepares namespaces in one cluster.
@@ -64,16 +72,17 @@ func (n Namespaces) Ensure(ctx context.Context, name string, labels map[string]s
 		all = map[string]string{}
 	}
 	maps.Copy(all, labels)
-	created, err := EnsureNamespace(ctx, n.Clientset, name, all)
+	ns, created, err := ensureNamespace(ctx, n.Clientset, name, all)
 	if err != nil || n.Deployer == nil {
 		return err
 	}
 	ours := created
-	if !created {
-		ns, err := n.Clientset.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
+	if !created && ns == nil { // made by another replica a moment ago
+		if ns, err = n.Clientset.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{}); err != nil {
 			return fmt.Errorf("get namespace %s: %w", name, err)
 		}
+	}
+	if !created {
 		ours = ns.Labels[LabelManagedBy] == ManagedByValue
 	}
 	return n.Deployer.Provision(ctx, name, ours)

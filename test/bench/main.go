@@ -308,7 +308,9 @@ func (b *bench) runOnce(ctx context.Context, project string, n, conc int) (resul
 			return results, err
 		}
 		for rev, phase := range []string{"install", "upgrade"} {
-			r, err := floorPhase(ctx, b.cluster, manifests, rev, ns, phase, conc, b.o.phaseTimeout)
+			r, err := chargeCluster(func() (result, error) {
+				return floorPhase(ctx, b.cluster, manifests, rev, ns, phase, conc, b.o.phaseTimeout)
+			})
 			if err != nil {
 				return results, fmt.Errorf("floor %s: %w", phase, err)
 			}
@@ -318,7 +320,9 @@ func (b *bench) runOnce(ctx context.Context, project string, n, conc int) (resul
 	if b.o.wants(baselineCLI) {
 		namespaces = append(namespaces, project+"-cli")
 		for _, phase := range []struct{ name, image string }{{"install", "example/bench:1"}, {"upgrade", "example/bench:2"}} {
-			r, err := helmCLI(ctx, b.helmBin, b.o.kubeconfig, filepath.Join(b.chartDir, "bench"), project+"-cli", phase.name, phase.image, n, conc)
+			r, err := chargeCluster(func() (result, error) {
+				return helmCLI(ctx, b.helmBin, b.o.kubeconfig, filepath.Join(b.chartDir, "bench"), project+"-cli", phase.name, phase.image, n, conc)
+			})
 			if err != nil {
 				return results, fmt.Errorf("cli %s: %w", phase.name, err)
 			}
@@ -371,7 +375,9 @@ func (b *bench) helmService(ctx context.Context, project string, n, conc int) ([
 	}
 	var results []result
 	for _, phase := range []struct{ name, image string }{{"install", "example/bench:1"}, {"upgrade", "example/bench:2"}} {
-		r, err := deployAll(ctx, b.nc, b.answers, svc, project, phase.name, phase.image, n)
+		r, err := chargeCluster(func() (result, error) {
+			return deployAll(ctx, b.nc, b.answers, svc, project, phase.name, phase.image, n)
+		})
 		if err != nil {
 			return results, fmt.Errorf("%s: %w (service log: %s)", phase.name, err, svc.logPath)
 		}
@@ -428,7 +434,9 @@ func (b *bench) fluxRun(ctx context.Context, namespace string, n, conc int) ([]r
 	}
 	var results []result
 	for _, phase := range []struct{ name, image string }{{"install", "example/bench:1"}, {"upgrade", "example/bench:2"}} {
-		r, err := fluxPhase(ctx, b.cluster, f, b.registry, namespace, phase.name, phase.image, n, b.o.phaseTimeout)
+		r, err := chargeCluster(func() (result, error) {
+			return fluxPhase(ctx, b.cluster, f, b.registry, namespace, phase.name, phase.image, n, b.o.phaseTimeout)
+		})
 		if err != nil {
 			return results, fmt.Errorf("flux %s: %w (logs: %s)", phase.name, err, filepath.Dir(f.helm.logPath))
 		}
@@ -473,6 +481,7 @@ type result struct {
 	started     []time.Duration // trigger → .started
 	finished    []time.Duration // trigger → .finished
 	peakRSS     int64           // KiB, of the measured process(es)
+	clusterCPU  time.Duration   // CPU time of the local cluster's processes during the phase
 	cpu         time.Duration
 	// sidePeakRSS and sideCPU are source-controller's, for Flux.
 	sidePeakRSS int64

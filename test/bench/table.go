@@ -24,16 +24,16 @@ func printResults(o options, results []result) {
 // run and phase helm-service's wall time and peak RSS as a ratio of each
 // baseline's.
 func writeResults(w io.Writer, o options, results []result) {
-	fmt.Fprintf(w, "\nchart source %s; peak RSS and CPU: of the measured process (flux: helm-controller, source-controller in the note; helm CLI: one process at most, CPU of all)\n", o.source)
-	fmt.Fprintf(w, "%6s %5s %-13s %-15s %6s %10s %8s %20s %20s %10s %9s  %s\n", "n", "conc", "tool", "phase", "failed", "wall", "per sec", "started p50/p95/p99", "finished p50/p95/p99", "peak RSS", "CPU", "note")
+	fmt.Fprintf(w, "\nchart source %s; peak RSS and CPU: of the measured process (flux: helm-controller, source-controller in the note; helm CLI: one process at most, CPU of all); cluster CPU: of the local cluster's processes (etcd, API server, controller manager, scheduler, kwok) during the phase\n", o.source)
+	fmt.Fprintf(w, "%6s %5s %-13s %-15s %6s %10s %8s %20s %20s %10s %9s %11s  %s\n", "n", "conc", "tool", "phase", "failed", "wall", "per sec", "started p50/p95/p99", "finished p50/p95/p99", "peak RSS", "CPU", "cluster CPU", "note")
 	for _, r := range results {
 		note := r.note
 		if r.sidePeakRSS > 0 {
 			note = fmt.Sprintf("source-controller %.1fMi, %s CPU", float64(r.sidePeakRSS)/1024, r.cpuString(r.sideCPU)) + join("; ", note)
 		}
-		fmt.Fprintf(w, "%6d %5d %-13s %-15s %6d %10s %8.1f %20s %20s %10s %9s  %s\n",
+		fmt.Fprintf(w, "%6d %5d %-13s %-15s %6d %10s %8.1f %20s %20s %10s %9s %11s  %s\n",
 			r.n, r.concurrency, r.tool, r.phase, r.failures, r.wall.Round(time.Millisecond), float64(r.n)/r.wall.Seconds(),
-			percentiles(r.started), percentiles(r.finished), rss(r.peakRSS), r.cpuString(r.cpu), note)
+			percentiles(r.started), percentiles(r.finished), rss(r.peakRSS), r.cpuString(r.cpu), clusterCPUString(r.clusterCPU), note)
 		if phases := whereTheTimeGoes(r, r.n); phases != "" {
 			fmt.Fprintf(w, "%6s %5s %-13s %s\n", "", "", "  phases/task", phases)
 		}
@@ -48,6 +48,13 @@ func writeResults(w io.Writer, o options, results []result) {
 		fmt.Fprintf(w, "%6d %5d %-8s %10s %16s %16s %16s %14s\n", r.n, r.concurrency, r.phase, r.wall.Round(time.Millisecond),
 			r.share(toolFloor), r.share(toolCLI), r.share(toolFlux), r.rssShare())
 	}
+}
+
+func clusterCPUString(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return d.Round(10 * time.Millisecond).String()
 }
 
 func join(sep, s string) string {
