@@ -147,7 +147,9 @@ func TestPollOrKickEndsWithTheContext(t *testing.T) {
 	}
 }
 
-func TestWatchWorkloadsKicksOnAChange(t *testing.T) {
+// watchedDeployment is Deployment shop-dev/carts as a release's only
+// resource, in a fake dynamic client that serves watches of it.
+func watchedDeployment() (*unstructured.Unstructured, schema.GroupVersionResource, *dynamicfake.FakeDynamicClient, kube.ResourceList) {
 	dep := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment",
 		"metadata": map[string]any{"name": "carts", "namespace": "shop-dev"},
@@ -157,40 +159,16 @@ func TestWatchWorkloadsKicksOnAChange(t *testing.T) {
 		map[schema.GroupVersionResource]string{gvr: "DeploymentList"}, dep)
 	resources := kube.ResourceList{{Namespace: "shop-dev", Name: "carts", Object: dep,
 		Mapping: &meta.RESTMapping{Resource: gvr, GroupVersionKind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}}}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	kick := make(chan struct{}, 1)
-	if w := watchWorkloads(ctx, dc, resources, kick); !w.all() {
-		t.Error("the Deployment's watch runs, but the watches are not all")
-	}
-
-	changed := dep.DeepCopy()
-	_ = unstructured.SetNestedField(changed.Object, int64(1), "status", "observedGeneration")
-	if _, err := dc.Resource(gvr).Namespace("shop-dev").UpdateStatus(ctx, changed, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-kick:
-	case <-ctx.Done():
-		t.Fatal("no kick after the Deployment changed")
-	}
+	return dep, gvr, dc, resources
 }
 
 // A workload without a watch (no watch permission, say) leaves the wait to
 // the fast poll.
 func TestWatchWorkloadsWithoutAWatchAreNotAll(t *testing.T) {
-	dep := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": map[string]any{"name": "carts", "namespace": "shop-dev"},
-	}}
-	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
-	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{gvr: "DeploymentList"}, dep)
+	_, _, dc, resources := watchedDeployment()
 	dc.PrependWatchReactor("deployments", func(clienttesting.Action) (bool, watch.Interface, error) {
 		return true, nil, errors.New(`deployments.apps is forbidden: cannot watch`)
 	})
-	resources := kube.ResourceList{{Namespace: "shop-dev", Name: "carts", Object: dep,
-		Mapping: &meta.RESTMapping{Resource: gvr, GroupVersionKind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}}}
 	if w := watchWorkloads(context.Background(), dc, resources, make(chan struct{}, 1)); w.all() {
 		t.Error("a Deployment without a watch counts as watched")
 	}
@@ -202,17 +180,9 @@ func TestWatchWorkloadsWithoutAWatchAreNotAll(t *testing.T) {
 
 // A watch that ends no longer counts.
 func TestWatchWorkloadsEndedAreNotAll(t *testing.T) {
-	dep := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": map[string]any{"name": "carts", "namespace": "shop-dev"},
-	}}
-	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
-	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{gvr: "DeploymentList"}, dep)
+	_, _, dc, resources := watchedDeployment()
 	fw := watch.NewFake()
 	dc.PrependWatchReactor("deployments", func(clienttesting.Action) (bool, watch.Interface, error) { return true, fw, nil })
-	resources := kube.ResourceList{{Namespace: "shop-dev", Name: "carts", Object: dep,
-		Mapping: &meta.RESTMapping{Resource: gvr, GroupVersionKind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}}}
 	w := watchWorkloads(context.Background(), dc, resources, make(chan struct{}, 1))
 	if !w.all() {
 		t.Fatal("the watch runs, but the watches are not all")
@@ -293,21 +263,17 @@ func TestCheckReadyTakesTheWatchedDeployment(t *testing.T) {
 	}
 }
 
-// The watches keep the newest object of each watched Deployment.
-func TestWatchWorkloadsKeepTheNewestDeployment(t *testing.T) {
-	dep := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": map[string]any{"name": "carts", "namespace": "shop-dev"},
-	}}
-	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
-	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{gvr: "DeploymentList"}, dep)
-	resources := kube.ResourceList{{Namespace: "shop-dev", Name: "carts", Object: dep,
-		Mapping: &meta.RESTMapping{Resource: gvr, GroupVersionKind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}}}
+// A change of a watched Deployment kicks a check, and the watches keep the
+// newest object of it.
+func TestWatchWorkloadsKickAndKeepTheNewestDeployment(t *testing.T) {
+	dep, gvr, dc, resources := watchedDeployment()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	kick := make(chan struct{}, 1)
 	w := watchWorkloads(ctx, dc, resources, kick)
+	if !w.all() {
+		t.Error("the Deployment's watch runs, but the watches are not all")
+	}
 	if got := w.deployment("shop-dev", "carts"); got != nil {
 		t.Fatalf("a Deployment before any event: %+v", got)
 	}
