@@ -11,6 +11,7 @@ import (
 	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/events"
 	"github.com/helm-service/helm-service/pkg/helm"
+	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/lanes"
 	"github.com/helm-service/helm-service/pkg/retry"
 	"github.com/helm-service/helm-service/pkg/timings"
@@ -62,9 +63,11 @@ func (d *Dispatcher) run(ctx context.Context, del eventbus.Delivery, task Task, 
 	t.pass = pass
 	start := time.Now()
 	finished, err = retry.Run(ctx, pass.WaitContext(), d.retry(t.Log), func(ctx context.Context) (events.Finished, error) {
-		// The records the ownership check reads serve the task too; each
-		// attempt reads afresh.
-		ctx = withReadOnce(ctx)
+		// The records and the namespace the ownership check reads serve
+		// the task too, and Helm's reads of a release's records are
+		// answered from the first (helm.WithRecordMemo); each attempt reads
+		// afresh.
+		ctx = kube.WithNamespaceMemo(helm.WithRecordMemo(withReadOnce(ctx)))
 		if err := d.opts.Ownership.check(ctx, t, dryRun); err != nil {
 			return nil, err
 		}

@@ -101,6 +101,9 @@ func (c *Config) resolve(rollout rolloutEnv) error {
 	if c.Delivery.MaxParallelTasks == 0 {
 		c.Delivery.MaxParallelTasks = DefaultParallelTasks()
 	}
+	if c.Delivery.MaxQueuedTasks == 0 {
+		c.Delivery.MaxQueuedTasks = DefaultQueuedTasks(c.Delivery.MaxParallelTasks)
+	}
 	if c.Namespaces.Own == "" {
 		if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
 			c.Namespaces.Own = strings.TrimSpace(string(b))

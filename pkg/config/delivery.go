@@ -13,8 +13,9 @@ type Delivery struct {
 	// MaxParallelTasks bounds how many tasks run at once; 0 (unset) is
 	// sized for the machine by Load (DefaultParallelTasks).
 	MaxParallelTasks int `envconfig:"MAX_PARALLEL_TASKS" default:"0"`
-	// MaxQueuedTasks bounds the triggers received and not yet answered.
-	MaxQueuedTasks int `envconfig:"MAX_QUEUED_TASKS" default:"1000"`
+	// MaxQueuedTasks bounds the triggers received and not yet answered;
+	// 0 (unset) is DefaultQueuedTasks of MaxParallelTasks.
+	MaxQueuedTasks int `envconfig:"MAX_QUEUED_TASKS" default:"0"`
 	// LedgerBucket is the JetStream key-value bucket of answered triggers.
 	LedgerBucket string `envconfig:"LEDGER_BUCKET" default:"helm-service-tasks"`
 	// LedgerTTL is how long an answered trigger is remembered.
@@ -34,6 +35,15 @@ type Delivery struct {
 // 200 releases a third faster than 10, and 50 no faster than 25 (see
 // docs/performance.md). A machine with more CPUs than that runs more.
 func DefaultParallelTasks() int { return max(25, 2*runtime.NumCPU()) }
+
+// DefaultQueuedTasks is MAX_QUEUED_TASKS when unset: four triggers taken in
+// for every task that can run. A trigger taken in waits in memory for its
+// turn, with its event, its goroutines and the heartbeat that keeps its
+// delivery alive (about 30 KiB in all), while one left on the stream waits
+// for free; taking in more than the workers can start soon gains nothing.
+// At 1000, the old default, 1000 triggers published at once held about
+// 35 MiB of the service's memory (see docs/performance.md).
+func DefaultQueuedTasks(parallel int) int { return 4 * parallel }
 
 // LeaseRenewal is how often a held release lease is renewed, and so how
 // long one renewal may be tried again: a third of LockTTL.

@@ -71,7 +71,7 @@ func TestLoadDefaultsPerGroup(t *testing.T) {
 		}},
 		{"Bus.Heartbeat", c.Bus.Heartbeat(), 10 * time.Second},
 		{"Delivery", c.Delivery, Delivery{
-			MaxParallelTasks: DefaultParallelTasks(), MaxQueuedTasks: 1000, LedgerBucket: "helm-service-tasks", LedgerTTL: 72 * time.Hour,
+			MaxParallelTasks: DefaultParallelTasks(), MaxQueuedTasks: DefaultQueuedTasks(DefaultParallelTasks()), LedgerBucket: "helm-service-tasks", LedgerTTL: 72 * time.Hour,
 			LockBucket: "helm-service-locks", LockTTL: 30 * time.Second,
 		}},
 		{"Delivery.LeaseRenewal", c.Delivery.LeaseRenewal(), 10 * time.Second},

@@ -14,7 +14,10 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/kube"
+	"helm.sh/helm/v3/pkg/storage"
+	"helm.sh/helm/v3/pkg/storage/driver"
 	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/helm-service/helm-service/pkg/tasklog"
@@ -124,6 +127,7 @@ func (c *Client) clusterConfig(ctx context.Context, namespace string) (*action.C
 	shared, validator := c.discovery, c.validator
 	c.mu.Unlock()
 	getter := newRESTClientGetter(c.restConfig, namespace, user, shared)
+	getter.reads = new(updateReads)
 
 	cfg := new(action.Configuration)
 	log := tasklog.From(ctx, c.log).With("namespace", namespace)
@@ -131,9 +135,23 @@ func (c *Client) clusterConfig(ctx context.Context, namespace string) (*action.C
 	if err := cfg.Init(getter, namespace, storageDriver, debug); err != nil {
 		return nil, fmt.Errorf("set up Helm for namespace %s: %w", namespace, err)
 	}
+	if memo := recordMemoFrom(ctx); memo != nil && namespace != AllNamespaces {
+		rc, err := getter.ToRESTConfig()
+		if err == nil {
+			var core *corev1client.CoreV1Client
+			if core, err = corev1client.NewForConfig(rc); err == nil {
+				d := driver.NewSecrets(memo.secrets(namespace, core.Secrets(namespace)))
+				d.Log = debug
+				cfg.Releases = storage.Init(d)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("set up Helm's release storage for namespace %s: %w", namespace, err)
+		}
+	}
 	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
 		kc.Factory = validatorFactory{Factory: kc.Factory, shared: validator}
-		cfg.KubeClient = &waitingClient{Client: kc, log: debug, ctx: ctx, observer: c.observer, failFast: c.failFast}
+		cfg.KubeClient = &waitingClient{Client: kc, log: debug, ctx: ctx, observer: c.observer, failFast: c.failFast, reads: getter.reads}
 	}
 	return cfg, nil
 }

@@ -27,12 +27,17 @@ var _ postrender.PostRenderer = LabelPostRenderer{}
 
 // Run implements postrender.PostRenderer.
 func (p LabelPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
-	return eachObject(rendered, func(obj map[string]any) {
+	return editedObjects{p}.Run(rendered)
+}
+
+func (p LabelPostRenderer) editObjects(objs []map[string]any) (bool, error) {
+	for _, obj := range objs {
 		addLabels(obj, p.Labels, "metadata")
 		if kind, _ := obj["kind"].(string); kube.HasPodTemplate(kind) {
 			addLabels(obj, p.Labels, "spec", "template", "metadata")
 		}
-	})
+	}
+	return len(objs) > 0 && len(p.Labels) > 0, nil
 }
 
 // addLabels merges labels into the map at path/labels of obj, creating the
@@ -64,17 +69,26 @@ var _ postrender.PostRenderer = ReplicasPostRenderer{}
 
 // Run implements postrender.PostRenderer.
 func (p ReplicasPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
+	return editedObjects{p}.Run(rendered)
+}
+
+func (p ReplicasPostRenderer) editObjects(objs []map[string]any) (bool, error) {
 	byKindName := make(map[[2]string]int32, len(p.Replicas))
 	for w, n := range p.Replicas {
 		byKindName[[2]string{w.Kind, w.Name}] = n
 	}
-	return eachObject(rendered, func(obj map[string]any) {
+	changed := false
+	for _, obj := range objs {
 		kind, _ := obj["kind"].(string)
 		meta, _ := obj["metadata"].(map[string]any)
 		name, _ := meta["name"].(string)
 		n, ok := byKindName[[2]string{kind, name}]
 		if !ok {
-			return
+			continue
+		}
+		if meta == nil {
+			meta = map[string]any{}
+			obj["metadata"] = meta
 		}
 		spec, ok := obj["spec"].(map[string]any)
 		if !ok {
@@ -88,88 +102,114 @@ func (p ReplicasPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error)
 			meta["annotations"] = annotations
 		}
 		annotations[kube.AnnotationReplicas] = strconv.Itoa(int(n))
-	})
+		changed = true
+	}
+	return changed, nil
 }
 
-// eachObject calls edit on every rendered object, in Helm's order, and
-// returns the edited manifest.
-func eachObject(rendered *bytes.Buffer, edit func(obj map[string]any)) (*bytes.Buffer, error) {
-	objs, err := decodeObjects(rendered)
+// objectEditor is one step of post-rendering: it edits the rendered
+// objects in place and reports whether it changed any.
+type objectEditor interface {
+	editObjects(objs []map[string]any) (changed bool, err error)
+}
+
+// editedObjects is a post-renderer that runs its editors one after the
+// other on the rendered objects, read once and written once: each parse
+// and write of a manifest costs more than an edit. An object written anew
+// loses its comments, so each gets back the "# Source:" comment Helm wrote
+// above it: the release's manifest tells by them which template rendered
+// an object, the chart's own or a subchart's, as `helm get manifest`
+// shows. When no editor changes anything the manifest is passed on as it
+// came.
+type editedObjects []objectEditor
+
+var _ postrender.PostRenderer = editedObjects{}
+
+// Run implements postrender.PostRenderer.
+func (e editedObjects) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
+	objs, sources, err := decodeObjects(rendered)
 	if err != nil {
 		return nil, err
 	}
-	for _, obj := range objs {
-		edit(obj)
+	changed := false
+	for _, editor := range e {
+		c, err := editor.editObjects(objs)
+		if err != nil {
+			return nil, err
+		}
+		changed = changed || c
 	}
-	return encodeObjects(objs)
+	if !changed {
+		return rendered, nil
+	}
+	return encodeObjects(objs, sources)
 }
 
-// decodeObjects reads the rendered objects in Helm's order.
-func decodeObjects(rendered *bytes.Buffer) ([]map[string]any, error) {
-	docs := releaseutil.SplitManifests(rendered.String())
-	keys := make([]string, 0, len(docs))
-	for k := range docs {
-		keys = append(keys, k)
-	}
-	sort.Sort(releaseutil.BySplitManifestsOrder(keys))
-	objs := make([]map[string]any, 0, len(keys))
-	for _, k := range keys {
-		doc := docs[k]
+// decodeObjects reads the rendered objects in Helm's order, and the
+// template each came from ("" where Helm wrote no "# Source:" comment).
+func decodeObjects(rendered *bytes.Buffer) (objs []map[string]any, sources []string, err error) {
+	for _, doc := range orderedDocs(rendered.String()) {
 		if strings.TrimSpace(doc) == "" {
 			continue
 		}
 		var obj map[string]any
 		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-			return nil, fmt.Errorf("post-render: read rendered object: %w", err)
+			return nil, nil, fmt.Errorf("post-render: read rendered object: %w", err)
 		}
 		if len(obj) == 0 {
 			continue
 		}
 		objs = append(objs, obj)
+		sources = append(sources, manifestSource(doc))
 	}
-	return objs, nil
+	return objs, sources, nil
 }
 
-// encodeObjects writes objects as one manifest.
-func encodeObjects(objs []map[string]any) (*bytes.Buffer, error) {
+// encodeObjects writes objects as one manifest, each under the "# Source:"
+// comment of sources at its index, if any.
+func encodeObjects(objs []map[string]any, sources []string) (*bytes.Buffer, error) {
 	out := new(bytes.Buffer)
-	for _, obj := range objs {
+	for i, obj := range objs {
 		data, err := yaml.Marshal(obj)
 		if err != nil {
 			return nil, fmt.Errorf("post-render: write object: %w", err)
 		}
 		out.WriteString("---\n")
+		if i < len(sources) && sources[i] != "" {
+			out.WriteString(sourcePrefix + sources[i] + "\n")
+		}
 		out.Write(data)
 	}
 	return out, nil
 }
 
-// chain runs post-renderers one after the other.
-type chain []postrender.PostRenderer
-
-// Run implements postrender.PostRenderer.
-func (c chain) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
-	var err error
-	for _, p := range c {
-		if rendered, err = p.Run(rendered); err != nil {
-			return nil, err
-		}
+// orderedDocs splits a manifest into its documents, in order.
+func orderedDocs(manifest string) []string {
+	docs := releaseutil.SplitManifests(manifest)
+	keys := make([]string, 0, len(docs))
+	for k := range docs {
+		keys = append(keys, k)
 	}
-	return rendered, nil
+	sort.Sort(releaseutil.BySplitManifestsOrder(keys))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, docs[k])
+	}
+	return out
 }
 
 // postRendererFor returns the post-renderers of a request, ending with
-// rollout, which every request gets, keeping Helm's "# Source:" comments.
+// rollout, which every request gets.
 func postRendererFor(req Request, rollout *RolloutPostRenderer) postrender.PostRenderer {
-	var c chain
+	var e editedObjects
 	if len(req.ObjectLabels) > 0 {
-		c = append(c, LabelPostRenderer{Labels: req.ObjectLabels})
+		e = append(e, LabelPostRenderer{Labels: req.ObjectLabels})
 	}
 	if len(req.Replicas) > 0 {
-		c = append(c, ReplicasPostRenderer{Replicas: req.Replicas})
+		e = append(e, ReplicasPostRenderer{Replicas: req.Replicas})
 	}
 	if req.Variables != nil {
-		c = append(c, *req.Variables)
+		e = append(e, *req.Variables)
 	}
-	return sourcesKept{append(c, rollout)}
+	return append(e, rollout)
 }

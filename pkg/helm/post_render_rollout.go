@@ -51,10 +51,10 @@ func (p *RolloutPostRenderer) Forced() []string {
 
 // Run implements postrender.PostRenderer.
 func (p *RolloutPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
-	objs, err := decodeObjects(rendered)
-	if err != nil {
-		return nil, err
-	}
+	return editedObjects{p}.Run(rendered)
+}
+
+func (p *RolloutPostRenderer) editObjects(objs []map[string]any) (bool, error) {
 	chartClaims := map[string][]corev1.PersistentVolumeAccessMode{}
 	for _, obj := range objs {
 		if obj["kind"] != "PersistentVolumeClaim" {
@@ -62,7 +62,7 @@ func (p *RolloutPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error)
 		}
 		var pvc corev1.PersistentVolumeClaim
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, &pvc); err != nil {
-			return nil, fmt.Errorf("post-render: read PersistentVolumeClaim: %w", err)
+			return false, fmt.Errorf("post-render: read PersistentVolumeClaim: %w", err)
 		}
 		chartClaims[pvc.Name] = pvc.Spec.AccessModes
 	}
@@ -74,13 +74,13 @@ func (p *RolloutPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error)
 		}
 		var d appsv1.Deployment
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, &d); err != nil {
-			return nil, fmt.Errorf("post-render: read Deployment: %w", err)
+			return false, fmt.Errorf("post-render: read Deployment: %w", err)
 		}
 		strategy := d.Spec.Strategy
 		p.Rollout.Apply(&strategy)
 		claim, err := p.readWriteOnceClaim(d.Spec.Template.Spec.Volumes, chartClaims)
 		if err != nil {
-			return nil, fmt.Errorf("post-render: Deployment %s: %w", d.Name, err)
+			return false, fmt.Errorf("post-render: Deployment %s: %w", d.Name, err)
 		}
 		if claim != "" {
 			if strategy.Type != appsv1.RecreateDeploymentStrategyType {
@@ -93,7 +93,7 @@ func (p *RolloutPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error)
 		}
 		encoded, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&strategy)
 		if err != nil {
-			return nil, fmt.Errorf("post-render: write strategy of Deployment %s: %w", d.Name, err)
+			return false, fmt.Errorf("post-render: write strategy of Deployment %s: %w", d.Name, err)
 		}
 		spec, ok := obj["spec"].(map[string]any)
 		if !ok {
@@ -106,10 +106,7 @@ func (p *RolloutPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error)
 	p.mu.Lock()
 	p.forced = forced
 	p.mu.Unlock()
-	if !changed {
-		return rendered, nil
-	}
-	return encodeObjects(objs)
+	return changed, nil
 }
 
 // readWriteOnceClaim names the first claim among volumes whose access

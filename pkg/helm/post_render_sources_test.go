@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/helm-service/helm-service/pkg/kube"
 )
 
-// TestSourcesKeptThroughPostRenderers runs a post-renderer that writes every
-// object anew: each object keeps the "# Source:" comment Helm wrote above
-// it, and the edit is kept too.
+// TestSourcesKeptThroughPostRenderers runs two post-renderers, which write
+// every object anew: each object keeps the "# Source:" comment Helm wrote
+// above it, and both edits are kept too.
 func TestSourcesKeptThroughPostRenderers(t *testing.T) {
 	rendered := `---
 # Source: shop/charts/db/templates/db.yaml
@@ -29,7 +31,10 @@ kind: Deployment
 metadata:
   name: shop
 `
-	out, err := sourcesKept{LabelPostRenderer{Labels: map[string]string{"keptn.sh/deployment": "canary"}}}.Run(bytes.NewBufferString(rendered))
+	out, err := editedObjects{
+		LabelPostRenderer{Labels: map[string]string{"keptn.sh/deployment": "canary"}},
+		ReplicasPostRenderer{Replicas: map[kube.Workload]int32{{Kind: "Deployment", Name: "shop"}: 3}},
+	}.Run(bytes.NewBufferString(rendered))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,5 +52,8 @@ metadata:
 	}
 	if strings.Count(out.String(), "keptn.sh/deployment: canary") != 4 { // 3 objects, and the Deployment's pod template
 		t.Errorf("the post-renderer's labels are lost:\n%s", out)
+	}
+	if !strings.Contains(out.String(), "replicas: 3") {
+		t.Errorf("the second post-renderer's replicas are lost:\n%s", out)
 	}
 }

@@ -37,10 +37,11 @@ var _ postrender.PostRenderer = VariablesPostRenderer{}
 
 // Run implements postrender.PostRenderer.
 func (p VariablesPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
-	objs, err := decodeObjects(rendered)
-	if err != nil {
-		return nil, err
-	}
+	return editedObjects{p}.Run(rendered)
+}
+
+func (p VariablesPostRenderer) editObjects(objs []map[string]any) (bool, error) {
+	changed := false
 	for _, obj := range objs {
 		kind, _ := obj["kind"].(string)
 		if !kube.LongRunning(kind) {
@@ -56,10 +57,11 @@ func (p VariablesPostRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error
 			spec["template"] = tmpl
 		}
 		if err := p.apply(tmpl); err != nil {
-			return nil, fmt.Errorf("post-render: pod template of %s: %w", kind, err)
+			return false, fmt.Errorf("post-render: pod template of %s: %w", kind, err)
 		}
+		changed = true
 	}
-	return encodeObjects(objs)
+	return changed, nil
 }
 
 // apply adds the groups to every container and the checksum to the

@@ -62,7 +62,7 @@ spec:
 // podTemplates decodes the pod templates of the rendered workloads by kind/name.
 func podTemplates(t *testing.T, out *bytes.Buffer) map[string]corev1.PodTemplateSpec {
 	t.Helper()
-	objs, err := decodeObjects(out)
+	objs, _, err := decodeObjects(out)
 	if err != nil {
 		t.Fatal(err)
 	}

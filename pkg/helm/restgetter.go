@@ -52,6 +52,8 @@ type restClientGetter struct {
 	config    *rest.Config
 	namespace string
 	discovery *clusterDiscovery
+	// reads, when set, wraps every client's transport (updatereads.go).
+	reads *updateReads
 }
 
 // newRESTClientGetter returns a getter for namespace acting as user ("" for
@@ -69,7 +71,11 @@ func newRESTClientGetter(config *rest.Config, namespace, user string, shared *cl
 }
 
 func (g *restClientGetter) ToRESTConfig() (*rest.Config, error) {
-	return rest.CopyConfig(g.config), nil
+	config := rest.CopyConfig(g.config)
+	if g.reads != nil {
+		config.Wrap(g.reads.wrap)
+	}
+	return config, nil
 }
 
 func (g *restClientGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {

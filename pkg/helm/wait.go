@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"helm.sh/helm/v3/pkg/kube"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,6 +51,9 @@ const watchedPoll = 2 * time.Second
 type waitingClient struct {
 	*kube.Client
 	log func(string, ...any)
+	// reads answers the repeated reads of an update (updatereads.go); nil:
+	// every read goes to the cluster.
+	reads *updateReads
 	// ctx is the context of the action the client serves: Helm's wait
 	// takes none, and its span is a child of the action's.
 	ctx      context.Context
@@ -117,15 +121,20 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 		}
 		return readinessPoll
 	}
+	first := true
 	err = pollOrKick(ctx, interval, kick, func(ctx context.Context, kicked bool) (bool, error) {
-		// A check a watch event brought judges the Deployments from the
-		// objects the events carried; the first check and the polls read
-		// them, in case a watch has stalled.
-		var observed func(namespace, name string) *appsv1.Deployment
-		if kicked {
-			observed = watches.deployment
+		// The first check judges the objects from what Helm's writes of
+		// them answered, and a check a watch event brought from what the
+		// event carried; the polls read them, in case a watch has stalled.
+		var atHand func(r *resource.Info) runtime.Object
+		switch {
+		case first:
+			atHand = written
+		case kicked:
+			atHand = watches.newest
 		}
-		allReady, err := checkReady(ctx, cs, &checker, resources, ready, observed)
+		first = false
+		allReady, err := checkReady(ctx, cs, &checker, resources, ready, atHand)
 		if err != nil {
 			if !retryable(err) {
 				return false, err
@@ -214,6 +223,31 @@ func (w *workloadWatches) deployment(namespace, name string) *appsv1.Deployment 
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.deployments[namespace+"/"+name]
+}
+
+// newest returns the newest object a watch saw of r when r is a
+// Deployment, else nil.
+func (w *workloadWatches) newest(r *resource.Info) runtime.Object {
+	if r.Mapping.GroupVersionKind.Kind != "Deployment" {
+		return nil
+	}
+	if d := w.deployment(r.Namespace, r.Name); d != nil {
+		return d
+	}
+	return nil
+}
+
+// written returns the object Helm holds of r when it is what the cluster
+// answered Helm's create, patch or read of it (it has a resource
+// version), else nil: a manifest's object has no status to judge.
+func written(r *resource.Info) runtime.Object {
+	if r.Object == nil {
+		return nil
+	}
+	if m, err := meta.Accessor(r.Object); err != nil || m.GetResourceVersion() == "" {
+		return nil
+	}
+	return r.Object
 }
 
 // saw keeps obj when it is a Deployment a watch delivered.
@@ -338,32 +372,35 @@ func isWorkload(r *resource.Info) bool { return kubeinfo.RunsPods(r.Mapping.Grou
 // start, from this long after the wait began.
 const failCheckPeriod = time.Second
 
-// checkReady checks the resources not yet marked in ready, in order, and
-// stops at the first that is not ready. A resource whose readiness cannot
-// go back (anything but a workload or a pod) is marked once ready and not
-// asked about again; workloads are checked on every call, as Helm does.
+// checkReady checks resources in order, skipping those already marked
+// ready, and stops at the first that is not ready. A resource whose
+// readiness cannot go back (anything but a workload or a pod) is marked
+// once ready and not asked about again; workloads are checked on every
+// call, as Helm does.
 //
-// A Deployment is checked by deploymentReady: Helm's rule from the
-// Deployment's status, and a finished rollout; from the object observed
-// returns for it when it returns one (a watch's newest), else from a read.
-func checkReady(ctx context.Context, cs kubernetes.Interface, checker *kube.ReadyChecker, resources kube.ResourceList, ready []bool, observed func(namespace, name string) *appsv1.Deployment) (bool, error) {
+// Where atHand returns an object the cluster gave for a resource (nil
+// atHand, or a nil object, means none), a Deployment or a Service is
+// judged from it, with no read: a Deployment by deploymentStatusReady, a
+// Service by Helm's rule (a cluster IP, and an ingress for a load balancer
+// without external IPs). Everything else, and those without an object at
+// hand, Helm's checker reads, a Deployment by deploymentReady.
+func checkReady(ctx context.Context, cs kubernetes.Interface, checker *kube.ReadyChecker, resources kube.ResourceList, ready []bool, atHand func(r *resource.Info) runtime.Object) (bool, error) {
 	for i, r := range resources {
 		if ready[i] {
 			continue
 		}
-		var seen *appsv1.Deployment
-		if observed != nil {
-			seen = observed(r.Namespace, r.Name)
+		var obj runtime.Object
+		if atHand != nil {
+			obj = atHand(r)
 		}
-		var ok bool
+		ok, judged := readyFrom(r.Mapping.GroupVersionKind.Kind, obj)
 		var err error
 		switch {
-		case r.Mapping.GroupVersionKind.Kind != "Deployment":
-			ok, err = checker.IsReady(ctx, r)
-		case seen != nil:
-			ok = deploymentStatusReady(seen)
-		default:
+		case judged:
+		case r.Mapping.GroupVersionKind.Kind == "Deployment":
 			ok, err = deploymentReady(ctx, cs, r.Namespace, r.Name)
+		default:
+			ok, err = checker.IsReady(ctx, r)
 		}
 		if err != nil || !ok {
 			return false, err
@@ -373,6 +410,63 @@ func checkReady(ctx context.Context, cs kubernetes.Interface, checker *kube.Read
 		}
 	}
 	return true, nil
+}
+
+// readyFrom judges a Deployment or a Service from obj, an object of kind
+// the cluster gave; judged is false for another kind, or no object.
+func readyFrom(kind string, obj runtime.Object) (ready, judged bool) {
+	if obj == nil {
+		return false, false
+	}
+	switch kind {
+	case "Deployment":
+		var d appsv1.Deployment
+		if !convertTo(obj, &d) {
+			return false, false
+		}
+		return deploymentStatusReady(&d), true
+	case "Service":
+		var svc corev1.Service
+		if !convertTo(obj, &svc) {
+			return false, false
+		}
+		return serviceReady(&svc), true
+	}
+	return false, false
+}
+
+// serviceReady is Helm's rule for a Service: an ExternalName is ready;
+// anything else needs a cluster IP, and a load balancer without external
+// IPs an ingress too.
+func serviceReady(s *corev1.Service) bool {
+	switch {
+	case s.Spec.Type == corev1.ServiceTypeExternalName:
+		return true
+	case s.Spec.ClusterIP == "":
+		return false
+	case s.Spec.Type == corev1.ServiceTypeLoadBalancer && len(s.Spec.ExternalIPs) == 0:
+		return s.Status.LoadBalancer.Ingress != nil
+	}
+	return true
+}
+
+// convertTo fills out (a typed object) from obj, typed or unstructured.
+func convertTo(obj runtime.Object, out runtime.Object) bool {
+	switch o := obj.(type) {
+	case *unstructured.Unstructured:
+		return runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, out) == nil
+	case *appsv1.Deployment:
+		if d, ok := out.(*appsv1.Deployment); ok {
+			o.DeepCopyInto(d)
+			return true
+		}
+	case *corev1.Service:
+		if svc, ok := out.(*corev1.Service); ok {
+			o.DeepCopyInto(svc)
+			return true
+		}
+	}
+	return false
 }
 
 // failingPod returns an error wrapping ErrWaitCutShort when a pod matching

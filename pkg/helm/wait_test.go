@@ -248,8 +248,8 @@ func TestCheckReadyTakesTheWatchedDeployment(t *testing.T) {
 		Mapping: &meta.RESTMapping{GroupVersionKind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}}}
 	seen := dep.DeepCopy()
 	seen.Status = appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}
-	observed := func(namespace, name string) *appsv1.Deployment {
-		if namespace == "shop-dev" && name == "carts" {
+	observed := func(r *resource.Info) runtime.Object {
+		if r.Namespace == "shop-dev" && r.Name == "carts" {
 			return seen
 		}
 		return nil
@@ -260,6 +260,51 @@ func TestCheckReadyTakesTheWatchedDeployment(t *testing.T) {
 	}
 	if n := len(cs.Actions()); n != 0 {
 		t.Errorf("%d requests, want none: %v", n, cs.Actions())
+	}
+}
+
+// The first check of a wait judges a Deployment and a Service from the
+// objects the cluster answered Helm's writes with: no read of either. An
+// object Helm has only from the manifest (no resource version) is read.
+func TestCheckReadyJudgesWhatHelmWrote(t *testing.T) {
+	one := int32(1)
+	readyStatus := appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "carts", Namespace: "shop-dev", Generation: 1, ResourceVersion: "7"},
+		Spec: appsv1.DeploymentSpec{Replicas: &one}, Status: readyStatus}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "carts", Namespace: "shop-dev", ResourceVersion: "5"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: "10.96.0.10"}}
+	lb := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "carts-lb", Namespace: "shop-dev", ResourceVersion: "6"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ClusterIP: "10.96.0.11"}}
+	unstructuredDep, err := runtime.DefaultUnstructuredConverter.ToUnstructured(dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := func(group, kind, name string, obj runtime.Object) *resource.Info {
+		return &resource.Info{Namespace: "shop-dev", Name: name, Object: obj,
+			Mapping: &meta.RESTMapping{GroupVersionKind: schema.GroupVersionKind{Group: group, Version: "v1", Kind: kind}}}
+	}
+	for _, tc := range []struct {
+		name      string
+		resources kube.ResourceList
+		ready     bool
+		reads     int
+	}{
+		{"typed objects", kube.ResourceList{info("", "Service", "carts", svc), info("apps", "Deployment", "carts", dep)}, true, 0},
+		{"unstructured Deployment", kube.ResourceList{info("apps", "Deployment", "carts", &unstructured.Unstructured{Object: unstructuredDep})}, true, 0},
+		{"a load balancer without an ingress", kube.ResourceList{info("", "Service", "carts-lb", lb)}, false, 0},
+		{"a manifest's Deployment", kube.ResourceList{info("apps", "Deployment", "carts", &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "carts", Namespace: "shop-dev"}})}, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := fake.NewSimpleClientset(dep.DeepCopy(), svc.DeepCopy(), lb.DeepCopy())
+			checker := kube.NewReadyChecker(cs, func(string, ...any) {})
+			all, err := checkReady(context.Background(), cs, &checker, tc.resources, make([]bool, len(tc.resources)), written)
+			if err != nil || all != tc.ready {
+				t.Fatalf("checkReady = %v, %v; want %v", all, err, tc.ready)
+			}
+			if n := len(cs.Actions()); n != tc.reads {
+				t.Errorf("%d requests, want %d: %v", n, tc.reads, cs.Actions())
+			}
+		})
 	}
 }
 

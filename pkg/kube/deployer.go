@@ -96,7 +96,7 @@ func (d *Deployer) ActAs(ctx context.Context, namespace string) (string, error) 
 	if exists {
 		return d.User(namespace), nil
 	}
-	ns, err := d.Clientset.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	ns, err := getNamespace(ctx, d.Clientset, namespace)
 	if apierrors.IsNotFound(err) {
 		return "", nil
 	}

@@ -25,7 +25,7 @@ func EnsureNamespace(ctx context.Context, cs kubernetes.Interface, name string, 
 // it existed already (nil when it was created, or another replica made it
 // first).
 func ensureNamespace(ctx context.Context, cs kubernetes.Interface, name string, labels map[string]string) (*corev1.Namespace, bool, error) {
-	existing, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	existing, err := getNamespace(ctx, cs, name)
 	if err == nil {
 		return existing, false, nil
 	}
@@ -36,6 +36,7 @@ func ensureNamespace(ctx context.Context, cs kubernetes.Interface, name string, 
 	for k, v := range labels {
 		ns.Labels[k] = v
 	}
+	namespaceWritten(ctx, name)
 	_, err = cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil, false, nil // another replica made it first
@@ -78,7 +79,7 @@ func (n Namespaces) Ensure(ctx context.Context, name string, labels map[string]s
 	}
 	ours := created
 	if !created && ns == nil { // made by another replica a moment ago
-		if ns, err = n.Clientset.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{}); err != nil {
+		if ns, err = getNamespace(ctx, n.Clientset, name); err != nil {
 			return fmt.Errorf("get namespace %s: %w", name, err)
 		}
 	}
@@ -134,6 +135,7 @@ func (n Namespaces) DeleteIfEmpty(ctx context.Context, name string) (deleted boo
 	if err != nil || reason != "" {
 		return false, reason, err
 	}
+	namespaceWritten(ctx, name)
 	err = n.Clientset.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &ns.UID}})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return false, "", fmt.Errorf("delete namespace %s: %w", name, err)

@@ -79,7 +79,7 @@ func (o Owner) Owns(labels map[string]string) bool {
 // unless adopt is set: the namespace is then labelled as owner's, once,
 // and adopted reports it with the labels it had.
 func (n Namespaces) Claim(ctx context.Context, name string, owner Owner, adopt bool) (adopted map[string]string, err error) {
-	ns, err := n.Clientset.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	ns, err := getNamespace(ctx, n.Clientset, name)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -102,6 +102,7 @@ func (n Namespaces) Claim(ctx context.Context, name string, owner Owner, adopt b
 	if err != nil {
 		return nil, fmt.Errorf("adopt namespace %s: %w", name, err)
 	}
+	namespaceWritten(ctx, name)
 	if _, err := n.Clientset.CoreV1().Namespaces().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return nil, fmt.Errorf("adopt namespace %s (ADOPT_NAMESPACES): label it as project %s, stage %s: %w", name, owner.Project, owner.Stage, err)
 	}
