@@ -39,10 +39,10 @@ func DefaultParallelTasks() int { return max(25, 2*runtime.NumCPU()) }
 // DefaultQueuedTasks is MAX_QUEUED_TASKS when unset: four triggers taken in
 // for every task that can run. A trigger taken in waits in memory for its
 // turn, with its event, its goroutines and the heartbeat that keeps its
-// delivery alive (about 30 KiB in all), while one left on the stream waits
+// delivery alive (about 25 KiB in all), while one left on the stream waits
 // for free; taking in more than the workers can start soon gains nothing.
-// At 1000, the old default, 1000 triggers published at once held about
-// 35 MiB of the service's memory (see docs/performance.md).
+// At 1000, the old default, 1000 triggers published at once raised the
+// service's peak memory by about 25 MiB (see docs/performance.md).
 func DefaultQueuedTasks(parallel int) int { return 4 * parallel }
 
 // LeaseRenewal is how often a held release lease is renewed, and so how
