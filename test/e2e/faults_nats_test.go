@@ -59,7 +59,16 @@ func (p *natsProcess) start(addr, dataDir string) error {
 		return err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(p.binary, append([]string{"-a", host, "-p", port, "-js", "-sd", filepath.Join(dataDir, "nats")}, p.args...)...)
+	// JetStream answers a publish before its message is on disk unless
+	// told to sync every write; without it a SIGKILL a moment after a
+	// publish can lose the message in the server, before helm-service can
+	// see it (docs/delivery.md). The cases measure helm-service, so the
+	// server keeps what it acknowledged.
+	conf := filepath.Join(dataDir, "nats-sync.conf")
+	if err := os.WriteFile(conf, []byte("jetstream {\n  sync_interval: always\n}\n"), 0o600); err != nil {
+		return err
+	}
+	cmd := exec.Command(p.binary, append([]string{"-c", conf, "-a", host, "-p", port, "-js", "-sd", filepath.Join(dataDir, "nats")}, p.args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.binary, err)
