@@ -269,7 +269,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	}
 	restConfig.UserAgent = "helm-service"
 	restConfig.QPS, restConfig.Burst = cfg.Cluster.KubeQPS, cfg.Cluster.KubeBurst
-	own, err := kubernetes.NewForConfig(restConfig)
+	own, err := kubernetes.NewForConfig(kube.Protobuf(restConfig))
 	if err != nil {
 		return cluster{}, fmt.Errorf("client for cluster %s: %w", restConfig.Host, err)
 	}
@@ -302,7 +302,7 @@ func connectCluster(ctx context.Context, log *slog.Logger, cfg config.Config, ob
 	} else {
 		log.Warn("IMPERSONATE=false: tasks act with helm-service's own identity; charts and triggers must be trusted as that identity is")
 	}
-	clientset, err := kubernetes.NewForConfig(taskConfig)
+	clientset, err := kubernetes.NewForConfig(kube.Protobuf(taskConfig))
 	if err != nil {
 		return cluster{}, fmt.Errorf("client for cluster %s: %w", restConfig.Host, err)
 	}

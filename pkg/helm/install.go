@@ -24,6 +24,9 @@ func (c *Client) Install(ctx context.Context, req Request) (*Result, error) {
 	if err := checkCRDs(cfg, req.Chart); err != nil {
 		return nil, fmt.Errorf("helm install of release %s/%s: %w", req.Namespace, req.Name, err)
 	}
+	if err := c.shareCapabilities(cfg, req.Chart); err != nil {
+		return nil, fmt.Errorf("helm install of release %s/%s: read the cluster's capabilities: %w", req.Namespace, req.Name, err)
+	}
 	in := action.NewInstall(cfg)
 	in.Namespace = req.Namespace
 	in.ReleaseName = req.Name
@@ -32,6 +35,8 @@ func (c *Client) Install(ctx context.Context, req Request) (*Result, error) {
 	in.Labels = storedLabels(req.Labels)
 	return c.apply(ctx, "install", req, func(ctx context.Context, pr postrender.PostRenderer) (*release.Release, error) {
 		in.PostRenderer = pr
-		return in.RunWithContext(ctx, req.Chart, req.Values)
+		rel, err := in.RunWithContext(ctx, req.Chart, req.Values)
+		invalidateAfter(cfg, req.Chart, rel)
+		return rel, err
 	})
 }

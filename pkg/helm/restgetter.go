@@ -2,7 +2,9 @@ package helm
 
 import (
 	"sync"
+	"time"
 
+	"helm.sh/helm/v3/pkg/chartutil"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -10,6 +12,8 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	kubeinfo "github.com/helm-service/helm-service/pkg/kube"
 )
 
 // clusterDiscovery is a cluster's discovery, cached in memory, and the
@@ -20,15 +24,21 @@ import (
 // the service had deployed to.
 type clusterDiscovery struct {
 	config *rest.Config
+	now    func() time.Time
 
 	once      sync.Once
 	discovery discovery.CachedDiscoveryInterface
 	mapper    meta.RESTMapper
 	err       error
+
+	mu              sync.Mutex
+	caps            *chartutil.Capabilities // shared by installs and upgrades (capabilities.go)
+	capsRead        time.Time
+	mapperRefreshed time.Time // when an unknown kind last made the mapper read discovery
 }
 
 func newClusterDiscovery(config *rest.Config) *clusterDiscovery {
-	return &clusterDiscovery{config: config}
+	return &clusterDiscovery{config: config, now: time.Now}
 }
 
 func (d *clusterDiscovery) init() {
@@ -39,7 +49,8 @@ func (d *clusterDiscovery) init() {
 			return
 		}
 		d.discovery = memory.NewMemCacheClient(dc)
-		d.mapper = restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(d.discovery), d.discovery, nil)
+		mapper := refreshingMapper{ResettableRESTMapper: restmapper.NewDeferredDiscoveryRESTMapper(d.discovery), d: d, now: d.now}
+		d.mapper = restmapper.NewShortcutExpander(mapper, d.discovery, nil)
 	})
 }
 
@@ -70,8 +81,11 @@ func newRESTClientGetter(config *rest.Config, namespace, user string, shared *cl
 	return &restClientGetter{config: config, namespace: namespace, discovery: shared}
 }
 
+// ToRESTConfig returns the configuration of Helm's clients: its typed
+// clients (waits, pods, release records) speak protobuf; its clients of
+// unstructured objects set JSON themselves.
 func (g *restClientGetter) ToRESTConfig() (*rest.Config, error) {
-	config := rest.CopyConfig(g.config)
+	config := kubeinfo.Protobuf(g.config)
 	if g.reads != nil {
 		config.Wrap(g.reads.wrap)
 	}

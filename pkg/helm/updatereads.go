@@ -63,7 +63,7 @@ const maxMemoBody = 1 << 20
 func (t *updateReadsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	u := t.reads
 	read := req.Method == http.MethodGet && req.URL.Query().Get("watch") == ""
-	key := req.URL.String()
+	key := req.Header.Get("Accept") + " " + req.URL.String() // a typed and an unstructured client read one URL in two encodings
 	u.mu.Lock()
 	updating := u.updating
 	switch {

@@ -31,6 +31,9 @@ func (c *Client) Upgrade(ctx context.Context, req Request) (*Result, error) {
 			return nil, fmt.Errorf("refused to upgrade release %s/%s: %w", req.Namespace, req.Name, err)
 		}
 	}
+	if err := c.shareCapabilities(cfg, req.Chart); err != nil {
+		return nil, fmt.Errorf("helm upgrade of release %s/%s: read the cluster's capabilities: %w", req.Namespace, req.Name, err)
+	}
 	up := action.NewUpgrade(cfg)
 	up.Namespace = req.Namespace
 	up.Wait = true
@@ -39,6 +42,8 @@ func (c *Client) Upgrade(ctx context.Context, req Request) (*Result, error) {
 	up.MaxHistory = c.maxHistory
 	return c.apply(ctx, "upgrade", req, func(ctx context.Context, pr postrender.PostRenderer) (*release.Release, error) {
 		up.PostRenderer = pr
-		return up.RunWithContext(ctx, req.Name, req.Chart, req.Values)
+		rel, err := up.RunWithContext(ctx, req.Name, req.Chart, req.Values)
+		invalidateAfter(cfg, req.Chart, rel)
+		return rel, err
 	})
 }

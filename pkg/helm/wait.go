@@ -113,7 +113,7 @@ func (c *waitingClient) wait(resources kube.ResourceList, timeout time.Duration,
 	kick := make(chan struct{}, 1)
 	var watches *workloadWatches
 	if dc, err := c.Factory.DynamicClient(); err == nil {
-		watches = watchWorkloads(ctx, dc, resources, kick)
+		watches = watchWorkloads(ctx, cs, dc, resources, kick)
 	}
 	interval := func() time.Duration {
 		if watches.all() {
@@ -250,14 +250,13 @@ func written(r *resource.Info) runtime.Object {
 	return r.Object
 }
 
-// saw keeps obj when it is a Deployment a watch delivered.
+// saw keeps the Deployment a watch delivered.
 func (w *workloadWatches) saw(ev watch.Event) {
-	u, ok := ev.Object.(*unstructured.Unstructured)
-	if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) || u.GetKind() != "Deployment" {
+	if ev.Type != watch.Added && ev.Type != watch.Modified {
 		return
 	}
-	var d appsv1.Deployment
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &d); err != nil {
+	d, ok := ev.Object.(*appsv1.Deployment)
+	if !ok {
 		return
 	}
 	w.mu.Lock()
@@ -265,14 +264,16 @@ func (w *workloadWatches) saw(ev watch.Event) {
 	if w.deployments == nil {
 		w.deployments = map[string]*appsv1.Deployment{}
 	}
-	w.deployments[d.Namespace+"/"+d.Name] = &d
+	w.deployments[d.Namespace+"/"+d.Name] = d
 }
 
 // watchWorkloads watches each workload among resources, by name, until ctx
-// ends, and signals kick on every change. A watch that cannot start (no
-// watch permission, say) or that ends leaves the poll alone to notice, at
+// ends, and signals kick on every change: a Deployment with the typed
+// client cs (its events decoded straight into the objects the checks
+// judge), any other workload with dc. A watch that cannot start (no watch
+// permission, say) or that ends leaves the poll alone to notice, at
 // readinessPoll: the watches it returns then no longer count as all.
-func watchWorkloads(ctx context.Context, dc dynamic.Interface, resources kube.ResourceList, kick chan<- struct{}) *workloadWatches {
+func watchWorkloads(ctx context.Context, cs kubernetes.Interface, dc dynamic.Interface, resources kube.ResourceList, kick chan<- struct{}) *workloadWatches {
 	watches := &workloadWatches{}
 	for _, r := range resources {
 		if !isWorkload(r) || r.Namespace == "" {
@@ -283,7 +284,13 @@ func watchWorkloads(ctx context.Context, dc dynamic.Interface, resources kube.Re
 			opts.ResourceVersion = m.GetResourceVersion() // changes after the one Helm saw
 		}
 		watches.wanted++
-		w, err := dc.Resource(r.Mapping.Resource).Namespace(r.Namespace).Watch(ctx, opts)
+		var w watch.Interface
+		var err error
+		if r.Mapping.GroupVersionKind == appsv1.SchemeGroupVersion.WithKind("Deployment") {
+			w, err = cs.AppsV1().Deployments(r.Namespace).Watch(ctx, opts)
+		} else {
+			w, err = dc.Resource(r.Mapping.Resource).Namespace(r.Namespace).Watch(ctx, opts)
+		}
 		if err != nil {
 			continue
 		}

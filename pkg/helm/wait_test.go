@@ -148,28 +148,32 @@ func TestPollOrKickEndsWithTheContext(t *testing.T) {
 }
 
 // watchedDeployment is Deployment shop-dev/carts as a release's only
-// resource, in a fake dynamic client that serves watches of it.
-func watchedDeployment() (*unstructured.Unstructured, schema.GroupVersionResource, *dynamicfake.FakeDynamicClient, kube.ResourceList) {
-	dep := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": map[string]any{"name": "carts", "namespace": "shop-dev"},
-	}}
+// resource, in a fake clientset that serves watches of it.
+func watchedDeployment() (*appsv1.Deployment, *fake.Clientset, kube.ResourceList) {
+	dep := &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Name: "carts", Namespace: "shop-dev"},
+	}
+	cs := fake.NewClientset(dep)
 	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
-	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{gvr: "DeploymentList"}, dep)
-	resources := kube.ResourceList{{Namespace: "shop-dev", Name: "carts", Object: dep,
-		Mapping: &meta.RESTMapping{Resource: gvr, GroupVersionKind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}}}
-	return dep, gvr, dc, resources
+	resources := kube.ResourceList{{Namespace: "shop-dev", Name: "carts", Object: dep.DeepCopy(),
+		Mapping: &meta.RESTMapping{Resource: gvr, GroupVersionKind: appsv1.SchemeGroupVersion.WithKind("Deployment")}}}
+	return dep, cs, resources
+}
+
+// noDynamic is a dynamic client that serves nothing.
+func noDynamic() *dynamicfake.FakeDynamicClient {
+	return dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
 }
 
 // A workload without a watch (no watch permission, say) leaves the wait to
 // the fast poll.
 func TestWatchWorkloadsWithoutAWatchAreNotAll(t *testing.T) {
-	_, _, dc, resources := watchedDeployment()
-	dc.PrependWatchReactor("deployments", func(clienttesting.Action) (bool, watch.Interface, error) {
+	_, cs, resources := watchedDeployment()
+	cs.PrependWatchReactor("deployments", func(clienttesting.Action) (bool, watch.Interface, error) {
 		return true, nil, errors.New(`deployments.apps is forbidden: cannot watch`)
 	})
-	if w := watchWorkloads(context.Background(), dc, resources, make(chan struct{}, 1)); w.all() {
+	if w := watchWorkloads(context.Background(), cs, noDynamic(), resources, make(chan struct{}, 1)); w.all() {
 		t.Error("a Deployment without a watch counts as watched")
 	}
 	var none *workloadWatches
@@ -180,10 +184,10 @@ func TestWatchWorkloadsWithoutAWatchAreNotAll(t *testing.T) {
 
 // A watch that ends no longer counts.
 func TestWatchWorkloadsEndedAreNotAll(t *testing.T) {
-	_, _, dc, resources := watchedDeployment()
+	_, cs, resources := watchedDeployment()
 	fw := watch.NewFake()
-	dc.PrependWatchReactor("deployments", func(clienttesting.Action) (bool, watch.Interface, error) { return true, fw, nil })
-	w := watchWorkloads(context.Background(), dc, resources, make(chan struct{}, 1))
+	cs.PrependWatchReactor("deployments", func(clienttesting.Action) (bool, watch.Interface, error) { return true, fw, nil })
+	w := watchWorkloads(context.Background(), cs, noDynamic(), resources, make(chan struct{}, 1))
 	if !w.all() {
 		t.Fatal("the watch runs, but the watches are not all")
 	}
@@ -311,30 +315,59 @@ func TestCheckReadyJudgesWhatHelmWrote(t *testing.T) {
 // A change of a watched Deployment kicks a check, and the watches keep the
 // newest object of it.
 func TestWatchWorkloadsKickAndKeepTheNewestDeployment(t *testing.T) {
-	dep, gvr, dc, resources := watchedDeployment()
+	dep, cs, resources := watchedDeployment()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	kick := make(chan struct{}, 1)
-	w := watchWorkloads(ctx, dc, resources, kick)
+	w := watchWorkloads(ctx, cs, noDynamic(), resources, kick)
 	if !w.all() {
 		t.Error("the Deployment's watch runs, but the watches are not all")
 	}
-	if got := w.deployment("shop-dev", "carts"); got != nil {
-		t.Fatalf("a Deployment before any event: %+v", got)
+	if got := w.deployment("shop-dev", "carts"); got != nil && got.Status.ReadyReplicas == 3 {
+		t.Fatalf("the changed Deployment before the change: %+v", got)
 	}
 	changed := dep.DeepCopy()
-	_ = unstructured.SetNestedField(changed.Object, int64(3), "status", "readyReplicas")
-	if _, err := dc.Resource(gvr).Namespace("shop-dev").UpdateStatus(ctx, changed, metav1.UpdateOptions{}); err != nil {
+	changed.Status.ReadyReplicas = 3
+	if _, err := cs.AppsV1().Deployments("shop-dev").UpdateStatus(ctx, changed, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	for {
+		select {
+		case <-kick:
+		case <-ctx.Done():
+			t.Fatalf("no kick with the changed Deployment; newest = %+v", w.deployment("shop-dev", "carts"))
+		}
+		if got := w.deployment("shop-dev", "carts"); got != nil && got.Status.ReadyReplicas == 3 {
+			return
+		}
+	}
+}
+
+// A workload other than a Deployment is watched with the dynamic client,
+// and its changes kick a check too.
+func TestWatchWorkloadsWatchOtherKindsDynamically(t *testing.T) {
+	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}
+	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{gvr: "StatefulSetList"})
+	fw := watch.NewFake()
+	dc.PrependWatchReactor("statefulsets", func(clienttesting.Action) (bool, watch.Interface, error) { return true, fw, nil })
+	sts := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "StatefulSet",
+		"metadata": map[string]any{"name": "db", "namespace": "shop-dev"},
+	}}
+	resources := kube.ResourceList{{Namespace: "shop-dev", Name: "db", Object: sts,
+		Mapping: &meta.RESTMapping{Resource: gvr, GroupVersionKind: appsv1.SchemeGroupVersion.WithKind("StatefulSet")}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kick := make(chan struct{}, 1)
+	w := watchWorkloads(ctx, fake.NewClientset(), dc, resources, kick)
+	if !w.all() {
+		t.Fatal("the StatefulSet's watch runs, but the watches are not all")
+	}
+	fw.Modify(sts)
 	select {
 	case <-kick:
 	case <-ctx.Done():
-		t.Fatal("no kick after the Deployment changed")
-	}
-	got := w.deployment("shop-dev", "carts")
-	if got == nil || got.Status.ReadyReplicas != 3 {
-		t.Fatalf("newest Deployment = %+v, want the one with 3 ready", got)
+		t.Fatal("no kick after the StatefulSet changed")
 	}
 }
 

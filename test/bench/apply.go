@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/helm-service/helm-service/pkg/kube"
 )
 
 // cluster is the benchmark's own client of the cluster: the floor's
@@ -36,7 +38,9 @@ func newCluster(kubeconfig string) (*cluster, error) {
 		return nil, fmt.Errorf("read kubeconfig %s: %w", kubeconfig, err)
 	}
 	cfg.QPS, cfg.Burst = 1000, 2000
-	cs, err := kubernetes.NewForConfig(cfg)
+	// Typed clients speak protobuf, as helm-service's do, so the floor's
+	// watch and records cost the cluster no more than helm-service's.
+	cs, err := kubernetes.NewForConfig(kube.Protobuf(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +82,34 @@ func decodeObjects(manifest []byte) ([]*unstructured.Unstructured, error) {
 // apply applies obj with server-side apply as fieldManager, into namespace
 // when its kind is namespaced, and returns what the API server made of it.
 func (c *cluster) apply(ctx context.Context, obj *unstructured.Unstructured, namespace, fieldManager string) (*unstructured.Unstructured, error) {
+	res, obj, err := c.resourceOf(obj, namespace)
+	if err != nil {
+		return nil, fmt.Errorf("apply %w", err)
+	}
+	applied, err := res.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
+	if err != nil {
+		return nil, fmt.Errorf("apply %s %s/%s: %w", obj.GetKind(), namespace, obj.GetName(), err)
+	}
+	return applied, nil
+}
+
+// get reads the live object obj names, in namespace when its kind is
+// namespaced.
+func (c *cluster) get(ctx context.Context, obj *unstructured.Unstructured, namespace string) (*unstructured.Unstructured, error) {
+	res, obj, err := c.resourceOf(obj, namespace)
+	if err != nil {
+		return nil, fmt.Errorf("get %w", err)
+	}
+	live, err := res.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("get %s %s/%s: %w", obj.GetKind(), namespace, obj.GetName(), err)
+	}
+	return live, nil
+}
+
+// resourceOf returns the client of obj's kind, in namespace when the kind
+// is namespaced, and obj as it is sent there.
+func (c *cluster) resourceOf(obj *unstructured.Unstructured, namespace string) (dynamic.ResourceInterface, *unstructured.Unstructured, error) {
 	gvk := obj.GroupVersionKind()
 	mapping, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if meta.IsNoMatchError(err) {
@@ -86,17 +118,12 @@ func (c *cluster) apply(ctx context.Context, obj *unstructured.Unstructured, nam
 		mapping, err = c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("apply %s %s: %w", gvk.Kind, obj.GetName(), err)
+		return nil, nil, fmt.Errorf("%s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
-	var res dynamic.ResourceInterface = c.dynamic.Resource(mapping.Resource)
-	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-		obj = obj.DeepCopy()
-		obj.SetNamespace(namespace)
-		res = c.dynamic.Resource(mapping.Resource).Namespace(namespace)
+	if mapping.Scope.Name() != meta.RESTScopeNameNamespace {
+		return c.dynamic.Resource(mapping.Resource), obj, nil
 	}
-	applied, err := res.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
-	if err != nil {
-		return nil, fmt.Errorf("apply %s %s/%s: %w", gvk.Kind, namespace, obj.GetName(), err)
-	}
-	return applied, nil
+	obj = obj.DeepCopy()
+	obj.SetNamespace(namespace)
+	return c.dynamic.Resource(mapping.Resource).Namespace(namespace), obj, nil
 }

@@ -9,12 +9,13 @@ import (
 
 // The baselines -baseline can ask for, in the order they run.
 const (
-	baselineCLI   = "cli"   // `helm upgrade --install --wait`, one process per release
-	baselineFloor = "floor" // the same objects applied with server-side apply, no Helm
-	baselineFlux  = "flux"  // Flux's helm-controller and source-controller
+	baselineCLI     = "cli"     // `helm upgrade --install --wait`, one process per release
+	baselineFloor   = "floor"   // the same objects applied with server-side apply, no Helm
+	baselineRecords = "records" // the floor plus Helm's bookkeeping of each release
+	baselineFlux    = "flux"    // Flux's helm-controller and source-controller
 )
 
-var knownBaselines = []string{baselineCLI, baselineFloor, baselineFlux}
+var knownBaselines = []string{baselineCLI, baselineFloor, baselineRecords, baselineFlux}
 
 // parseBaselines reads -baseline: a comma-separated list of known
 // baselines, each at most once; "true" (the flag given alone) means cli,

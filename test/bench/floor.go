@@ -46,7 +46,13 @@ func releaseManifests(ctx context.Context, c *cluster, namespace string) (map[st
 // concurrency releases at a time, each waiting until its workloads are
 // ready (the readiness bar helm-service and Flux are held to): the least
 // the cluster needs for the same work, with no Helm and no release records.
-func floorPhase(ctx context.Context, c *cluster, manifests map[string][]string, rev int, namespace, phase string, concurrency int, timeout time.Duration) (result, error) {
+// With records, each release also gets Helm's bookkeeping around its apply
+// (the floor+records baseline).
+func floorPhase(ctx context.Context, c *cluster, manifests map[string][]string, records *recordKeeper, rev int, namespace, phase string, concurrency int, timeout time.Duration) (result, error) {
+	tool := toolFloor
+	if records != nil {
+		tool = toolRecords
+	}
 	names := slices.Sorted(func(yield func(string) bool) {
 		for name := range manifests {
 			if !yield(name) {
@@ -54,7 +60,7 @@ func floorPhase(ctx context.Context, c *cluster, manifests map[string][]string, 
 			}
 		}
 	})
-	fmt.Printf("floor %s: %d releases, %d at a time\n", phase, len(names), concurrency)
+	fmt.Printf("%s %s: %d releases, %d at a time\n", tool, phase, len(names), concurrency)
 	objects := make(map[string][]*unstructured.Unstructured, len(names))
 	for _, name := range names {
 		if rev >= len(manifests[name]) {
@@ -72,7 +78,7 @@ func floorPhase(ctx context.Context, c *cluster, manifests map[string][]string, 
 	}
 	defer w.stop()
 
-	r := result{tool: toolFloor, phase: phase, n: len(names)}
+	r := result{tool: tool, phase: phase, n: len(names)}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, concurrency)
@@ -83,7 +89,7 @@ func floorPhase(ctx context.Context, c *cluster, manifests map[string][]string, 
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			t0 := time.Now()
-			err := applyAndWait(ctx, c, w, objects[name], namespace, timeout)
+			err := applyAndWait(ctx, c, w, objects[name], records, name, rev, namespace, timeout)
 			mu.Lock()
 			defer mu.Unlock()
 			r.finished = append(r.finished, time.Since(t0))
@@ -118,12 +124,18 @@ func sortedObjects(manifest string) ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
-// applyAndWait applies one release's objects and waits until each of its
-// Deployments has every replica of its newest generation ready, and none
-// of an older one left.
-func applyAndWait(ctx context.Context, c *cluster, w *deploymentWatch, objs []*unstructured.Unstructured, namespace string, timeout time.Duration) error {
+// applyAndWait applies one release's objects (revision rev of release
+// name) and waits until each of its Deployments has every replica of its
+// newest generation ready, and none of an older one left; with records,
+// Helm's bookkeeping comes before and after.
+func applyAndWait(ctx context.Context, c *cluster, w *deploymentWatch, objs []*unstructured.Unstructured, records *recordKeeper, name string, rev int, namespace string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if records != nil {
+		if err := records.before(ctx, name, rev, objs); err != nil {
+			return err
+		}
+	}
 	type target struct {
 		name       string
 		generation int64
@@ -142,6 +154,9 @@ func applyAndWait(ctx context.Context, c *cluster, w *deploymentWatch, objs []*u
 		if err := w.await(ctx, t.name, t.generation); err != nil {
 			return err
 		}
+	}
+	if records != nil {
+		return records.after(ctx, name, rev)
 	}
 	return nil
 }

@@ -8,6 +8,10 @@
 //   - floor: the objects helm-service deployed (read from its release
 //     records) applied with server-side apply, no Helm, waiting for the same
 //     readiness: the least the cluster needs for the work;
+//   - records: the floor plus what Helm must do for a release beyond
+//     applying it (list its records, read each object first, store the
+//     revision's record pending, then mark it deployed and the previous one
+//     superseded): the least any Helm-based tool needs;
 //   - flux: Flux's helm-controller and source-controller, built from their
 //     Go modules (test/bench/flux), run as processes with --concurrent at
 //     the same parallelism, the chart served from an OCI registry on
@@ -85,7 +89,7 @@ func main() {
 	var ns, concurrency, baselines string
 	flag.StringVar(&ns, "n", "100", "releases (services) to deploy; a comma-separated list (100,1000) runs each in turn")
 	flag.StringVar(&concurrency, "concurrency", "10", "MAX_PARALLEL_TASKS of helm-service, parallel helm CLI runs and floor applies, helm-controller's --concurrent; a comma-separated list (10,25,50) sweeps them")
-	flag.StringVar(&baselines, "baseline", "", "also do the same work with: cli (helm upgrade --install --wait), floor (server-side apply of the same objects, no Helm), flux (helm-controller and source-controller); a comma-separated list; alone means cli")
+	flag.StringVar(&baselines, "baseline", "", "also do the same work with: cli (helm upgrade --install --wait), floor (server-side apply of the same objects, no Helm), records (the floor plus Helm's bookkeeping of each release), flux (helm-controller and source-controller); a comma-separated list; alone means cli")
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "cluster to use; empty brings up the local cluster of test/cluster (and takes it down after)")
 	flag.BoolVar(&o.blueGreen, "bluegreen", true, "also run N blue/green cycles: deploy a canary, then promote it")
 	flag.IntVar(&o.events, "events", 0, "also publish this many events that helm-service ignores and measure the event path")
@@ -297,22 +301,33 @@ func (b *bench) runOnce(ctx context.Context, project string, n, conc int) (resul
 	if err != nil {
 		return results, err
 	}
-	if b.o.wants(baselineFloor) {
-		ns := project + "-floor"
+	for _, baseline := range []string{baselineFloor, baselineRecords} {
+		if !b.o.wants(baseline) {
+			continue
+		}
+		ns := project + "-" + baseline
 		namespaces = append(namespaces, ns)
 		manifests, err := releaseManifests(ctx, b.cluster, project+"-s")
 		if err != nil {
 			return results, err
+		}
+		var records *recordKeeper
+		if baseline == baselineRecords {
+			recs, err := releaseRecords(ctx, b.cluster, project+"-s")
+			if err != nil {
+				return results, err
+			}
+			records = &recordKeeper{c: b.cluster, namespace: ns, records: recs}
 		}
 		if err := ensureNamespace(ctx, b.cluster, ns); err != nil {
 			return results, err
 		}
 		for rev, phase := range []string{"install", "upgrade"} {
 			r, err := chargeCluster(func() (result, error) {
-				return floorPhase(ctx, b.cluster, manifests, rev, ns, phase, conc, b.o.phaseTimeout)
+				return floorPhase(ctx, b.cluster, manifests, records, rev, ns, phase, conc, b.o.phaseTimeout)
 			})
 			if err != nil {
-				return results, fmt.Errorf("floor %s: %w", phase, err)
+				return results, fmt.Errorf("%s %s: %w", baseline, phase, err)
 			}
 			tag(r)
 		}

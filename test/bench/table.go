@@ -13,6 +13,7 @@ const (
 	toolHelmService = "helm-service"
 	toolCLI         = "helm CLI"
 	toolFloor       = "floor"
+	toolRecords     = "floor+records"
 	toolFlux        = "flux"
 )
 
@@ -43,10 +44,10 @@ func writeResults(w io.Writer, o options, results []result) {
 		return
 	}
 	fmt.Fprintf(w, "\nhelm-service as a share of each baseline (wall time; RSS: of helm-controller's peak)\n")
-	fmt.Fprintf(w, "%6s %5s %-8s %10s %16s %16s %16s %14s\n", "n", "conc", "phase", "hs wall", "÷ floor", "÷ helm CLI", "÷ flux", "RSS ÷ flux")
+	fmt.Fprintf(w, "%6s %5s %-8s %10s %16s %16s %16s %16s %14s\n", "n", "conc", "phase", "hs wall", "÷ floor", "÷ floor+records", "÷ helm CLI", "÷ flux", "RSS ÷ flux")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%6d %5d %-8s %10s %16s %16s %16s %14s\n", r.n, r.concurrency, r.phase, r.wall.Round(time.Millisecond),
-			r.share(toolFloor), r.share(toolCLI), r.share(toolFlux), r.rssShare())
+		fmt.Fprintf(w, "%6d %5d %-8s %10s %16s %16s %16s %16s %14s\n", r.n, r.concurrency, r.phase, r.wall.Round(time.Millisecond),
+			r.share(toolFloor), r.share(toolRecords), r.share(toolCLI), r.share(toolFlux), r.rssShare())
 	}
 }
 
@@ -72,7 +73,7 @@ func rss(kib int64) string {
 }
 
 func (r result) cpuString(d time.Duration) string {
-	if d == 0 && r.tool == toolFloor {
+	if d == 0 && (r.tool == toolFloor || r.tool == toolRecords) {
 		return "-"
 	}
 	return d.Round(10 * time.Millisecond).String()
