@@ -2,11 +2,14 @@ package cdevents
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	cdeventsapi "github.com/cdevents/sdk-go/pkg/api"
 	cdevents "github.com/cdevents/sdk-go/pkg/api/v04"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 )
 
 func TestArtifactID(t *testing.T) {
@@ -103,6 +106,11 @@ func TestEventRefusesWhatTheSpecDoesNot(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
+	for _, source := range []string{"", "http://[::1"} {
+		if _, err := (Builder{Source: source}).Event(Change{Kind: Deployed, Service: "carts", Namespace: "ns", Image: "carts:2"}); err == nil || !strings.Contains(err.Error(), "source") {
+			t.Errorf("source %q: error %v, want one naming the source", source, err)
+		}
+	}
 }
 
 func TestSubject(t *testing.T) {
@@ -111,5 +119,113 @@ func TestSubject(t *testing.T) {
 	}
 	if got := Subject("acme.cd.", RolledBack); !strings.HasSuffix(got, ".service.rolledback") || strings.Contains(got, "..") {
 		t.Errorf("Subject = %s", got)
+	}
+}
+
+// TestEventsAreTheSDKs builds each kind of change here and with the
+// CDEvents SDK, and compares their JSON but for the id and timestamp.
+func TestEventsAreTheSDKs(t *testing.T) {
+	keptn := Keptn{Context: "5f3b1c2e-0000-4000-8000-000000000001", TriggeredID: "trigger-1", Project: "sockshop", Stage: "staging", Service: "carts"}
+	for _, kind := range []Kind{Deployed, Upgraded, RolledBack, Removed} {
+		for _, k := range []Keptn{keptn, {}} {
+			c := Change{Kind: kind, Service: "carts", Namespace: "sockshop-staging", Image: "registry.example.com:5000/shop/carts:1.2", Keptn: k}
+			ce, err := Builder{Source: "helm-service/dev"}.Event(c)
+			if err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+			sdk := sdkEvent(t, c, "helm-service/dev")
+			var got, want map[string]any
+			if err := json.Unmarshal(ce.Data(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(sdk.Data(), &want); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []map[string]any{got, want} {
+				ctx := m["context"].(map[string]any)
+				if _, err := time.Parse(time.RFC3339Nano, ctx["timestamp"].(string)); err != nil {
+					t.Errorf("%s: timestamp: %v", kind, err)
+				}
+				delete(ctx, "id")
+				delete(ctx, "timestamp")
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s with %v:\n got %s\nwant %s", kind, k, ce.Data(), sdk.Data())
+			}
+			if ce.Type() != sdk.Type() || ce.Source() != sdk.Source() || ce.Subject() != sdk.Subject() || ce.DataContentType() != sdk.DataContentType() {
+				t.Errorf("%s: CloudEvent %s %s %s %s, the SDK's %s %s %s %s", kind,
+					ce.Type(), ce.Source(), ce.Subject(), ce.DataContentType(), sdk.Type(), sdk.Source(), sdk.Subject(), sdk.DataContentType())
+			}
+		}
+	}
+}
+
+// sdkServiceEvent is a service CDEvent of the SDK; all but service.removed
+// also set an artifact id.
+type sdkServiceEvent interface {
+	cdeventsapi.CDEventV04
+	SetSubjectEnvironment(*cdeventsapi.Reference)
+}
+
+// sdkEvent is change c as the CDEvents SDK writes it.
+func sdkEvent(t *testing.T, c Change, source string) *cloudevents.Event {
+	t.Helper()
+	env := &cdeventsapi.Reference{Id: c.Namespace, Source: source}
+	artifact, err := ArtifactID(c.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev sdkServiceEvent
+	switch c.Kind {
+	case Deployed:
+		ev, err = cdevents.NewServiceDeployedEvent()
+	case Upgraded:
+		ev, err = cdevents.NewServiceUpgradedEvent()
+	case RolledBack:
+		ev, err = cdevents.NewServiceRolledbackEvent()
+	case Removed:
+		ev, err = cdevents.NewServiceRemovedEvent()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.SetSubjectEnvironment(env)
+	if a, ok := ev.(interface{ SetSubjectArtifactId(string) }); ok {
+		a.SetSubjectArtifactId(artifact)
+	}
+	ev.SetSource(source)
+	ev.SetSubjectId(c.Service)
+	ev.SetSubjectSource(source)
+	if c.Keptn.Context != "" {
+		ev.SetChainId(c.Keptn.Context)
+	}
+	if c.Keptn != (Keptn{}) {
+		if err := ev.SetCustomData(cloudevents.ApplicationJSON, c.Keptn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ce, err := cdeventsapi.AsCloudEvent(ev)
+	if err != nil {
+		t.Fatalf("the SDK's %s: %v", c.Kind, err)
+	}
+	return ce
+}
+
+func TestEventTimestampIsTheBuildersClock(t *testing.T) {
+	at := time.Date(2026, 12, 2, 1, 2, 3, 400, time.FixedZone("CET", 3600))
+	ce, err := Builder{Source: "helm-service", Now: func() time.Time { return at }}.Event(Change{Kind: Removed, Service: "carts", Namespace: "ns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Context struct {
+			Timestamp string `json:"timestamp"`
+		} `json:"context"`
+	}
+	if err := json.Unmarshal(ce.Data(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Context.Timestamp != "2026-12-02T00:02:03.0000004Z" {
+		t.Errorf("timestamp %s, want the clock's time in UTC", got.Context.Timestamp)
 	}
 }

@@ -150,7 +150,7 @@ func (c *Client) clusterConfig(ctx context.Context, namespace string) (*action.C
 		}
 	}
 	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
-		kc.Factory = validatorFactory{Factory: kc.Factory, shared: validator}
+		kc.Factory = newActionFactory(kc.Factory, validator)
 		cfg.KubeClient = &waitingClient{Client: kc, log: debug, ctx: ctx, observer: c.observer, failFast: c.failFast, reads: getter.reads}
 	}
 	return cfg, nil

@@ -90,21 +90,6 @@ func (s *serialSchema) ValidateBytes(data []byte) error {
 	return err
 }
 
-// validatorFactory is Helm's factory for one action, with the strict
-// schema taken from a sharedValidator.
-type validatorFactory struct {
-	kube.Factory
-	shared *sharedValidator
-}
-
-// Validator implements kube.Factory.
-func (f validatorFactory) Validator(directive string) (validation.Schema, error) {
-	if directive == metav1.FieldValidationStrict {
-		return f.shared.strict()
-	}
-	return f.Factory.Validator(directive)
-}
-
 // kubeFactory returns Helm's own factory for getter.
 func kubeFactory(getter genericclioptions.RESTClientGetter) kube.Factory {
 	return kube.New(getter).Factory

@@ -38,10 +38,10 @@ func TestSharedValidatorServesOneSchemaUntilItExpires(t *testing.T) {
 	}
 }
 
-func TestValidatorFactorySharesOnlyTheStrictSchema(t *testing.T) {
+func TestActionFactorySharesOnlyTheStrictSchema(t *testing.T) {
 	getter := newRESTClientGetter(&rest.Config{Host: "https://127.0.0.1:1"}, "shop-dev", "", nil)
 	shared := newSharedValidator(getter, time.Minute, time.Now)
-	f := validatorFactory{Factory: kubeFactory(getter), shared: shared}
+	f := newActionFactory(kubeFactory(getter), shared)
 
 	strict, err := f.Validator(metav1.FieldValidationStrict)
 	if err != nil {
