@@ -48,3 +48,8 @@ fi
 # Fake nodes are free; four leave room for every pod the suite makes.
 kubeconfig="$(CLUSTER_NODES="${CLUSTER_NODES:-4}" test/cluster/cluster.sh up)"
 E2E_KUBECONFIG="${kubeconfig}" E2E_NATS_SERVER="${nats_dir}/nats-server" go test -race -count=1 -v -timeout 45m ./test/e2e/
+
+echo "== the benchmark's floor baselines on the local cluster"
+# The floor and floor+records baselines against the same cluster: that they
+# deploy what helm-service deployed, and leave Helm's records as Helm does.
+E2E_KUBECONFIG="${kubeconfig}" go test -race -count=1 -run TestFloorOnCluster ./test/bench/
