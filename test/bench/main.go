@@ -20,7 +20,9 @@
 // -n and -concurrency take comma-separated lists: every N runs at every
 // concurrency, each run in namespaces of its own that are removed after it,
 // and one table at the end shows every run, with helm-service's wall time as
-// a share of each baseline's. With -events it also measures the event path
+// a share of each baseline's. -repeat K does each N and concurrency K times
+// in a row and adds, for each ratio, its median over the K runs with the
+// lowest and the highest. With -events it also measures the event path
 // on events the service ignores. -bluegreen (on by default) adds N
 // blue/green cycles: a canary deployed, then promoted.
 //
@@ -31,6 +33,7 @@
 //	go run ./test/bench -n 100 -concurrency 10 -baseline
 //	go run ./test/bench -n 100,1000 -baseline cli,floor,flux -bluegreen=false
 //	go run ./test/bench -n 100 -concurrency 10,25,50 -baseline floor,flux -bluegreen=false
+//	go run ./test/bench -n 100 -baseline floor,records -repeat 5 -bluegreen=false
 //	go run ./test/bench -n 50 -bluegreen=false -source git
 package main
 
@@ -68,6 +71,7 @@ import (
 type options struct {
 	ns           []int // -n: releases per run
 	concurrency  []int // -concurrency: one run per value (a sweep)
+	repeat       int   // -repeat: runs of each n and concurrency, one after the other
 	baselines    []string
 	kubeconfig   string
 	blueGreen    bool
@@ -90,6 +94,7 @@ func main() {
 	flag.StringVar(&ns, "n", "100", "releases (services) to deploy; a comma-separated list (100,1000) runs each in turn")
 	flag.StringVar(&concurrency, "concurrency", "10", "MAX_PARALLEL_TASKS of helm-service, parallel helm CLI runs and floor applies, helm-controller's --concurrent; a comma-separated list (10,25,50) sweeps them")
 	flag.StringVar(&baselines, "baseline", "", "also do the same work with: cli (helm upgrade --install --wait), floor (server-side apply of the same objects, no Helm), records (the floor plus Helm's bookkeeping of each release), flux (helm-controller and source-controller); a comma-separated list; alone means cli")
+	flag.IntVar(&o.repeat, "repeat", 1, "run each n and concurrency this many times, one after the other, and add the median over the runs of each ratio (one run's ratio moves by up to a third on a small machine)")
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "cluster to use; empty brings up the local cluster of test/cluster (and takes it down after)")
 	flag.BoolVar(&o.blueGreen, "bluegreen", true, "also run N blue/green cycles: deploy a canary, then promote it")
 	flag.IntVar(&o.events, "events", 0, "also publish this many events that helm-service ignores and measure the event path")
@@ -97,7 +102,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Hour, "give up after this long")
 	flag.DurationVar(&o.phaseTimeout, "phase-timeout", 30*time.Minute, "give up on one phase (N installs or N upgrades of one tool) after this long")
 	flag.StringVar(&o.logLevel, "log-level", "info", "LOG_LEVEL of helm-service")
-	flag.StringVar(&o.logCopy, "log", "", "copy helm-service's log to this file at the end (of each run, suffixed .n<N>-c<C>, when there are several)")
+	flag.StringVar(&o.logCopy, "log", "", "copy helm-service's log to this file at the end (of each run, suffixed .n<N>-c<C> when there are several, and .r<run> with -repeat)")
 	flag.StringVar(&o.debugAddr, "debug-addr", "", "DEBUG_ADDR of helm-service (pprof), e.g. 127.0.0.1:6060, to profile it during the run")
 	flag.StringVar(&o.source, "source", "dir", "CHART_SOURCE of helm-service: dir (a chart directory) or git (a local git server)")
 	flag.Func("set", "a setting of helm-service, KEY=VALUE (repeatable), on top of the bench's own: -set KUBE_QPS=100; MAX_PARALLEL_TASKS=default leaves that one unset, so helm-service sizes it", func(v string) error {
@@ -115,6 +120,9 @@ func main() {
 		if o.concurrency, err = parseCounts("concurrency", concurrency); err == nil {
 			o.baselines, err = parseBaselines(baselines)
 		}
+	}
+	if err == nil && o.repeat < 1 {
+		err = fmt.Errorf("-repeat %d: want 1 or more runs", o.repeat)
 	}
 	if err == nil && flag.NArg() > 0 {
 		err = fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -265,11 +273,17 @@ func run(ctx context.Context, o options) error {
 	stamp := time.Now().Format("150405")
 	for _, n := range o.ns {
 		for _, conc := range o.concurrency {
-			got, err := b.runOnce(ctx, fmt.Sprintf("bench%sn%dc%d", stamp, n, conc), n, conc)
-			results = append(results, got...)
-			if err != nil {
-				printResults(o, results)
-				return err
+			for round := 1; round <= o.repeat; round++ {
+				project := fmt.Sprintf("bench%sn%dc%d", stamp, n, conc)
+				if o.repeat > 1 {
+					project += fmt.Sprintf("r%d", round)
+				}
+				got, err := b.runOnce(ctx, project, n, conc, round)
+				results = append(results, got...)
+				if err != nil {
+					printResults(o, results)
+					return err
+				}
 			}
 		}
 	}
@@ -279,8 +293,9 @@ func run(ctx context.Context, o options) error {
 
 // runOnce measures helm-service, then each baseline asked for, on n
 // services at concurrency conc, in namespaces of its own project, and
-// removes those namespaces at the end (unless -keep).
-func (b *bench) runOnce(ctx context.Context, project string, n, conc int) (results []result, err error) {
+// removes those namespaces at the end (unless -keep). round counts the
+// runs of the same n and concurrency (-repeat), from 1.
+func (b *bench) runOnce(ctx context.Context, project string, n, conc, round int) (results []result, err error) {
 	fmt.Printf("\n== %d releases, concurrency %d (project %s)\n", n, conc, project)
 	namespaces := []string{project + "-s"}
 	if b.o.blueGreen {
@@ -291,12 +306,12 @@ func (b *bench) runOnce(ctx context.Context, project string, n, conc int) (resul
 	}
 	tag := func(rs ...result) {
 		for _, r := range rs {
-			r.n, r.concurrency = n, conc
+			r.n, r.concurrency, r.round = n, conc, round
 			results = append(results, r)
 		}
 	}
 
-	hs, err := b.helmService(ctx, project, n, conc)
+	hs, err := b.helmService(ctx, project, n, conc, round)
 	tag(hs...)
 	if err != nil {
 		return results, err
@@ -357,7 +372,7 @@ func (b *bench) runOnce(ctx context.Context, project string, n, conc int) (resul
 // helmService runs helm-service with MAX_PARALLEL_TASKS=conc for the
 // installs, the upgrades and, if asked, the blue/green cycles and the
 // ignored events, and stops it.
-func (b *bench) helmService(ctx context.Context, project string, n, conc int) ([]result, error) {
+func (b *bench) helmService(ctx context.Context, project string, n, conc, round int) ([]result, error) {
 	env := serviceEnv(b.o.serviceEnv,
 		"NATS_URL="+b.natsURL, "KUBECONFIG="+b.o.kubeconfig, "CHART_DIR="+b.chartDir,
 		"HTTP_ADDR=127.0.0.1:0", fmt.Sprintf("MAX_PARALLEL_TASKS=%d", conc), "LOG_LEVEL="+b.o.logLevel,
@@ -381,6 +396,9 @@ func (b *bench) helmService(ctx context.Context, project string, n, conc int) ([
 		dst := b.o.logCopy
 		if len(b.o.ns)*len(b.o.concurrency) > 1 {
 			dst += fmt.Sprintf(".n%d-c%d", n, conc)
+		}
+		if b.o.repeat > 1 {
+			dst += fmt.Sprintf(".r%d", round)
 		}
 		defer func() {
 			if err := copyFile(svc.logPath, dst); err != nil {
@@ -491,6 +509,7 @@ type result struct {
 	phase       string
 	n           int
 	concurrency int
+	round       int // which run of this n and concurrency (-repeat), from 1
 	failures    int
 	wall        time.Duration
 	started     []time.Duration // trigger → .started

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -26,17 +27,29 @@ func printResults(o options, results []result) {
 // baseline's.
 func writeResults(w io.Writer, o options, results []result) {
 	fmt.Fprintf(w, "\nchart source %s; peak RSS and CPU: of the measured process (flux: helm-controller, source-controller in the note; helm CLI: one process at most, CPU of all); cluster CPU: of the local cluster's processes (etcd, API server, controller manager, scheduler, kwok) during the phase\n", o.source)
-	fmt.Fprintf(w, "%6s %5s %-13s %-15s %6s %10s %8s %20s %20s %10s %9s %11s  %s\n", "n", "conc", "tool", "phase", "failed", "wall", "per sec", "started p50/p95/p99", "finished p50/p95/p99", "peak RSS", "CPU", "cluster CPU", "note")
+	// With -repeat, a column says which run of its n and concurrency a row
+	// is; without, the table is as it always was.
+	run := func(r result) string {
+		if o.repeat > 1 {
+			return fmt.Sprintf("%4d ", r.round)
+		}
+		return ""
+	}
+	runHeader := ""
+	if o.repeat > 1 {
+		runHeader = fmt.Sprintf("%4s ", "run")
+	}
+	fmt.Fprintf(w, "%6s %5s %s%-13s %-15s %6s %10s %8s %20s %20s %10s %9s %11s  %s\n", "n", "conc", runHeader, "tool", "phase", "failed", "wall", "per sec", "started p50/p95/p99", "finished p50/p95/p99", "peak RSS", "CPU", "cluster CPU", "note")
 	for _, r := range results {
 		note := r.note
 		if r.sidePeakRSS > 0 {
 			note = fmt.Sprintf("source-controller %.1fMi, %s CPU", float64(r.sidePeakRSS)/1024, r.cpuString(r.sideCPU)) + join("; ", note)
 		}
-		fmt.Fprintf(w, "%6d %5d %-13s %-15s %6d %10s %8.1f %20s %20s %10s %9s %11s  %s\n",
-			r.n, r.concurrency, r.tool, r.phase, r.failures, r.wall.Round(time.Millisecond), float64(r.n)/r.wall.Seconds(),
+		fmt.Fprintf(w, "%6d %5d %s%-13s %-15s %6d %10s %8.1f %20s %20s %10s %9s %11s  %s\n",
+			r.n, r.concurrency, run(r), r.tool, r.phase, r.failures, r.wall.Round(time.Millisecond), float64(r.n)/r.wall.Seconds(),
 			percentiles(r.started), percentiles(r.finished), rss(r.peakRSS), r.cpuString(r.cpu), clusterCPUString(r.clusterCPU), note)
 		if phases := whereTheTimeGoes(r, r.n); phases != "" {
-			fmt.Fprintf(w, "%6s %5s %-13s %s\n", "", "", "  phases/task", phases)
+			fmt.Fprintf(w, "%6s %5s %s%-13s %s\n", "", "", strings.Repeat(" ", len(runHeader)), "  phases/task", phases)
 		}
 	}
 	rows := ratios(results)
@@ -44,11 +57,97 @@ func writeResults(w io.Writer, o options, results []result) {
 		return
 	}
 	fmt.Fprintf(w, "\nhelm-service as a share of each baseline (wall time; RSS: of helm-controller's peak)\n")
-	fmt.Fprintf(w, "%6s %5s %-8s %10s %16s %16s %16s %16s %14s\n", "n", "conc", "phase", "hs wall", "÷ floor", "÷ floor+records", "÷ helm CLI", "÷ flux", "RSS ÷ flux")
+	fmt.Fprintf(w, "%6s %5s %s%-8s %10s %16s %16s %16s %16s %14s\n", "n", "conc", runHeader, "phase", "hs wall", "÷ floor", "÷ floor+records", "÷ helm CLI", "÷ flux", "RSS ÷ flux")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%6d %5d %-8s %10s %16s %16s %16s %16s %14s\n", r.n, r.concurrency, r.phase, r.wall.Round(time.Millisecond),
+		fmt.Fprintf(w, "%6d %5d %s%-8s %10s %16s %16s %16s %16s %14s\n", r.n, r.concurrency, run(r.result), r.phase, r.wall.Round(time.Millisecond),
 			r.share(toolFloor), r.share(toolRecords), r.share(toolCLI), r.share(toolFlux), r.rssShare())
 	}
+	if o.repeat < 2 {
+		return
+	}
+	fmt.Fprintf(w, "\nthe same, median over the runs (lowest–highest)\n")
+	fmt.Fprintf(w, "%6s %5s %4s %-8s %20s %20s %20s %20s %20s %24s\n", "n", "conc", "runs", "phase", "÷ floor", "÷ floor+records", "÷ helm CLI", "÷ flux", "RSS ÷ flux", "floor+records ÷ floor")
+	for _, m := range medians(rows) {
+		fmt.Fprintf(w, "%6d %5d %4d %-8s %20s %20s %20s %20s %20s %24s\n", m.n, m.concurrency, m.runs, m.phase,
+			m.wall[toolFloor], m.wall[toolRecords], m.wall[toolCLI], m.wall[toolFlux], m.rss, m.bookkeeping)
+	}
+}
+
+// medianRow is, for one n, concurrency and phase, each ratio of ratioRow
+// over the runs of -repeat: its median, lowest and highest, as text.
+type medianRow struct {
+	n, concurrency, runs int
+	phase                string
+	wall                 map[string]string // by baseline
+	rss                  string
+	// bookkeeping is floor+records ÷ floor: what Helm's records alone
+	// cost, the least any Helm-based tool adds to the floor.
+	bookkeeping string
+}
+
+// medians groups rows by n, concurrency and phase, in the order they first
+// come, and sums up each ratio over a group's runs. Ratios are taken within
+// a run, helm-service's against the baseline's that ran right after it, so
+// that a run slower all round does not count against either.
+func medians(rows []ratioRow) []medianRow {
+	type key struct {
+		n, concurrency int
+		phase          string
+	}
+	var order []key
+	groups := map[key][]ratioRow{}
+	for _, r := range rows {
+		k := key{r.n, r.concurrency, r.phase}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	out := make([]medianRow, 0, len(order))
+	for _, k := range order {
+		g := groups[k]
+		m := medianRow{n: k.n, concurrency: k.concurrency, phase: k.phase, runs: len(g), wall: map[string]string{}}
+		for _, tool := range []string{toolFloor, toolRecords, toolCLI, toolFlux} {
+			var shares []float64
+			for _, r := range g {
+				if o, ok := r.others[tool]; ok && o.wall > 0 {
+					shares = append(shares, r.wall.Seconds()/o.wall.Seconds())
+				}
+			}
+			m.wall[tool] = spread(shares)
+		}
+		var rss []float64
+		for _, r := range g {
+			if o, ok := r.others[toolFlux]; ok && o.peakRSS > 0 && r.peakRSS > 0 {
+				rss = append(rss, float64(r.peakRSS)/float64(o.peakRSS))
+			}
+		}
+		m.rss = spread(rss)
+		var bookkeeping []float64
+		for _, r := range g {
+			f, rec := r.others[toolFloor], r.others[toolRecords]
+			if f.wall > 0 && rec.wall > 0 {
+				bookkeeping = append(bookkeeping, rec.wall.Seconds()/f.wall.Seconds())
+			}
+		}
+		m.bookkeeping = spread(bookkeeping)
+		out = append(out, m)
+	}
+	return out
+}
+
+// spread writes the median of v with its lowest and highest, "-" for none.
+func spread(v []float64) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	mid := s[len(s)/2]
+	if len(s)%2 == 0 {
+		mid = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", mid, s[0], s[len(s)-1])
 }
 
 func clusterCPUString(d time.Duration) string {
@@ -115,7 +214,7 @@ func (r ratioRow) rssShare() string {
 }
 
 // ratios pairs each install and upgrade of helm-service with the same
-// phase of the baselines in the same run (n and concurrency).
+// phase of the baselines in the same run (n, concurrency and round).
 func ratios(results []result) []ratioRow {
 	var rows []ratioRow
 	for _, r := range results {
@@ -124,7 +223,7 @@ func ratios(results []result) []ratioRow {
 		}
 		row := ratioRow{result: r, others: map[string]result{}}
 		for _, o := range results {
-			if o.tool != toolHelmService && o.n == r.n && o.concurrency == r.concurrency && o.phase == r.phase {
+			if o.tool != toolHelmService && o.n == r.n && o.concurrency == r.concurrency && o.round == r.round && o.phase == r.phase {
 				row.others[o.tool] = o
 			}
 		}
