@@ -108,32 +108,29 @@ func medians(rows []ratioRow) []medianRow {
 		g := groups[k]
 		m := medianRow{n: k.n, concurrency: k.concurrency, phase: k.phase, runs: len(g), wall: map[string]string{}}
 		for _, tool := range []string{toolFloor, toolRecords, toolCLI, toolFlux} {
-			var shares []float64
-			for _, r := range g {
-				if o, ok := r.others[tool]; ok && o.wall > 0 {
-					shares = append(shares, r.wall.Seconds()/o.wall.Seconds())
-				}
-			}
-			m.wall[tool] = spread(shares)
+			m.wall[tool] = spreadOf(g, func(r ratioRow) (float64, float64) { return r.wall.Seconds(), r.others[tool].wall.Seconds() })
 		}
-		var rss []float64
-		for _, r := range g {
-			if o, ok := r.others[toolFlux]; ok && o.peakRSS > 0 && r.peakRSS > 0 {
-				rss = append(rss, float64(r.peakRSS)/float64(o.peakRSS))
-			}
-		}
-		m.rss = spread(rss)
-		var bookkeeping []float64
-		for _, r := range g {
-			f, rec := r.others[toolFloor], r.others[toolRecords]
-			if f.wall > 0 && rec.wall > 0 {
-				bookkeeping = append(bookkeeping, rec.wall.Seconds()/f.wall.Seconds())
-			}
-		}
-		m.bookkeeping = spread(bookkeeping)
+		m.rss = spreadOf(g, func(r ratioRow) (float64, float64) {
+			return float64(r.peakRSS), float64(r.others[toolFlux].peakRSS)
+		})
+		m.bookkeeping = spreadOf(g, func(r ratioRow) (float64, float64) {
+			return r.others[toolRecords].wall.Seconds(), r.others[toolFloor].wall.Seconds()
+		})
 		out = append(out, m)
 	}
 	return out
+}
+
+// spreadOf is spread of the ratios a ÷ b that pair gives for the runs of
+// g, leaving out the runs where either is missing (zero).
+func spreadOf(g []ratioRow, pair func(ratioRow) (a, b float64)) string {
+	var v []float64
+	for _, r := range g {
+		if a, b := pair(r); a > 0 && b > 0 {
+			v = append(v, a/b)
+		}
+	}
+	return spread(v)
 }
 
 // spread writes the median of v with its lowest and highest, "-" for none.
