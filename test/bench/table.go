@@ -29,15 +29,9 @@ func writeResults(w io.Writer, o options, results []result) {
 	fmt.Fprintf(w, "\nchart source %s; peak RSS and CPU: of the measured process (flux: helm-controller, source-controller in the note; helm CLI: one process at most, CPU of all); cluster CPU: of the local cluster's processes (etcd, API server, controller manager, scheduler, kwok) during the phase\n", o.source)
 	// With -repeat, a column says which run of its n and concurrency a row
 	// is; without, the table is as it always was.
-	run := func(r result) string {
-		if o.repeat > 1 {
-			return fmt.Sprintf("%4d ", r.round)
-		}
-		return ""
-	}
-	runHeader := ""
+	runHeader, run := "", func(result) string { return "" }
 	if o.repeat > 1 {
-		runHeader = fmt.Sprintf("%4s ", "run")
+		runHeader, run = fmt.Sprintf("%4s ", "run"), func(r result) string { return fmt.Sprintf("%4d ", r.round) }
 	}
 	fmt.Fprintf(w, "%6s %5s %s%-13s %-15s %6s %10s %8s %20s %20s %10s %9s %11s  %s\n", "n", "conc", runHeader, "tool", "phase", "failed", "wall", "per sec", "started p50/p95/p99", "finished p50/p95/p99", "peak RSS", "CPU", "cluster CPU", "note")
 	for _, r := range results {

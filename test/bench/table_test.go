@@ -51,7 +51,7 @@ func TestRatios(t *testing.T) {
 }
 
 func TestRatiosPairEachRunWithItsOwnBaselines(t *testing.T) {
-	// Two runs of the same n and concurrency: the second was slower all
+	// Three runs of the same n and concurrency: the second was slower all
 	// round, and each ratio is taken within its run.
 	results := []result{
 		{tool: toolHelmService, phase: "install", n: 100, concurrency: 10, round: 1, wall: 10 * time.Second, peakRSS: 90 << 10},
