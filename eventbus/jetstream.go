@@ -69,6 +69,7 @@ func (b *Bus) consume(ctx context.Context, subjects []string, durable string, ha
 		b.dispatch(ctx, d, handle)
 	},
 		jetstream.PullMaxMessages(min(b.opts.MaxInFlight, 100)),
+		jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
 				b.log.Error("JetStream consumer is gone", "consumer", durable, "error", err)
@@ -85,6 +86,15 @@ func (b *Bus) consume(ctx context.Context, subjects []string, durable string, ha
 	b.mu.Unlock()
 	return nil
 }
+
+// pullExpiry is how long one pull request of the consumer waits on the
+// server. The server sends a heartbeat every half of it, and the client
+// pulls anew once two heartbeats are missing, so it is also how long the
+// consumer can stay stuck on a pull that a lost server or a moved consumer
+// leader will never answer. nats.go's default, 30 s, left triggers
+// undelivered for more than 30 s after a server of a cluster was lost; at
+// 5 s an idle consumer sends one pull request every 5 s.
+const pullExpiry = 5 * time.Second
 
 // KeyValue opens the key-value bucket, creating it when missing; entries
 // expire after ttl. It needs JetStream mode.

@@ -71,7 +71,11 @@ func TestConsumesFromKeptnsStreamAndLeavesItAlone(t *testing.T) {
 			if _, err := js.CreateStream(context.Background(), keptnStream); err != nil {
 				t.Fatal(err)
 			}
-			publishCore(t, url, eventJSON("old"))
+			// Through JetStream, so that the stream has stored it before
+			// helm-service starts (a core publish may land after).
+			if _, err := js.Publish(context.Background(), triggered, []byte(eventJSON("old"))); err != nil {
+				t.Fatal(err)
+			}
 			before := streamConfig(t, js, "keptn")
 
 			b := jetStreamBus(t, url, func(o *Options) { o.Stream = name })
