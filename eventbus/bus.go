@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,6 +202,20 @@ func (b *Bus) Connected() bool { return b.conn.IsConnected() }
 // Mode is the bus's delivery mode.
 func (b *Bus) Mode() Mode { return b.opts.Mode }
 
+// HeaderAllowance is the part of the server's max_payload that Publish
+// keeps for the headers it adds (JetStream's message id).
+const HeaderAllowance = 256
+
+// ErrEventTooLarge is the error of a publish larger than the NATS server
+// takes: retrying cannot help.
+var ErrEventTooLarge = errors.New("event too large for the NATS server")
+
+// MaxEventBytes is the largest event, encoded, that Publish can send: the
+// server's max_payload less HeaderAllowance.
+func (b *Bus) MaxEventBytes() int {
+	return int(min(b.conn.MaxPayload(), math.MaxInt32)) - HeaderAllowance
+}
+
 // Subscribe delivers every message on each subject to handle, sharing the
 // work with other subscribers of the same queue group (in JetStream mode:
 // of the same durable consumer, named queue). Handlers get ctx.
@@ -306,6 +321,10 @@ func (b *Bus) PublishOn(ctx context.Context, subject string, e event.Event) erro
 				log.Info("published after retrying", "type", e.Type(), "id", e.ID(), "attempts", attempt)
 			}
 			return nil
+		}
+		if errors.Is(err, nats.ErrMaxPayload) {
+			return fmt.Errorf("publish %s %s: %w: %d bytes and its headers, more than the server's max_payload of %d: %w",
+				e.Type(), e.ID(), ErrEventTooLarge, len(body), b.conn.MaxPayload(), err)
 		}
 		log.Warn("publish failed; retrying", "type", e.Type(), "id", e.ID(), "attempt", attempt, "retryIn", backoff.String(), "error", err)
 		select {

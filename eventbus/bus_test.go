@@ -2,8 +2,12 @@ package eventbus
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -187,5 +191,57 @@ func TestSubjectMatches(t *testing.T) {
 		if got := subjectCovers(c.filter, c.subject); got != c.want {
 			t.Errorf("subjectCovers(%q, %q) = %v, want %v", c.filter, c.subject, got, c.want)
 		}
+	}
+}
+
+// sizedEvent is an event whose structured JSON encoding is size bytes.
+func sizedEvent(t *testing.T, id string, size int) cloudevents.Event {
+	t.Helper()
+	e := testEvent(id)
+	pad := func(n int) int {
+		_ = e.SetData(cloudevents.ApplicationJSON, map[string]string{"project": "p", "pad": strings.Repeat("x", n)})
+		body, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(body)
+	}
+	if got := pad(size - pad(0)); got != size {
+		t.Fatalf("event is %d bytes, want %d", got, size)
+	}
+	return e
+}
+
+// TestPublishFitsTheServersLimit publishes at the limit MaxEventBytes
+// gives, in both modes, and one byte over the server's: the first is
+// stored or delivered (JetStream's message id header included), the
+// second fails at once, saying why, instead of being retried until the
+// publish times out.
+func TestPublishFitsTheServersLimit(t *testing.T) {
+	url := startServer(t)
+	for _, mode := range []Mode{ModeCore, ModeJetStream} {
+		t.Run(string(mode), func(t *testing.T) {
+			b := connectWith(t, Options{URL: url, Mode: mode})
+			payload := int(b.conn.MaxPayload())
+			if got, want := b.MaxEventBytes(), payload-HeaderAllowance; got != want {
+				t.Errorf("MaxEventBytes() = %d, want the server's %d less %d", got, payload, HeaderAllowance)
+			}
+			if err := b.Publish(context.Background(), sizedEvent(t, "fits-"+string(mode), b.MaxEventBytes())); err != nil {
+				t.Errorf("publish of %d bytes: %v", b.MaxEventBytes(), err)
+			}
+			start := time.Now()
+			err := b.Publish(context.Background(), sizedEvent(t, "over-"+string(mode), payload+1))
+			if !errors.Is(err, ErrEventTooLarge) {
+				t.Fatalf("publish of %d bytes: %v, want ErrEventTooLarge", payload+1, err)
+			}
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("refused after %s, want at once", took)
+			}
+			for _, want := range []string{fmt.Sprint(payload + 1), fmt.Sprint(payload), "max_payload"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not name %q", err, want)
+				}
+			}
+		})
 	}
 }

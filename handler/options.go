@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/helm-service/helm-service/eventbus"
 	"github.com/helm-service/helm-service/pkg/kube"
 	"github.com/helm-service/helm-service/pkg/lease"
 	"github.com/helm-service/helm-service/pkg/ledger"
@@ -90,10 +91,20 @@ type Options struct {
 	// not its trigger's project's, stage's and service's (see Ownership);
 	// the service sets it whenever it has a cluster.
 	Ownership *Ownership
+	// MaxEventBytes is the largest event the bus takes (default: NATS's
+	// default max_payload, 1 MiB, less eventbus.HeaderAllowance); the
+	// service's is the smaller of MAX_EVENT_BYTES and the bus's
+	// MaxEventBytes. An answer that would be larger is made to fit (see
+	// fit).
+	MaxEventBytes int
 }
 
 // defaultMaxParallel is MaxParallel's default.
 const defaultMaxParallel = 4
+
+// defaultMaxEventBytes is MaxEventBytes' default: what a bus on a NATS
+// server of default settings takes (eventbus.Bus.MaxEventBytes).
+const defaultMaxEventBytes = 1<<20 - eventbus.HeaderAllowance
 
 // withDefaults returns o with its defaults in place of zero values. The
 // dispatcher takes its options through it; the defaults of Heartbeat,
@@ -102,6 +113,9 @@ const defaultMaxParallel = 4
 func (o Options) withDefaults() Options {
 	if o.MaxParallel <= 0 {
 		o.MaxParallel = defaultMaxParallel
+	}
+	if o.MaxEventBytes <= 0 {
+		o.MaxEventBytes = defaultMaxEventBytes
 	}
 	if o.TracerProvider == nil {
 		o.TracerProvider = noop.NewTracerProvider()

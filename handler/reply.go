@@ -18,7 +18,7 @@ func (d *Dispatcher) build(t Trigger, eventType string, data events.Finished) (c
 	if err != nil {
 		return e, fmt.Errorf("build %s: %w", eventType, err)
 	}
-	return e, nil
+	return d.fit(eventType, e, data)
 }
 
 // answers tells whether e is an answer of type finishedType to the

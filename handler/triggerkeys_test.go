@@ -24,24 +24,12 @@ import (
 // bucket and a ledger bucket on it, as replicas share them.
 func buckets(t *testing.T) (locks, tasks jetstream.KeyValue) {
 	t.Helper()
-	ns, err := eventbus.StartEmbedded(eventbus.EmbeddedOptions{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	bus := newNATSRig(t).bus
+	locks, err := bus.LeaseBucket(context.Background(), "locks", 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ns.Shutdown)
-	ctx := context.Background()
-	bus, err := eventbus.Connect(ctx, eventbus.Options{URL: ns.ClientURL(), Mode: eventbus.ModeJetStream, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if locks, err = bus.LeaseBucket(ctx, "locks", 3*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if tasks, err = bus.KeyValue(ctx, "tasks", time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	return locks, tasks
+	return locks, tasksBucket(t, bus)
 }
 
 // answersOfType returns the published events of one type.

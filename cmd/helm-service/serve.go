@@ -82,6 +82,12 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	defer bus.Close()
+	// What helm-service sends is bounded like what it takes, and by what
+	// the server takes: an answer it cannot publish would be lost.
+	eventLimit := min(cfg.Bus.MaxEventBytes, bus.MaxEventBytes())
+	if bus.MaxEventBytes()+eventbus.HeaderAllowance < cfg.Bus.MaxEventBytes {
+		log.Warn("the NATS server's max_payload is below MAX_EVENT_BYTES: answers are cut to the server's limit", "maxEventBytes", cfg.Bus.MaxEventBytes, "serverLimit", bus.MaxEventBytes())
+	}
 	var taskLedger handler.Ledger
 	var leases handler.Leases
 	if bus.Mode() == eventbus.ModeJetStream {
@@ -130,7 +136,7 @@ func serve(ctx context.Context) error {
 		ChartRefs:         cfg.Charts.RefAllowed.RefAllowlist,
 	})
 	if cl.renderer != nil {
-		deployment.WithPreview(cl.renderer, cl.dryRun, cfg.Bus.MaxEventBytes)
+		deployment.WithPreview(cl.renderer, cl.dryRun, eventLimit)
 	}
 	if cl.variables != nil {
 		deployment.WithVariables(cl.variables)
@@ -149,7 +155,7 @@ func serve(ctx context.Context) error {
 		release.WithVariables(cl.variables)
 	}
 	if cl.renderer != nil {
-		release.WithPreview(cl.renderer, cl.dryRun, cfg.Bus.MaxEventBytes)
+		release.WithPreview(cl.renderer, cl.dryRun, eventLimit)
 	}
 	rollback := handler.NewRollback(cl.releases, cl.router, cl.scaler, lifecycle)
 	action := handler.NewAction(cl.releases, cl.router, cl.scaler, cl.restarter, handler.ActionSettings{MaxReplicas: cfg.Deploy.MaxReplicas, WaitTimeout: cfg.Deploy.WaitTimeout, RouteMode: cfg.Traffic.RouteMode})
@@ -167,6 +173,7 @@ func serve(ctx context.Context) error {
 	}
 	opts := dispatcherOptions(cfg, taskLedger, leases, tracerProvider, m)
 	opts.Ownership = cl.ownership
+	opts.MaxEventBytes = eventLimit
 	dispatcher := handler.NewDispatcher(cfg.Bus.Source, bus, log, []handler.Task{deployment, release, rollback, action, serviceDelete}, opts)
 
 	// Tasks run under their own context: SIGTERM stops new work at once but
